@@ -1,0 +1,2 @@
+// Placeholder; the ImageIO work fills this in.
+#include "cjpeg_shim.h"

@@ -1,0 +1,67 @@
+import CBLAS
+
+/// The one file that talks to OpenBLAS (CBLAS + LAPACKE). Every other kernel composes these.
+public enum BLAS {
+    /// Sets OpenBLAS's thread count.
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    /// OpenBLAS's current thread count.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Row-major C = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ.
+    ///
+    /// op(A) is [m, k], op(B) is [k, n], C is [m, n]; `lda`, `ldb`, `ldc` are the row strides of the
+    /// matrices as stored.
+    @inline(__always)
+    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            // C = beta·C; BLAS would do the same but some builds dislike k == 0.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `batch` independent GEMMs at fixed element strides (OpenBLAS 0.3.21 has no sgemm_batch).
+    public static func sgemmStridedBatched(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                           alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, strideA: Int,
+                                           b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                                           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
+                                           batch: Int) {
+        for i in 0..<batch {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                  beta: beta, c: c + i * strideC, ldc: ldc)
+        }
+    }
+
+    /// y = alpha · A x + beta · y for row-major A [m, n].
+    public static func sgemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
+        if m == 0 || n == 0 { return }
+        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
+                    x, 1, beta, y, 1)
+    }
+
+    /// Thin SVD of a row-major [m, n] matrix: returns U [m, r], S [r], Vᵀ [r, n] with r = min(m, n).
+    /// The input is not modified. Uses LAPACKE_sgesdd.
+    public static func svd(_ a: UnsafePointer<Float>, m: Int, n: Int) throws -> (u: [Float], s: [Float], vt: [Float]) {
+        let r = min(m, n)
+        guard r > 0 else { throw TensorError.invalidArgument(op: "svd", detail: "empty matrix [\(m), \(n)]") }
+        var work = Array(UnsafeBufferPointer(start: a, count: m * n))
+        var u = [Float](repeating: 0, count: m * r)
+        var s = [Float](repeating: 0, count: r)
+        var vt = [Float](repeating: 0, count: r * n)
+        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m), Int32(n), &work, Int32(n),
+                                  &s, &u, Int32(r), &vt, Int32(n))
+        guard info == 0 else {
+            throw TensorError.numerical(op: "svd", detail: "LAPACKE_sgesdd failed with info \(info) on [\(m), \(n)]")
+        }
+        return (u, s, vt)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Dispatch
+
+/// Thread count for loops outside GEMM (and for OpenBLAS, see `BLAS.setThreads`).
+///
+/// Defaults to `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of active cores.
+public enum Parallel {
+    nonisolated(unsafe) private static var _threads: Int = {
+        let env = ProcessInfo.processInfo.environment
+        for key in ["CAMAUDIT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"] {
+            if let s = env[key], let n = Int(s), n > 0 { return n }
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// The number of workers loops split across.
+    public static var threads: Int { _threads }
+
+    /// Sets the thread count for our loops and for OpenBLAS.
+    public static func setThreads(_ n: Int) {
+        _threads = max(1, n)
+        BLAS.setThreads(_threads)
+    }
+
+    /// Runs `body` over `0..<n` split into contiguous chunks, one per worker.
+    ///
+    /// Each index is visited exactly once; the split only depends on `n` and the thread count.
+    /// Work below `minPerThread` items stays on the calling thread.
+    @inlinable
+    public static func forEachChunk(_ n: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = min(threads, max(1, n / max(minPerThread, 1)))
+        if workers <= 1 || n <= 1 {
+            if n > 0 { body(0..<n) }
+            return
+        }
+        let chunk = (n + workers - 1) / workers
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = w * chunk
+                let hi = min(n, lo + chunk)
+                if lo < hi { box.value(lo..<hi) }
+            }
+        }
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<n` across workers.
+    @inlinable
+    public static func forEach(_ n: Int, minPerThread: Int = 1, _ body: (Int) -> Void) {
+        forEachChunk(n, minPerThread: minPerThread) { r in for i in r { body(i) } }
+    }
+}
+
+/// Carries a non-Sendable value (pointers, closures) into `concurrentPerform`; callers guarantee
+/// disjoint writes.
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    @inlinable public init(_ value: T) { self.value = value }
+}

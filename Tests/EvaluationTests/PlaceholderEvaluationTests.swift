@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderEvaluationTests: XCTestCase { func testBuilds() {} }

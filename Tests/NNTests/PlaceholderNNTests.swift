@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderNNTests: XCTestCase { func testBuilds() {} }
