@@ -1,0 +1,117 @@
+import TensorCore
+import Autograd
+import NN
+
+// EfficientNet-B0 — Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
+// Networks" (2019), following torchvision 0.29 `torchvision/models/efficientnet.py`: MBConv blocks
+// with squeeze-excitation (squeeze = max(1, block input channels / 4), SiLU then Sigmoid),
+// stochastic depth 0.2·(block index / 16) in "row" mode, BatchNorm eps 1e-5 (torchvision uses 1e-3
+// only from B5 and for V2), classifier Dropout(0.2) + Linear(1280, K). Names: features.0.{0,1},
+// features.S.B.block.{0,1,2,3}.{0,1} / .fc1 / .fc2, features.8.{0,1}, classifier.1.
+
+/// torchvision's Conv2dNormActivation: Conv2d (no bias) → BatchNorm2d → optional activation.
+public final class ConvNormActivation: Sequential {
+    init(_ inC: Int, _ outC: Int, kernel: Int, stride: Int = 1, groups: Int = 1, activation: Activation.Kind?) {
+        var layers: [Module] = [Conv2d(inC, outC, kernelSize: kernel, stride: stride, padding: (kernel - 1) / 2, groups: groups, bias: false),
+                                BatchNorm2d(outC)]
+        if let activation { layers.append(Activation(activation)) }
+        super.init(layers)
+    }
+}
+
+/// torchvision.ops.SqueezeExcitation: x · σ(fc2(SiLU(fc1(avgpool(x))))).
+public final class SqueezeExcitation: Module {
+    public let avgpool = GlobalAvgPool(), fc1: Conv2d, fc2: Conv2d
+    public let activation = Activation(.silu), scaleActivation = Activation(.sigmoid)
+
+    init(_ channels: Int, _ squeeze: Int) {
+        fc1 = Conv2d(channels, squeeze, kernelSize: 1)
+        fc2 = Conv2d(squeeze, channels, kernelSize: 1)
+    }
+
+    public override var children: [(String, Module)] {
+        [("avgpool", avgpool), ("fc1", fc1), ("fc2", fc2), ("activation", activation), ("scale_activation", scaleActivation)]
+    }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        var s = try avgpool(x, ctx)
+        s = try scaleActivation(fc2(activation(fc1(s, ctx), ctx), ctx), ctx)
+        return try mulChannel(x, reshape(s, [x.shape[0], x.shape[1]]))
+    }
+}
+
+/// torchvision's MBConv.
+public final class MBConv: Module {
+    public let block: Sequential
+    public let useResidual: Bool
+    public let stochasticDepthProb: Float
+
+    init(expandRatio: Int, kernel: Int, stride: Int, inC: Int, outC: Int, stochasticDepthProb: Float) {
+        let expanded = inC * expandRatio
+        var layers: [Module] = []
+        if expanded != inC { layers.append(ConvNormActivation(inC, expanded, kernel: 1, activation: .silu)) }
+        layers.append(ConvNormActivation(expanded, expanded, kernel: kernel, stride: stride, groups: expanded, activation: .silu))
+        layers.append(SqueezeExcitation(expanded, max(1, inC / 4)))
+        layers.append(ConvNormActivation(expanded, outC, kernel: 1, activation: nil))
+        block = Sequential(layers)
+        useResidual = stride == 1 && inC == outC
+        self.stochasticDepthProb = stochasticDepthProb
+    }
+
+    public override var children: [(String, Module)] { [("block", block)] }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let r = try block(x, ctx)
+        guard useResidual else { return r }
+        return try add(stochasticDepth(r, p: stochasticDepthProb, training: ctx.training, rng: &ctx.rng), x)
+    }
+}
+
+/// torchvision's EfficientNet (B0 configuration).
+public final class EfficientNet: ImageClassifier {
+    public let features: Sequential
+    public let avgpool = GlobalAvgPool()
+    public let classifier: Sequential
+    private let head: Linear
+
+    public init(architecture: Architecture, numClasses: Int, stochasticDepth: Float = 0.2, dropout: Float = 0.2) {
+        // (expand ratio, kernel, stride, in, out, layers) for B0 (width and depth multipliers 1).
+        let stages: [(Int, Int, Int, Int, Int, Int)] = [
+            (1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+            (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1),
+        ]
+        var mods: [Module] = [ConvNormActivation(3, 32, kernel: 3, stride: 2, activation: .silu)]
+        let total = stages.reduce(0) { $0 + $1.5 }
+        var blockId = 0
+        for (e, k, s, inC, outC, n) in stages {
+            var blocks: [Module] = []
+            for i in 0..<n {
+                let p = stochasticDepth * Float(blockId) / Float(total)
+                blocks.append(MBConv(expandRatio: e, kernel: k, stride: i == 0 ? s : 1, inC: i == 0 ? inC : outC, outC: outC,
+                                     stochasticDepthProb: p))
+                blockId += 1
+            }
+            mods.append(Sequential(blocks))
+        }
+        mods.append(ConvNormActivation(320, 1280, kernel: 1, activation: .silu))
+        features = Sequential(mods)
+        head = Linear(1280, numClasses)
+        classifier = Sequential([Dropout(dropout), head])
+        super.init(architecture: architecture, numClasses: numClasses)
+        assignPaths()
+    }
+
+    public override var children: [(String, Module)] { [("features", features), ("avgpool", avgpool), ("classifier", classifier)] }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let f = try avgpool(features(x, ctx), ctx)
+        return try classifier(reshape(f, [f.shape[0], f.shape[1]]), ctx)
+    }
+
+    public override func pooledHead(for layer: String) -> (weight: Tensor, reluBeforePool: Bool)? {
+        layer == "features.8" || layer == "features" ? (head.weight.value, false) : nil
+    }
+}
+
+/// torchvision `efficientnet_b0(num_classes:)`.
+public func efficientnetB0(numClasses: Int = 1000) -> EfficientNet { EfficientNet(architecture: .efficientnet_b0, numClasses: numClasses) }

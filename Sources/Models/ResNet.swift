@@ -1,0 +1,98 @@
+import TensorCore
+import Autograd
+import NN
+
+// ResNet-50 / ResNet-101 — He et al., "Deep Residual Learning for Image Recognition" (2015),
+// following torchvision 0.29 `torchvision/models/resnet.py` (ResNet v1.5: the stride sits on the
+// 3×3 convolution of the bottleneck). Names are torchvision's: conv1, bn1, layer1.0.conv1, …,
+// layerN.0.downsample.{0,1}, fc.
+
+/// torchvision's Bottleneck (expansion 4).
+public final class Bottleneck: Module {
+    public let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
+    public let relu = Activation(.relu)
+    public let downsample: Sequential?
+
+    init(inplanes: Int, planes: Int, stride: Int, downsample: Sequential?) {
+        conv1 = Conv2d(inplanes, planes, kernelSize: 1, bias: false)
+        bn1 = BatchNorm2d(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false)
+        bn2 = BatchNorm2d(planes)
+        conv3 = Conv2d(planes, planes * 4, kernelSize: 1, bias: false)
+        bn3 = BatchNorm2d(planes * 4)
+        self.downsample = downsample
+    }
+
+    public override var children: [(String, Module)] {
+        var c: [(String, Module)] = [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2),
+                                     ("conv3", conv3), ("bn3", bn3), ("relu", relu)]
+        if let downsample { c.append(("downsample", downsample)) }
+        return c
+    }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        var out = try relu(bn1(conv1(x, ctx), ctx), ctx)
+        out = try relu(bn2(conv2(out, ctx), ctx), ctx)
+        out = try bn3(conv3(out, ctx), ctx)
+        let identity = try downsample.map { try $0(x, ctx) } ?? x
+        return try relu(add(out, identity), ctx)
+    }
+}
+
+/// torchvision's ResNet with Bottleneck blocks.
+public final class ResNet: ImageClassifier {
+    public let conv1: Conv2d, bn1: BatchNorm2d
+    public let relu = Activation(.relu)
+    public let maxpool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
+    public let layer1: Sequential, layer2: Sequential, layer3: Sequential, layer4: Sequential
+    public let avgpool = GlobalAvgPool()
+    public let fc: Linear
+
+    /// - Parameters:
+    ///   - blocks: bottlenecks per stage ([3,4,6,3] for ResNet-50, [3,4,23,3] for ResNet-101).
+    public init(architecture: Architecture, blocks: [Int], numClasses: Int) {
+        conv1 = Conv2d(3, 64, kernelSize: 7, stride: 2, padding: 3, bias: false)
+        bn1 = BatchNorm2d(64)
+        var inplanes = 64
+        func makeLayer(_ planes: Int, _ count: Int, _ stride: Int) -> Sequential {
+            var ds: Sequential? = nil
+            if stride != 1 || inplanes != planes * 4 {
+                ds = Sequential([Conv2d(inplanes, planes * 4, kernelSize: 1, stride: stride, bias: false), BatchNorm2d(planes * 4)])
+            }
+            var layers: [Module] = [Bottleneck(inplanes: inplanes, planes: planes, stride: stride, downsample: ds)]
+            inplanes = planes * 4
+            for _ in 1..<count { layers.append(Bottleneck(inplanes: inplanes, planes: planes, stride: 1, downsample: nil)) }
+            return Sequential(layers)
+        }
+        layer1 = makeLayer(64, blocks[0], 1)
+        layer2 = makeLayer(128, blocks[1], 2)
+        layer3 = makeLayer(256, blocks[2], 2)
+        layer4 = makeLayer(512, blocks[3], 2)
+        fc = Linear(2048, numClasses)
+        super.init(architecture: architecture, numClasses: numClasses)
+        assignPaths()
+    }
+
+    public override var children: [(String, Module)] {
+        [("conv1", conv1), ("bn1", bn1), ("relu", relu), ("maxpool", maxpool), ("layer1", layer1), ("layer2", layer2),
+         ("layer3", layer3), ("layer4", layer4), ("avgpool", avgpool), ("fc", fc)]
+    }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        var h = try maxpool(relu(bn1(conv1(x, ctx), ctx), ctx), ctx)
+        h = try layer4(layer3(layer2(layer1(h, ctx), ctx), ctx), ctx)
+        h = try avgpool(h, ctx)
+        return try fc(reshape(h, [h.shape[0], h.shape[1]]), ctx)
+    }
+
+    public override func pooledHead(for layer: String) -> (weight: Tensor, reluBeforePool: Bool)? {
+        // layer4's last block output (and layer4 itself) feeds avgpool → fc directly.
+        let last = "layer4.\(layer4.layers.count - 1)"
+        return layer == last || layer == "layer4" ? (fc.weight.value, false) : nil
+    }
+}
+
+/// torchvision `resnet50(num_classes:)`.
+public func resnet50(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .resnet50, blocks: [3, 4, 6, 3], numClasses: numClasses) }
+/// torchvision `resnet101(num_classes:)`.
+public func resnet101(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .resnet101, blocks: [3, 4, 23, 3], numClasses: numClasses) }

@@ -1,0 +1,135 @@
+import TensorCore
+import Autograd
+import NN
+
+// ViT-B/16 — Dosovitskiy et al., "An Image is Worth 16x16 Words" (2021), following torchvision 0.29
+// `torchvision/models/vision_transformer.py`: conv_proj 16×16/16, class token, learned positional
+// embedding (sized for the image size the model is built for), 12 pre-norm encoder blocks
+// (LayerNorm eps 1e-6, nn.MultiheadAttention with packed in_proj, MLP 3072 with exact-erf GELU),
+// final LayerNorm, head on the class token. Names: conv_proj, class_token, encoder.pos_embedding,
+// encoder.layers.encoder_layer_N.{ln_1, self_attention.{in_proj_weight,in_proj_bias,out_proj}, ln_2,
+// mlp.{0,3}}, encoder.ln, heads.head.
+
+/// nn.MultiheadAttention used as self-attention (batch_first), parameters packed as in PyTorch.
+public final class MultiheadSelfAttention: Module {
+    public let inProjWeight: Parameter, inProjBias: Parameter
+    public let outProj: Linear
+    public let heads: Int, dim: Int
+
+    init(dim: Int, heads: Int) {
+        self.dim = dim
+        self.heads = heads
+        inProjWeight = Parameter(Tensor(zeros: [3 * dim, dim]))
+        inProjBias = Parameter(Tensor(zeros: [3 * dim]))
+        outProj = Linear(dim, dim)
+    }
+
+    public override var ownParameters: [(String, Parameter)] { [("in_proj_weight", inProjWeight), ("in_proj_bias", inProjBias)] }
+    public override var children: [(String, Module)] { [("out_proj", outProj)] }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let qkv = try linear(x, weight: bind(inProjWeight, ctx), bias: bind(inProjBias, ctx))
+        return try outProj(attention(qkv, heads: heads), ctx)
+    }
+}
+
+/// torchvision's EncoderBlock (pre-norm).
+public final class EncoderBlock: Module {
+    public let ln1: LayerNorm, selfAttention: MultiheadSelfAttention, dropout: Dropout
+    public let ln2: LayerNorm, mlp: Sequential
+
+    init(dim: Int, heads: Int, mlpDim: Int) {
+        ln1 = LayerNorm(dim, eps: 1e-6)
+        selfAttention = MultiheadSelfAttention(dim: dim, heads: heads)
+        dropout = Dropout(0)
+        ln2 = LayerNorm(dim, eps: 1e-6)
+        mlp = Sequential([Linear(dim, mlpDim), Activation(.gelu), Dropout(0), Linear(mlpDim, dim), Dropout(0)])
+    }
+
+    public override var children: [(String, Module)] {
+        [("ln_1", ln1), ("self_attention", selfAttention), ("dropout", dropout), ("ln_2", ln2), ("mlp", mlp)]
+    }
+
+    public override func forward(_ input: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let x = try add(dropout(selfAttention(ln1(input, ctx), ctx), ctx), input)
+        return try add(x, mlp(ln2(x, ctx), ctx))
+    }
+}
+
+/// torchvision's Encoder: positional embedding, dropout, the blocks, final LayerNorm.
+public final class Encoder: Module {
+    public let posEmbedding: Parameter
+    public let dropout = Dropout(0)
+    public let layers: NamedSequential
+    public let ln: LayerNorm
+
+    init(seqLength: Int, depth: Int, dim: Int, heads: Int, mlpDim: Int) {
+        posEmbedding = Parameter(Tensor(zeros: [1, seqLength, dim]))
+        layers = NamedSequential(names: (0..<depth).map { "encoder_layer_\($0)" },
+                                 layers: (0..<depth).map { _ in EncoderBlock(dim: dim, heads: heads, mlpDim: mlpDim) })
+        ln = LayerNorm(dim, eps: 1e-6)
+    }
+
+    public override var ownParameters: [(String, Parameter)] { [("pos_embedding", posEmbedding)] }
+    public override var children: [(String, Module)] { [("dropout", dropout), ("layers", layers), ("ln", ln)] }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        guard x.shape.count == 3, x.shape[1] == posEmbedding.value.shape[1] else {
+            throw TensorError.shapeMismatch(op: "Encoder '\(path)'",
+                                            detail: "sequence length \(x.shape) does not match the positional embedding \(posEmbedding.value.shape)")
+        }
+        let h = try dropout(addBroadcastBatch(x, bind(posEmbedding, ctx)), ctx)
+        return try ln(layers(h, ctx), ctx)
+    }
+}
+
+/// torchvision's VisionTransformer (B/16 configuration).
+public final class VisionTransformer: ImageClassifier {
+    public let imageSize: Int, patchSize: Int, hiddenDim: Int
+    public let convProj: Conv2d
+    public let classToken: Parameter
+    public let encoder: Encoder
+    public let heads: Sequential
+    private let head: Linear
+
+    public init(architecture: Architecture, imageSize: Int, patchSize: Int = 16, depth: Int = 12, heads nHeads: Int = 12,
+                hiddenDim: Int = 768, mlpDim: Int = 3072, numClasses: Int) {
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.hiddenDim = hiddenDim
+        convProj = Conv2d(3, hiddenDim, kernelSize: patchSize, stride: patchSize)
+        classToken = Parameter(Tensor(zeros: [1, 1, hiddenDim]))
+        let grid = imageSize / patchSize
+        encoder = Encoder(seqLength: grid * grid + 1, depth: depth, dim: hiddenDim, heads: nHeads, mlpDim: mlpDim)
+        head = Linear(hiddenDim, numClasses)
+        heads = NamedSequential(names: ["head"], layers: [head])
+        super.init(architecture: architecture, numClasses: numClasses)
+        assignPaths()
+    }
+
+    public override var ownParameters: [(String, Parameter)] { [("class_token", classToken)] }
+    public override var children: [(String, Module)] { [("conv_proj", convProj), ("encoder", encoder), ("heads", heads)] }
+    public override var tokenGrid: (patch: Int, classTokens: Int)? { (patchSize, 1) }
+
+    public override func validateInput(_ shape: [Int]) throws {
+        try super.validateInput(shape)
+        guard shape[2] == imageSize, shape[3] == imageSize else {
+            throw TensorError.shapeMismatch(op: "vit_b_16 input",
+                                            detail: "this model was built for \(imageSize)×\(imageSize) images, got \(shape[2])×\(shape[3])")
+        }
+    }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let p = try convProj(x, ctx)                                   // [N, C, h, w]
+        let n = p.shape[0]
+        let tokens = try transposeLast2(reshape(p, [n, hiddenDim, p.shape[2] * p.shape[3]]))  // [N, hw, C]
+        let seq = try prependToken(tokens, bind(classToken, ctx))     // [N, hw+1, C]
+        let h = try encoder(seq, ctx)
+        return try heads(selectToken(h, index: 0), ctx)
+    }
+}
+
+/// torchvision `vit_b_16(num_classes:, image_size:)`; the image size must be a multiple of 16.
+public func vitB16(numClasses: Int = 1000, imageSize: Int = 224) -> VisionTransformer {
+    VisionTransformer(architecture: .vit_b_16, imageSize: imageSize, numClasses: numClasses)
+}

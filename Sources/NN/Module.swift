@@ -1,0 +1,147 @@
+import TensorCore
+import Autograd
+
+/// A learnable tensor or a buffer of a module, under its PyTorch attribute name.
+public final class Parameter {
+    public enum Kind: Sendable { case parameter, buffer, counter }
+    /// The current value (PyTorch layout). Replace it to load weights.
+    public var value: Tensor
+    public let kind: Kind
+    /// The variable this parameter was bound to in the latest forward pass.
+    public internal(set) var variable: Variable?
+
+    public init(_ value: Tensor, kind: Kind = .parameter) {
+        self.value = value
+        self.kind = kind
+    }
+
+    /// ∂L/∂parameter after a training forward + backward.
+    public var grad: Tensor? { variable?.grad }
+}
+
+/// The base of every layer. Subclasses list their children and parameters under PyTorch's names,
+/// so the state dict and the layer paths are a walk over names, never a mapping table.
+open class Module {
+    /// The module path in the model (`layer4.2`, `features.denseblock1.denselayer3.conv2`).
+    public internal(set) var path: String = ""
+
+    public init() {}
+
+    /// Direct children in PyTorch's registration order.
+    open var children: [(String, Module)] { [] }
+    /// This module's own parameters and buffers in PyTorch's order.
+    open var ownParameters: [(String, Parameter)] { [] }
+
+    /// The computation. Call modules through `callAsFunction`, which also records the layer tap.
+    open func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable { x }
+
+    /// Runs `forward` and passes the output through the context's tap for this module's path.
+    public final func callAsFunction(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let y = try forward(x, ctx)
+        return ctx.tap(path, y)
+    }
+
+    /// Assigns `path` to this module and every descendant. Call once on the root after building.
+    public func assignPaths(_ prefix: String = "") {
+        path = prefix
+        for (name, child) in children { child.assignPaths(prefix.isEmpty ? name : prefix + "." + name) }
+    }
+
+    /// Every parameter and buffer with its state-dict key, in PyTorch's `state_dict()` order.
+    public func namedParameters() -> [(String, Parameter)] {
+        var out: [(String, Parameter)] = []
+        func walk(_ m: Module, _ prefix: String) {
+            for (n, p) in m.ownParameters { out.append((prefix + n, p)) }
+            for (n, c) in m.children { walk(c, prefix + n + ".") }
+        }
+        walk(self, "")
+        return out
+    }
+
+    /// Every module with its path (the root has path "").
+    public func namedModules() -> [(String, Module)] {
+        var out: [(String, Module)] = []
+        func walk(_ m: Module, _ prefix: String) {
+            out.append((prefix, m))
+            for (n, c) in m.children { walk(c, prefix.isEmpty ? n : prefix + "." + n) }
+        }
+        walk(self, "")
+        return out
+    }
+
+    /// Binds a parameter for this forward: a gradient-requiring leaf when the context trains parameters.
+    public func bind(_ p: Parameter, _ ctx: ForwardContext) -> Variable {
+        let v = Variable(p.value, requiresGrad: ctx.parameterGrads && p.kind == .parameter)
+        p.variable = v
+        return v
+    }
+}
+
+/// Per-forward settings and the layer taps.
+///
+/// A tap listed in `gradientLayers` cuts the graph: its output becomes a fresh leaf that requires a
+/// gradient, so a backward pass from the logits stops there and nothing upstream is recorded
+/// (unless parameters are being trained, in which case the graph stays whole).
+public final class ForwardContext {
+    /// Training mode: batch statistics in BatchNorm, dropout and stochastic depth active.
+    public var training: Bool
+    /// Record the graph for parameter gradients (training).
+    public var parameterGrads: Bool
+    /// Randomness for dropout and stochastic depth.
+    public var rng: SeededRNG
+    /// Layers whose output gradient is wanted (cut points of the backward pass).
+    public var gradientLayers: Set<String>
+    /// Layers whose output is kept without a gradient.
+    public var captureLayers: Set<String>
+    /// Layer outputs replaced by given values (Ablation-CAM): the tap returns a constant instead.
+    public var replacements: [String: Tensor] = [:]
+    /// Record every path passed through, in order (to list valid layer names).
+    public var recordPaths: Bool
+    public private(set) var visitedPaths: [String] = []
+    /// Activations of the tapped layers in this forward.
+    public private(set) var activations: [String: Variable] = [:]
+    /// Where a model reports a different activation for a layer than the one the gradient is taken
+    /// at (DenseNet's norm5 followed by an in-place ReLU); see DenseNet.swift.
+    public private(set) var activationOverrides: [String: Tensor] = [:]
+
+    public init(training: Bool = false, parameterGrads: Bool = false, seed: UInt64 = 0,
+                gradientLayers: Set<String> = [], captureLayers: Set<String> = [], recordPaths: Bool = false) {
+        self.training = training
+        self.parameterGrads = parameterGrads
+        self.rng = SeededRNG(seed: seed)
+        self.gradientLayers = gradientLayers
+        self.captureLayers = captureLayers
+        self.recordPaths = recordPaths
+    }
+
+    /// Records the output of the module at `path`, cutting the graph there when a gradient is wanted.
+    public func tap(_ path: String, _ v: Variable) -> Variable {
+        if recordPaths { visitedPaths.append(path) }
+        if let r = replacements[path] { return Variable(r) }
+        if gradientLayers.contains(path) {
+            // The first gradient layer reached cuts the graph; later ones (downstream of it) keep the
+            // graph connected and only retain their gradient, so several layers can be asked at once.
+            if v.requiresGrad {
+                v.retainsGrad = true
+                activations[path] = v
+                return v
+            }
+            let leaf = v.detachedLeaf(name: path)
+            activations[path] = leaf
+            return leaf
+        }
+        if captureLayers.contains(path) { activations[path] = v }
+        return v
+    }
+
+    /// Sets the activation reported for `path` (the gradient still belongs to the tapped output).
+    public func overrideActivation(_ path: String, _ value: Tensor) {
+        if gradientLayers.contains(path) || captureLayers.contains(path) { activationOverrides[path] = value }
+    }
+
+    /// The activation reported for a tapped layer.
+    public func activation(_ path: String) -> Tensor? { activationOverrides[path] ?? activations[path]?.value }
+
+    /// The gradient at a cut layer after `backward`.
+    public func gradient(_ path: String) -> Tensor? { activations[path]?.grad }
+}
