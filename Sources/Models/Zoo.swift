@@ -84,6 +84,7 @@ private func fill(_ shape: [Int], _ r: inout SeededRNG, _ f: (inout SeededRNG) -
 }
 
 private func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {
+    guard !shape.isEmpty else { return (1, 1) }
     let receptive = shape.count > 2 ? shape[2...].reduce(1, *) : 1
     return (shape.count > 1 ? shape[1] * receptive : shape[0], shape[0] * receptive)
 }
