@@ -1,0 +1,561 @@
+import Foundation
+
+// MARK: - Configuration
+
+/// Stride, padding, dilation and groups of a 2-D convolution (PyTorch's nn.Conv2d arguments).
+public struct Conv2dConfig: Sendable, Equatable, CustomStringConvertible {
+    public var strideH: Int, strideW: Int
+    public var padH: Int, padW: Int
+    public var dilationH: Int, dilationW: Int
+    public var groups: Int
+
+    /// Per-axis configuration; every argument defaults to PyTorch's default.
+    public init(strideH: Int = 1, strideW: Int = 1, padH: Int = 0, padW: Int = 0,
+                dilationH: Int = 1, dilationW: Int = 1, groups: Int = 1) {
+        self.strideH = strideH; self.strideW = strideW
+        self.padH = padH; self.padW = padW
+        self.dilationH = dilationH; self.dilationW = dilationW
+        self.groups = groups
+    }
+
+    /// Square configuration: the same stride, padding and dilation on both axes.
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+        self.init(strideH: stride, strideW: stride, padH: padding, padW: padding,
+                  dilationH: dilation, dilationW: dilation, groups: groups)
+    }
+
+    /// Stride 1, no padding, dilation 1, one group (resolves the ambiguity between the two inits above).
+    public init() { self.init(strideH: 1) }
+
+    public var description: String {
+        "stride (\(strideH),\(strideW)) pad (\(padH),\(padW)) dilation (\(dilationH),\(dilationW)) groups \(groups)"
+    }
+}
+
+/// Tuning knobs of the convolution kernels (process-wide; the bench adjusts them).
+public enum ConvTuning {
+    /// Images are batched into one im2col matrix until it has about this many columns
+    /// (N·Ho·Wo), so small late-stage feature maps still give BLAS wide GEMMs.
+    nonisolated(unsafe) public static var targetColumns = 4096
+    /// Upper bound of the im2col workspace in floats (the batch is split to respect it).
+    nonisolated(unsafe) public static var maxWorkspaceFloats = 16 << 20
+}
+
+/// Output height and width of a convolution: ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1.
+public func conv2dOutputSize(_ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ cfg: Conv2dConfig) throws -> (Int, Int) {
+    guard cfg.strideH > 0, cfg.strideW > 0, cfg.dilationH > 0, cfg.dilationW > 0, cfg.padH >= 0, cfg.padW >= 0,
+          cfg.groups > 0, kh > 0, kw > 0 else {
+        throw TensorError.invalidArgument(op: "conv2d", detail: "kernel \(kh)×\(kw), \(cfg)")
+    }
+    let ho = (h + 2 * cfg.padH - cfg.dilationH * (kh - 1) - 1) / cfg.strideH + 1
+    let wo = (w + 2 * cfg.padW - cfg.dilationW * (kw - 1) - 1) / cfg.strideW + 1
+    guard h + 2 * cfg.padH - cfg.dilationH * (kh - 1) - 1 >= 0, w + 2 * cfg.padW - cfg.dilationW * (kw - 1) - 1 >= 0,
+          ho > 0, wo > 0 else {
+        throw TensorError.shapeMismatch(op: "conv2d", detail: "input \(h)×\(w) too small for kernel \(kh)×\(kw) with \(cfg)")
+    }
+    return (ho, wo)
+}
+
+// MARK: - Geometry shared by the kernels
+
+/// Everything the convolution loops need, checked once.
+struct ConvGeometry {
+    let n: Int, cin: Int, h: Int, w: Int
+    let cout: Int, kh: Int, kw: Int
+    let ho: Int, wo: Int
+    let cfg: Conv2dConfig
+    var groups: Int { cfg.groups }
+    var cinG: Int { cin / cfg.groups }
+    var coutG: Int { cout / cfg.groups }
+    /// Rows of one group's column matrix: (Cin/g)·kh·kw.
+    var kG: Int { cinG * kh * kw }
+    /// Output pixels per image.
+    var p: Int { ho * wo }
+    /// 1×1, stride 1, no padding: the image itself is the column matrix.
+    var isPointwise: Bool { kh == 1 && kw == 1 && cfg.strideH == 1 && cfg.strideW == 1 && cfg.padH == 0 && cfg.padW == 0 }
+    var isDepthwise: Bool { cfg.groups == cin && cin == cout && cfg.groups > 1 }
+
+    init(_ op: String, x: [Int], weight: [Int], _ cfg: Conv2dConfig) throws {
+        guard x.count == 4, weight.count == 4 else {
+            throw TensorError.shapeMismatch(op: op, detail: "expected x [N,Cin,H,W] and weight [Cout,Cin/g,kh,kw], got \(x) and \(weight)")
+        }
+        guard cfg.groups > 0, x[1] % cfg.groups == 0, weight[0] % cfg.groups == 0, weight[1] * cfg.groups == x[1] else {
+            throw TensorError.shapeMismatch(op: op, detail: "x \(x), weight \(weight), groups \(cfg.groups): need Cin = groups·weight[1] and Cout divisible by groups")
+        }
+        (n, cin, h, w) = (x[0], x[1], x[2], x[3])
+        (cout, kh, kw) = (weight[0], weight[2], weight[3])
+        self.cfg = cfg
+        (ho, wo) = try conv2dOutputSize(h, w, kh, kw, cfg)
+    }
+
+    /// Output columns [lo, hi) of kernel column kj whose input column lies inside the image.
+    @inline(__always)
+    func validOutputColumns(_ kj: Int) -> (Int, Int) {
+        let off = kj * cfg.dilationW - cfg.padW          // iw = ow·s + off
+        let lo = off >= 0 ? 0 : (-off + cfg.strideW - 1) / cfg.strideW
+        let hiRaw = w - off <= 0 ? 0 : (w - off + cfg.strideW - 1) / cfg.strideW
+        let hi = min(wo, hiRaw)
+        return (min(lo, hi), hi)
+    }
+
+    /// Same for rows: output rows [lo, hi) of kernel row ki with the input row inside.
+    @inline(__always)
+    func validOutputRows(_ ki: Int) -> (Int, Int) {
+        let off = ki * cfg.dilationH - cfg.padH
+        let lo = off >= 0 ? 0 : (-off + cfg.strideH - 1) / cfg.strideH
+        let hiRaw = h - off <= 0 ? 0 : (h - off + cfg.strideH - 1) / cfg.strideH
+        let hi = min(ho, hiRaw)
+        return (min(lo, hi), hi)
+    }
+
+    /// Images per GEMM: enough to reach `ConvTuning.targetColumns`, within the workspace bound.
+    func imagesPerBlock(rows: Int) -> Int {
+        let byCols = max(1, ConvTuning.targetColumns / max(p, 1))
+        let byMem = max(1, ConvTuning.maxWorkspaceFloats / max(1, rows * p))
+        return max(1, min(n, byCols, byMem))
+    }
+}
+
+// MARK: - im2col / col2im
+
+/// Unfolds images [C,H,W] (one after another, `imageStride` apart) into the column matrix
+/// [C·kh·kw, nb·Ho·Wo] with row stride `ldCol`: row (c, ki, kj), column (image, oh, ow).
+/// Padding positions become 0. Split across cores by rows.
+func im2colRaw(_ x: UnsafePointer<Float>, images nb: Int, imageStride: Int, channels c: Int,
+               _ g: ConvGeometry, col: UnsafeMutablePointer<Float>, ldCol: Int) {
+    let rows = c * g.kh * g.kw
+    let p = g.p, h = g.h, w = g.w, wo = g.wo, sH = g.cfg.strideH, sW = g.cfg.strideW
+    Parallel.forEachChunk(rows * nb, minPerThread: max(1, 16384 / max(p, 1))) { r in
+        for item in r {
+            let row = item / nb, img = item % nb
+            let ch = row / (g.kh * g.kw), ki = (row / g.kw) % g.kh, kj = row % g.kw
+            let (lo, hi) = g.validOutputColumns(kj)
+            let (rlo, rhi) = g.validOutputRows(ki)
+            let offW = kj * g.cfg.dilationW - g.cfg.padW, offH = ki * g.cfg.dilationH - g.cfg.padH
+            let src = x + img * imageStride + ch * h * w
+            let dst = col + row * ldCol + img * p
+            for oh in 0..<g.ho {
+                let d = dst + oh * wo
+                if oh < rlo || oh >= rhi { d.update(repeating: 0, count: wo); continue }
+                let s = src + (oh * sH + offH) * w + offW
+                if lo > 0 { d.update(repeating: 0, count: lo) }
+                if sW == 1 {
+                    (d + lo).update(from: s + lo, count: hi - lo)
+                } else {
+                    for ow in lo..<hi { d[ow] = s[ow * sW] }
+                }
+                if hi < wo { (d + hi).update(repeating: 0, count: wo - hi) }
+            }
+        }
+    }
+}
+
+/// Folds a column matrix back into images, accumulating overlapping taps (the adjoint of im2col).
+/// `x` must be zeroed by the caller (or hold values to add to). Split across cores by image planes.
+func col2imRaw(_ col: UnsafePointer<Float>, ldCol: Int, images nb: Int, imageStride: Int, channels c: Int,
+               _ g: ConvGeometry, x: UnsafeMutablePointer<Float>) {
+    let p = g.p, h = g.h, w = g.w, wo = g.wo, sH = g.cfg.strideH, sW = g.cfg.strideW
+    Parallel.forEachChunk(c * nb, minPerThread: 1) { r in
+        for item in r {
+            let ch = item / nb, img = item % nb
+            let dstPlane = x + img * imageStride + ch * h * w
+            for ki in 0..<g.kh {
+                let (rlo, rhi) = g.validOutputRows(ki)
+                let offH = ki * g.cfg.dilationH - g.cfg.padH
+                for kj in 0..<g.kw {
+                    let (lo, hi) = g.validOutputColumns(kj)
+                    if lo >= hi { continue }
+                    let offW = kj * g.cfg.dilationW - g.cfg.padW
+                    let row = (ch * g.kh + ki) * g.kw + kj
+                    let src = col + row * ldCol + img * p
+                    for oh in rlo..<rhi {
+                        let s = src + oh * wo
+                        let d = dstPlane + (oh * sH + offH) * w + offW
+                        if sW == 1 {
+                            for ow in lo..<hi { d[ow] += s[ow] }
+                        } else {
+                            for ow in lo..<hi { d[ow * sW] += s[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Unfolds x [N,C,H,W] into the column matrix [C·kh·kw, N·Ho·Wo] (row (c,ki,kj), column (n,oh,ow)).
+public func im2col(_ x: Tensor, kh: Int, kw: Int, _ cfg: Conv2dConfig) throws -> Tensor {
+    guard x.rank == 4 else { throw TensorError.shapeMismatch(op: "im2col", detail: "expected [N,C,H,W], got \(x.shape)") }
+    let g = try ConvGeometry("im2col", x: x.shape, weight: [cfg.groups, x.shape[1] / max(cfg.groups, 1), kh, kw], cfg)
+    let cols = x.shape[0] * g.p
+    let out = Tensor(uninitialized: [g.cin * kh * kw, cols])
+    im2colRaw(x.data, images: g.n, imageStride: g.cin * g.h * g.w, channels: g.cin, g, col: out.data, ldCol: cols)
+    return out
+}
+
+/// Folds a column matrix [C·kh·kw, N·Ho·Wo] back into [N,C,H,W] = inputShape, summing overlaps.
+public func col2im(_ col: Tensor, inputShape: [Int], kh: Int, kw: Int, _ cfg: Conv2dConfig) throws -> Tensor {
+    guard inputShape.count == 4 else { throw TensorError.shapeMismatch(op: "col2im", detail: "inputShape must be [N,C,H,W], got \(inputShape)") }
+    let g = try ConvGeometry("col2im", x: inputShape, weight: [cfg.groups, inputShape[1] / max(cfg.groups, 1), kh, kw], cfg)
+    let cols = g.n * g.p
+    guard col.shape == [g.cin * kh * kw, cols] else {
+        throw TensorError.shapeMismatch(op: "col2im", detail: "col \(col.shape) vs expected \([g.cin * kh * kw, cols]) for input \(inputShape)")
+    }
+    let x = Tensor(zeros: inputShape)
+    col2imRaw(col.data, ldCol: cols, images: g.n, imageStride: g.cin * g.h * g.w, channels: g.cin, g, x: x.data)
+    return x
+}
+
+// MARK: - Forward
+
+/// 2-D convolution (cross-correlation, as PyTorch): x [N,Cin,H,W], weight [Cout,Cin/g,kh,kw], bias [Cout]?
+/// → [N,Cout,Ho,Wo].
+///
+/// 1×1 stride-1 convolutions multiply the image directly; depthwise convolutions (groups = Cin = Cout)
+/// use a direct kernel; everything else unfolds blocks of images with im2col and runs one SGEMM per
+/// group per block.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig = Conv2dConfig()) throws -> Tensor {
+    let g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
+    if let b = bias, b.shape != [g.cout] {
+        throw TensorError.shapeMismatch(op: "conv2d", detail: "bias \(b.shape) vs Cout \(g.cout)")
+    }
+    let y = Tensor(uninitialized: [g.n, g.cout, g.ho, g.wo])
+    if g.n == 0 { return y }
+    if g.isDepthwise {
+        depthwiseForward(x.data, weight.data, bias?.data, g, y.data)
+        return y
+    }
+    let p = g.p, kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
+    let kAll = g.cin * g.kh * g.kw
+    let nb = g.imagesPerBlock(rows: kAll + (g.n > 1 ? g.cout : 0))
+    let direct = g.isPointwise && nb == 1
+    let col = direct ? nil : Tensor(uninitialized: [kAll, nb * p])
+    let tmp = nb > 1 ? Tensor(uninitialized: [g.cout, nb * p]) : nil
+    var n0 = 0
+    while n0 < g.n {
+        let cnt = min(nb, g.n - n0)
+        let cols = cnt * p
+        let bMat: UnsafePointer<Float>, ldb: Int
+        if let col {
+            im2colRaw(x.data + n0 * imgIn, images: cnt, imageStride: imgIn, channels: g.cin, g, col: col.data, ldCol: cols)
+            bMat = UnsafePointer(col.data); ldb = cols
+        } else {
+            bMat = UnsafePointer(x.data + n0 * imgIn); ldb = p
+        }
+        let outBase = tmp?.data ?? (y.data + n0 * imgOut)
+        for gi in 0..<g.groups {
+            BLAS.sgemm(m: coutG, n: cols, k: kG, a: weight.data + gi * coutG * kG, lda: kG,
+                       b: bMat + gi * kG * ldb, ldb: ldb, c: outBase + gi * coutG * cols, ldc: cols)
+        }
+        if let tmp {
+            // [Cout, cnt·P] → [cnt, Cout, P], adding the bias on the way.
+            scatterColumns(tmp.data, cols: cols, images: cnt, channels: g.cout, p: p, bias: bias?.data, out: y.data + n0 * imgOut)
+        } else if let b = bias {
+            addChannelBias(y.data + n0 * imgOut, b.data, images: 1, channels: g.cout, p: p)
+        }
+        n0 += cnt
+    }
+    return y
+}
+
+/// out[n, c, :] = src[c, n·P ..< (n+1)·P] (+ bias[c]).
+func scatterColumns(_ src: UnsafePointer<Float>, cols: Int, images: Int, channels: Int, p: Int,
+                    bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for item in r {
+            let img = item / channels, c = item % channels
+            let s = src + c * cols + img * p, d = out + (img * channels + c) * p
+            if let bias {
+                let b = bias[c]
+                for i in 0..<p { d[i] = s[i] + b }
+            } else {
+                d.update(from: s, count: p)
+            }
+        }
+    }
+}
+
+/// dst[c, n·P ..< (n+1)·P] = src[n, c, :] (the inverse of `scatterColumns`).
+func gatherColumns(_ src: UnsafePointer<Float>, images: Int, channels: Int, p: Int, dst: UnsafeMutablePointer<Float>, cols: Int) {
+    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for item in r {
+            let img = item / channels, c = item % channels
+            (dst + c * cols + img * p).update(from: src + (img * channels + c) * p, count: p)
+        }
+    }
+}
+
+/// y[n, c, :] += bias[c].
+func addChannelBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, images: Int, channels: Int, p: Int) {
+    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for item in r {
+            let b = bias[item % channels]
+            let d = y + item * p
+            for i in 0..<p { d[i] += b }
+        }
+    }
+}
+
+// MARK: - Depthwise (direct)
+
+/// Depthwise forward: each (n, c) plane is convolved with its own kh×kw filter.
+///
+/// Per output row, the taps whose input row is inside the image are listed once; columns whose
+/// every tap is inside the image (the interior) accumulate all taps in registers, 8 outputs at a
+/// time for stride 1, with no branches; the few border columns take the checked scalar path.
+func depthwiseForward(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                      _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>) {
+    let c = g.cin, h = g.h, w = g.w, ho = g.ho, wo = g.wo, kh = g.kh, kw = g.kw
+    let sH = g.cfg.strideH, sW = g.cfg.strideW, dH = g.cfg.dilationH, dW = g.cfg.dilationW
+    let pH = g.cfg.padH, pW = g.cfg.padW
+    // Interior columns: the intersection of every kernel column's valid range.
+    var inLo = 0, inHi = wo
+    for kj in 0..<kw { let (lo, hi) = g.validOutputColumns(kj); inLo = max(inLo, lo); inHi = min(inHi, hi) }
+    if inHi < inLo { inHi = inLo }
+    let (interiorLo, interiorHi) = (inLo, inHi)
+    Parallel.forEachChunk(g.n * c, minPerThread: 1) { r in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: kh * kw) { offs in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: kh * kw) { wts in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: kh * kw) { cols in
+            let op = offs.baseAddress!, wp = wts.baseAddress!, cp = cols.baseAddress!
+            for plane in r {
+                let ch = plane % c
+                let src = x + plane * h * w, dst = y + plane * ho * wo, f = wt + ch * kh * kw
+                let b0 = bias?[ch] ?? 0
+                for oh in 0..<ho {
+                    // Taps of this row: offset of the input for output column 0, weight, column shift.
+                    var nt = 0
+                    for ki in 0..<kh {
+                        let ih = oh * sH - pH + ki * dH
+                        if ih < 0 || ih >= h { continue }
+                        for kj in 0..<kw {
+                            op[nt] = ih * w + kj * dW - pW; wp[nt] = f[ki * kw + kj]; cp[nt] = kj * dW - pW; nt += 1
+                        }
+                    }
+                    let d = dst + oh * wo
+                    var ow = interiorLo
+                    if sW == 1 {
+                        while ow + 8 <= interiorHi {
+                            var acc = SIMD8<Float>(repeating: b0)
+                            for t in 0..<nt {
+                                acc += SIMD8<Float>(repeating: wp[t]) * UnsafeRawPointer(src + op[t] + ow).loadUnaligned(as: SIMD8<Float>.self)
+                            }
+                            UnsafeMutableRawPointer(d + ow).storeBytes(of: acc, as: SIMD8<Float>.self)
+                            ow += 8
+                        }
+                    }
+                    while ow < interiorHi {
+                        var acc = b0
+                        for t in 0..<nt { acc += wp[t] * src[op[t] + ow * sW] }
+                        d[ow] = acc
+                        ow += 1
+                    }
+                    for k in 0..<(interiorLo + wo - interiorHi) {
+                        let ow = k < interiorLo ? k : interiorHi + (k - interiorLo)
+                        var acc = b0
+                        for t in 0..<nt {
+                            let iw = ow * sW + cp[t]
+                            if iw >= 0 && iw < w { acc += wp[t] * src[op[t] + ow * sW] }
+                        }
+                        d[ow] = acc
+                    }
+                }
+            }
+        } } }
+    }
+}
+
+/// Depthwise backward for the input: each dy tap is scattered back with the same column ranges as the forward.
+func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ g: ConvGeometry,
+                            _ dx: UnsafeMutablePointer<Float>) {
+    let c = g.cin, h = g.h, w = g.w, ho = g.ho, wo = g.wo, kh = g.kh, kw = g.kw
+    let sH = g.cfg.strideH, sW = g.cfg.strideW, dH = g.cfg.dilationH, dW = g.cfg.dilationW
+    let pH = g.cfg.padH, pW = g.cfg.padW
+    var ranges = [Int](repeating: 0, count: 2 * kw)
+    for kj in 0..<kw { let (lo, hi) = g.validOutputColumns(kj); ranges[2 * kj] = lo; ranges[2 * kj + 1] = hi }
+    ranges.withUnsafeBufferPointer { rb in
+        let rg = rb.baseAddress!
+        Parallel.forEachChunk(g.n * c, minPerThread: 1) { r in
+            for plane in r {
+                let ch = plane % c
+                let src = dy + plane * ho * wo, dst = dx + plane * h * w, f = wt + ch * kh * kw
+                dst.update(repeating: 0, count: h * w)
+                for oh in 0..<ho {
+                    let s = src + oh * wo
+                    for ki in 0..<kh {
+                        let ih = oh * sH - pH + ki * dH
+                        if ih < 0 || ih >= h { continue }
+                        let drow = dst + ih * w
+                        for kj in 0..<kw {
+                            let lo = rg[2 * kj], hi = rg[2 * kj + 1]
+                            let wv = f[ki * kw + kj]
+                            let d = drow + kj * dW - pW
+                            if sW == 1 {
+                                for ow in lo..<hi { d[ow] += wv * s[ow] }
+                            } else {
+                                for ow in lo..<hi { d[ow * sW] += wv * s[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise backward for the filters: dw[c, ki, kj] = Σ_n Σ_(oh,ow) dy[n,c,oh,ow] · x[n,c,ih,iw].
+/// Split by channel so each filter is reduced by one worker in a fixed order.
+func depthwiseBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ g: ConvGeometry,
+                             _ dw: UnsafeMutablePointer<Float>) {
+    let c = g.cin, h = g.h, w = g.w, ho = g.ho, wo = g.wo, kh = g.kh, kw = g.kw
+    let sH = g.cfg.strideH, sW = g.cfg.strideW, dH = g.cfg.dilationH, dW = g.cfg.dilationW
+    let pH = g.cfg.padH, pW = g.cfg.padW
+    var ranges = [Int](repeating: 0, count: 2 * kw)
+    for kj in 0..<kw { let (lo, hi) = g.validOutputColumns(kj); ranges[2 * kj] = lo; ranges[2 * kj + 1] = hi }
+    ranges.withUnsafeBufferPointer { rb in
+        let rg = rb.baseAddress!
+        Parallel.forEachChunk(c, minPerThread: 1) { r in
+            for ch in r {
+                let f = dw + ch * kh * kw
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        let lo = rg[2 * kj], hi = rg[2 * kj + 1]
+                        var acc: Float = 0
+                        for img in 0..<g.n {
+                            let plane = img * c + ch
+                            let src = x + plane * h * w, gy = dy + plane * ho * wo
+                            for oh in 0..<ho {
+                                let ih = oh * sH - pH + ki * dH
+                                if ih < 0 || ih >= h { continue }
+                                let s = src + ih * w + kj * dW - pW, gr = gy + oh * wo
+                                var rowAcc: Float = 0
+                                if sW == 1 {
+                                    for ow in lo..<hi { rowAcc += gr[ow] * s[ow] }
+                                } else {
+                                    for ow in lo..<hi { rowAcc += gr[ow] * s[ow * sW] }
+                                }
+                                acc += rowAcc
+                            }
+                        }
+                        f[ki * kw + kj] = acc
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Backward
+
+/// Gradients of `conv2d`: dx (col2im of Wᵀ·dy), dw (dy · colᵀ summed over images), db (Σ dy).
+///
+/// - Parameters:
+///   - dy: [N,Cout,Ho,Wo], the gradient of the output.
+///   - x: the forward input [N,Cin,H,W] (only read when `needWeight`).
+///   - weight: [Cout,Cin/g,kh,kw].
+///   - needInput, needWeight, needBias: which gradients to compute; the others are nil.
+public func conv2dBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ cfg: Conv2dConfig = Conv2dConfig(),
+                           needInput: Bool = true, needWeight: Bool = true, needBias: Bool = true)
+    throws -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
+    let g = try ConvGeometry("conv2dBackward", x: x.shape, weight: weight.shape, cfg)
+    guard dy.shape == [g.n, g.cout, g.ho, g.wo] else {
+        throw TensorError.shapeMismatch(op: "conv2dBackward", detail: "dy \(dy.shape) vs expected \([g.n, g.cout, g.ho, g.wo]) for x \(x.shape), weight \(weight.shape), \(cfg)")
+    }
+    let p = g.p
+    var db: Tensor?
+    if needBias {
+        let out = Tensor(uninitialized: [g.cout])
+        let dyp = dy.data, op = out.data
+        // Per channel, a fixed order over images and pixels: independent of the thread count.
+        Parallel.forEachChunk(g.cout, minPerThread: max(1, 4096 / max(1, p * g.n))) { r in
+            for c in r {
+                var acc: Float = 0
+                for img in 0..<g.n {
+                    let s = dyp + (img * g.cout + c) * p
+                    var a: Float = 0
+                    for i in 0..<p { a += s[i] }
+                    acc += a
+                }
+                op[c] = acc
+            }
+        }
+        db = out
+    }
+    if !needInput && !needWeight { return (nil, nil, db) }
+    if g.isDepthwise {
+        var dx: Tensor?, dw: Tensor?
+        if needInput {
+            let t = Tensor(uninitialized: x.shape)
+            let padH2 = g.cfg.dilationH * (g.kh - 1) - g.cfg.padH, padW2 = g.cfg.dilationW * (g.kw - 1) - g.cfg.padW
+            if g.cfg.strideH == 1 && g.cfg.strideW == 1 && padH2 >= 0 && padW2 >= 0 {
+                // Stride 1: dx is dy convolved with the flipped filters ("full" padding), which the
+                // register-blocked forward kernel computes faster than scattering.
+                let flipped = Tensor(uninitialized: weight.shape)
+                let taps = g.kh * g.kw
+                for ch in 0..<g.cin { for k in 0..<taps { flipped.data[ch * taps + k] = weight.data[ch * taps + taps - 1 - k] } }
+                var cfg2 = g.cfg
+                cfg2.padH = padH2; cfg2.padW = padW2
+                let g2 = try ConvGeometry("conv2dBackward", x: dy.shape, weight: weight.shape, cfg2)
+                depthwiseForward(dy.data, flipped.data, nil, g2, t.data)
+            } else {
+                depthwiseBackwardInput(dy.data, weight.data, g, t.data)
+            }
+            dx = t
+        }
+        if needWeight {
+            let t = Tensor(uninitialized: weight.shape)
+            depthwiseBackwardWeight(dy.data, x.data, g, t.data); dw = t
+        }
+        return (dx, dw, db)
+    }
+    let kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
+    let kAll = g.cin * g.kh * g.kw
+    let nb = g.imagesPerBlock(rows: kAll + (g.n > 1 ? g.cout : 0))
+    let direct = g.isPointwise && nb == 1
+    let col = direct ? nil : Tensor(uninitialized: [kAll, nb * p])
+    let dyCols = nb > 1 ? Tensor(uninitialized: [g.cout, nb * p]) : nil
+    let dx = needInput ? Tensor(zeros: x.shape) : nil
+    let dw = needWeight ? Tensor(zeros: weight.shape) : nil
+    var n0 = 0
+    while n0 < g.n {
+        let cnt = min(nb, g.n - n0)
+        let cols = cnt * p
+        // dy of this block as [Cout, cnt·P].
+        let dyMat: UnsafePointer<Float>
+        if let dyCols {
+            gatherColumns(dy.data + n0 * imgOut, images: cnt, channels: g.cout, p: p, dst: dyCols.data, cols: cols)
+            dyMat = UnsafePointer(dyCols.data)
+        } else {
+            dyMat = UnsafePointer(dy.data + n0 * imgOut)
+        }
+        if let dw {
+            let bMat: UnsafePointer<Float>, ldb: Int
+            if let col {
+                im2colRaw(x.data + n0 * imgIn, images: cnt, imageStride: imgIn, channels: g.cin, g, col: col.data, ldCol: cols)
+                bMat = UnsafePointer(col.data); ldb = cols
+            } else {
+                bMat = UnsafePointer(x.data + n0 * imgIn); ldb = p
+            }
+            for gi in 0..<g.groups {
+                BLAS.sgemm(transB: true, m: coutG, n: kG, k: cols, a: dyMat + gi * coutG * cols, lda: cols,
+                           b: bMat + gi * kG * ldb, ldb: ldb, beta: 1, c: dw.data + gi * coutG * kG, ldc: kG)
+            }
+        }
+        if let dx {
+            if let col {
+                for gi in 0..<g.groups {
+                    BLAS.sgemm(transA: true, m: kG, n: cols, k: coutG, a: weight.data + gi * coutG * kG, lda: kG,
+                               b: dyMat + gi * coutG * cols, ldb: cols, c: col.data + gi * kG * cols, ldc: cols)
+                }
+                col2imRaw(col.data, ldCol: cols, images: cnt, imageStride: imgIn, channels: g.cin, g, x: dx.data + n0 * imgIn)
+            } else {
+                for gi in 0..<g.groups {
+                    BLAS.sgemm(transA: true, m: kG, n: p, k: coutG, a: weight.data + gi * coutG * kG, lda: kG,
+                               b: dyMat + gi * coutG * p, ldb: p, c: dx.data + n0 * imgIn + gi * kG * p, ldc: p)
+                }
+            }
+        }
+        n0 += cnt
+    }
+    return (dx, dw, db)
+}

@@ -1,0 +1,221 @@
+import Foundation
+
+// MARK: - Shared helpers
+
+/// Smallest number of elements a worker takes in elementwise loops; below this, threading costs more than it saves.
+@usableFromInline let elementwiseGrain = 1 << 15
+
+/// Throws unless `a` and `b` have the same shape.
+@inline(__always)
+func requireSameShape(_ a: Tensor, _ b: Tensor, _ op: String) throws {
+    if a.shape != b.shape {
+        throw TensorError.shapeMismatch(op: op, detail: "\(a.shape) vs \(b.shape)")
+    }
+}
+
+/// y[i] = f(x[i]) over all elements, split across cores.
+@inline(__always)
+func map1(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    let y = Tensor(uninitialized: x.shape)
+    let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
+    Parallel.forEachChunk(x.count, minPerThread: elementwiseGrain) { r in
+        let xs = xp.value, ys = yp.value
+        for i in r { ys[i] = f(xs[i]) }
+    }
+    return y
+}
+
+/// out[i] = f(a[i], b[i]) over all elements, split across cores.
+@inline(__always)
+func map2(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+    try requireSameShape(a, b, op)
+    let y = Tensor(uninitialized: a.shape)
+    let ap = UncheckedBox(a.data), bp = UncheckedBox(b.data), yp = UncheckedBox(y.data)
+    Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain) { r in
+        let as_ = ap.value, bs = bp.value, ys = yp.value
+        for i in r { ys[i] = f(as_[i], bs[i]) }
+    }
+    return y
+}
+
+/// Rows and last-dimension length of a tensor viewed as [rows, last].
+func rowsAndLast(_ x: Tensor, _ op: String) throws -> (rows: Int, last: Int) {
+    guard let last = x.shape.last, last > 0 else {
+        throw TensorError.invalidArgument(op: op, detail: "needs rank ≥ 1 with a non-empty last dimension, got \(x.shape)")
+    }
+    return (x.count / last, last)
+}
+
+// MARK: - Arithmetic
+
+/// a + b (same shape).
+public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "add") { $0 + $1 } }
+
+/// a − b (same shape).
+public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "sub") { $0 - $1 } }
+
+/// a ⊙ b (same shape).
+public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "mul") { $0 * $1 } }
+
+/// a += b in place (a's storage is written; every tensor sharing it sees the change).
+public func addInPlace(_ a: Tensor, _ b: Tensor) throws {
+    try requireSameShape(a, b, "addInPlace")
+    let ap = UncheckedBox(a.data), bp = UncheckedBox(b.data)
+    Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain) { r in
+        let as_ = ap.value, bs = bp.value
+        for i in r { as_[i] += bs[i] }
+    }
+}
+
+/// x · s.
+public func scale(_ x: Tensor, _ s: Float) throws -> Tensor { map1(x) { $0 * s } }
+
+/// Σ x, accumulated in Double per chunk of 4096 so large sums keep float32 accuracy and a
+/// fixed order (independent of the thread count).
+public func sumAll(_ x: Tensor) throws -> Float {
+    let block = 4096
+    let nBlocks = (x.count + block - 1) / block
+    if nBlocks == 0 { return 0 }
+    var partial = [Double](repeating: 0, count: nBlocks)
+    let xp = UncheckedBox(x.data), n = x.count
+    partial.withUnsafeMutableBufferPointer { pb in
+        let pp = UncheckedBox(pb.baseAddress!)
+        Parallel.forEachChunk(nBlocks, minPerThread: 8) { r in
+            for b in r {
+                var acc = SIMD8<Float>(repeating: 0)
+                let lo = b * block, hi = min(n, lo + block)
+                var i = lo
+                while i + 8 <= hi {
+                    acc += UnsafeRawPointer(xp.value + i).loadUnaligned(as: SIMD8<Float>.self)
+                    i += 8
+                }
+                var s = Double(acc.sum())
+                while i < hi { s += Double(xp.value[i]); i += 1 }
+                pp.value[b] = s
+            }
+        }
+    }
+    return Float(partial.reduce(0, +))
+}
+
+// MARK: - Activations
+
+/// max(x, 0).
+public func relu(_ x: Tensor) throws -> Tensor { map1(x) { max($0, 0) } }
+
+/// dx = dy where y > 0 (y is relu's output).
+public func reluBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
+    try map2(dy, y, "reluBackward") { $1 > 0 ? $0 : 0 }
+}
+
+@inline(__always) func sigmoidScalar(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
+
+/// x · σ(x).
+public func silu(_ x: Tensor) throws -> Tensor { map1(x) { $0 * sigmoidScalar($0) } }
+
+/// dx = dy · σ(x)(1 + x(1 − σ(x))).
+public func siluBackward(_ dy: Tensor, _ x: Tensor) throws -> Tensor {
+    try map2(dy, x, "siluBackward") { g, v in
+        let s = sigmoidScalar(v)
+        return g * s * (1 + v * (1 - s))
+    }
+}
+
+/// σ(x) = 1 / (1 + e^−x).
+public func sigmoid(_ x: Tensor) throws -> Tensor { map1(x) { sigmoidScalar($0) } }
+
+/// dx = dy · y(1 − y) (y is sigmoid's output).
+public func sigmoidBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
+    try map2(dy, y, "sigmoidBackward") { g, s in g * s * (1 - s) }
+}
+
+/// Exact GELU: x · Φ(x) = x/2 · (1 + erf(x/√2)) (PyTorch's default, approximate='none').
+public func gelu(_ x: Tensor) throws -> Tensor {
+    map1(x) { v in 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) }
+}
+
+/// dx = dy · (Φ(x) + x φ(x)).
+public func geluBackward(_ dy: Tensor, _ x: Tensor) throws -> Tensor {
+    try map2(dy, x, "geluBackward") { g, v in
+        let cdf = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
+        let pdf = 0.39894228040143268 * Foundation.exp(-0.5 * v * v)
+        return g * (cdf + v * pdf)
+    }
+}
+
+// MARK: - Softmax
+
+/// Softmax over the last dimension (max-subtracted).
+public func softmaxLastDim(_ x: Tensor) throws -> Tensor {
+    let (rows, n) = try rowsAndLast(x, "softmaxLastDim")
+    let y = Tensor(uninitialized: x.shape)
+    let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+        for row in r { softmaxRow(xp.value + row * n, yp.value + row * n, n) }
+    }
+    return y
+}
+
+/// In-place or out-of-place softmax of one row of length n.
+@inline(__always)
+func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var m = -Float.infinity
+    for j in 0..<n { m = max(m, x[j]) }
+    var s: Float = 0
+    for j in 0..<n { let e = Foundation.exp(x[j] - m); y[j] = e; s += e }
+    let inv = 1 / s
+    for j in 0..<n { y[j] *= inv }
+}
+
+/// dx = y ⊙ (dy − Σ dy⊙y) per row (y is softmax's output).
+public func softmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
+    try requireSameShape(dy, y, "softmaxLastDimBackward")
+    let (rows, n) = try rowsAndLast(y, "softmaxLastDimBackward")
+    let dx = Tensor(uninitialized: y.shape)
+    let gp = UncheckedBox(dy.data), yp = UncheckedBox(y.data), dp = UncheckedBox(dx.data)
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+        for row in r {
+            let g = gp.value + row * n, yy = yp.value + row * n, d = dp.value + row * n
+            var dot: Float = 0
+            for j in 0..<n { dot += g[j] * yy[j] }
+            for j in 0..<n { d[j] = yy[j] * (g[j] - dot) }
+        }
+    }
+    return dx
+}
+
+/// log softmax over the last dimension: x − max − log Σ e^(x − max).
+public func logSoftmaxLastDim(_ x: Tensor) throws -> Tensor {
+    let (rows, n) = try rowsAndLast(x, "logSoftmaxLastDim")
+    let y = Tensor(uninitialized: x.shape)
+    let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+        for row in r {
+            let xs = xp.value + row * n, ys = yp.value + row * n
+            var m = -Float.infinity
+            for j in 0..<n { m = max(m, xs[j]) }
+            var s: Float = 0
+            for j in 0..<n { s += Foundation.exp(xs[j] - m) }
+            let lse = m + Foundation.log(s)
+            for j in 0..<n { ys[j] = xs[j] - lse }
+        }
+    }
+    return y
+}
+
+/// dx = dy − softmax(x) · Σ dy per row, from the log-softmax output y (softmax = e^y).
+public func logSoftmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
+    try requireSameShape(dy, y, "logSoftmaxLastDimBackward")
+    let (rows, n) = try rowsAndLast(y, "logSoftmaxLastDimBackward")
+    let dx = Tensor(uninitialized: y.shape)
+    let gp = UncheckedBox(dy.data), yp = UncheckedBox(y.data), dp = UncheckedBox(dx.data)
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+        for row in r {
+            let g = gp.value + row * n, yy = yp.value + row * n, d = dp.value + row * n
+            var s: Float = 0
+            for j in 0..<n { s += g[j] }
+            for j in 0..<n { d[j] = g[j] - Foundation.exp(yy[j]) * s }
+        }
+    }
+    return dx
+}

@@ -1,0 +1,240 @@
+import Foundation
+
+// MARK: - Checks
+
+/// Channels and pixels per plane of an NCHW tensor (rank ≥ 2; trailing dims are the plane).
+func nchwDims(_ x: Tensor, _ op: String) throws -> (n: Int, c: Int, p: Int) {
+    guard x.rank >= 2 else { throw TensorError.shapeMismatch(op: op, detail: "expected [N,C,...], got \(x.shape)") }
+    return (x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *))
+}
+
+func requireVector(_ t: Tensor, _ n: Int, _ name: String, _ op: String) throws {
+    guard t.shape == [n] else { throw TensorError.shapeMismatch(op: op, detail: "\(name) \(t.shape) vs expected [\(n)]") }
+}
+
+/// Per-channel reduction Σ_(n, pixel) f(plane offset) in a fixed order (independent of the thread count).
+func channelReduce(n: Int, c: Int, p: Int, into out: UnsafeMutablePointer<Float>, _ f: (Int, Int) -> Float) {
+    Parallel.forEachChunk(c, minPerThread: max(1, 4096 / max(1, n * p))) { r in
+        for ch in r {
+            var acc: Double = 0
+            for img in 0..<n {
+                let base = (img * c + ch) * p
+                var a: Float = 0
+                for i in 0..<p { a += f(base + i, ch) }
+                acc += Double(a)
+            }
+            out[ch] = Float(acc)
+        }
+    }
+}
+
+// MARK: - Channel affine
+
+/// y[n,c,…] = x[n,c,…] · scale[c] + shift[c].
+public func channelAffine(_ x: Tensor, scale: Tensor, shift: Tensor) throws -> Tensor {
+    let (n, c, p) = try nchwDims(x, "channelAffine")
+    try requireVector(scale, c, "scale", "channelAffine"); try requireVector(shift, c, "shift", "channelAffine")
+    let y = Tensor(uninitialized: x.shape)
+    let xp = x.data, yp = y.data, sp = scale.data, tp = shift.data
+    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for plane in r {
+            let s = sp[plane % c], t = tp[plane % c]
+            let a = xp + plane * p, b = yp + plane * p
+            for i in 0..<p { b[i] = a[i] * s + t }
+        }
+    }
+    return y
+}
+
+/// dx = dy · scale[c] (the input gradient of `channelAffine`).
+public func channelAffineBackward(_ dy: Tensor, scale: Tensor) throws -> Tensor {
+    let (_, c, _) = try nchwDims(dy, "channelAffineBackward")
+    try requireVector(scale, c, "scale", "channelAffineBackward")
+    return try channelAffine(dy, scale: scale, shift: Tensor(zeros: [c]))
+}
+
+/// Parameter gradients of `channelAffine`: dscale[c] = Σ dy·x, dshift[c] = Σ dy.
+public func channelAffineParamGrads(_ dy: Tensor, _ x: Tensor) throws -> (dscale: Tensor, dshift: Tensor) {
+    try requireSameShape(dy, x, "channelAffineParamGrads")
+    let (n, c, p) = try nchwDims(x, "channelAffineParamGrads")
+    let ds = Tensor(uninitialized: [c]), dt = Tensor(uninitialized: [c])
+    let g = dy.data, xp = x.data
+    channelReduce(n: n, c: c, p: p, into: ds.data) { i, _ in g[i] * xp[i] }
+    channelReduce(n: n, c: c, p: p, into: dt.data) { i, _ in g[i] }
+    return (ds, dt)
+}
+
+// MARK: - BatchNorm (eval)
+
+/// scale = w / √(var + eps), shift = b − mean · scale.
+func batchNormScaleShift(_ weight: Tensor, _ bias: Tensor, _ mean: Tensor, _ variance: Tensor, _ eps: Float, _ c: Int, _ op: String) throws -> (Tensor, Tensor) {
+    for (t, name) in [(weight, "weight"), (bias, "bias"), (mean, "runningMean"), (variance, "runningVar")] {
+        try requireVector(t, c, name, op)
+    }
+    let s = Tensor(uninitialized: [c]), t = Tensor(uninitialized: [c])
+    for i in 0..<c {
+        s.data[i] = weight.data[i] / (variance.data[i] + eps).squareRoot()
+        t.data[i] = bias.data[i] - mean.data[i] * s.data[i]
+    }
+    return (s, t)
+}
+
+/// BatchNorm with running statistics: y = (x − mean)/√(var + eps) · w + b.
+public func batchNorm2dEval(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor, eps: Float) throws -> Tensor {
+    let (_, c, _) = try nchwDims(x, "batchNorm2dEval")
+    let (s, t) = try batchNormScaleShift(weight, bias, runningMean, runningVar, eps, c, "batchNorm2dEval")
+    return try channelAffine(x, scale: s, shift: t)
+}
+
+/// dx of eval-mode BatchNorm: dy · w/√(var + eps).
+public func batchNorm2dEvalBackward(_ dy: Tensor, weight: Tensor, runningVar: Tensor, eps: Float) throws -> Tensor {
+    let (_, c, _) = try nchwDims(dy, "batchNorm2dEvalBackward")
+    try requireVector(weight, c, "weight", "batchNorm2dEvalBackward"); try requireVector(runningVar, c, "runningVar", "batchNorm2dEvalBackward")
+    let s = Tensor(uninitialized: [c])
+    for i in 0..<c { s.data[i] = weight.data[i] / (runningVar.data[i] + eps).squareRoot() }
+    return try channelAffine(dy, scale: s, shift: Tensor(zeros: [c]))
+}
+
+/// dw, db of eval-mode BatchNorm: dw = Σ dy·(x − mean)/√(var + eps), db = Σ dy.
+public func batchNorm2dEvalParamGrads(_ dy: Tensor, _ x: Tensor, runningMean: Tensor, runningVar: Tensor, eps: Float) throws -> (dw: Tensor, db: Tensor) {
+    try requireSameShape(dy, x, "batchNorm2dEvalParamGrads")
+    let (n, c, p) = try nchwDims(x, "batchNorm2dEvalParamGrads")
+    try requireVector(runningMean, c, "runningMean", "batchNorm2dEvalParamGrads"); try requireVector(runningVar, c, "runningVar", "batchNorm2dEvalParamGrads")
+    var inv = [Float](repeating: 0, count: c)
+    for i in 0..<c { inv[i] = 1 / (runningVar.data[i] + eps).squareRoot() }
+    let dw = Tensor(uninitialized: [c]), db = Tensor(uninitialized: [c])
+    let g = dy.data, xp = x.data, m = runningMean.data
+    inv.withUnsafeBufferPointer { ib in
+        let iv = ib.baseAddress!
+        channelReduce(n: n, c: c, p: p, into: dw.data) { i, ch in g[i] * (xp[i] - m[ch]) * iv[ch] }
+    }
+    channelReduce(n: n, c: c, p: p, into: db.data) { i, _ in g[i] }
+    return (dw, db)
+}
+
+// MARK: - BatchNorm (train)
+
+/// BatchNorm with batch statistics (biased variance, as PyTorch normalises in training).
+/// - Returns: y, and per-channel mean and 1/√(var + eps) for the backward.
+public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> (y: Tensor, mean: Tensor, invStd: Tensor) {
+    let (n, c, p) = try nchwDims(x, "batchNorm2dTrain")
+    try requireVector(weight, c, "weight", "batchNorm2dTrain"); try requireVector(bias, c, "bias", "batchNorm2dTrain")
+    guard n * p > 0 else { throw TensorError.invalidArgument(op: "batchNorm2dTrain", detail: "no values per channel in \(x.shape)") }
+    let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c])
+    let xp = x.data, mp = mean.data, ip = invStd.data
+    let count = Double(n * p)
+    Parallel.forEachChunk(c, minPerThread: 1) { r in
+        for ch in r {
+            var s: Double = 0
+            for img in 0..<n { let b = xp + (img * c + ch) * p; var a: Float = 0; for i in 0..<p { a += b[i] }; s += Double(a) }
+            let mu = s / count
+            var v: Double = 0
+            let muF = Float(mu)
+            for img in 0..<n { let b = xp + (img * c + ch) * p; var a: Float = 0; for i in 0..<p { let d = b[i] - muF; a += d * d }; v += Double(a) }
+            mp[ch] = muF
+            ip[ch] = Float(1 / (v / count + Double(eps)).squareRoot())
+        }
+    }
+    let s = Tensor(uninitialized: [c]), t = Tensor(uninitialized: [c])
+    for i in 0..<c { s.data[i] = weight.data[i] * ip[i]; t.data[i] = bias.data[i] - mp[i] * s.data[i] }
+    return (try channelAffine(x, scale: s, shift: t), mean, invStd)
+}
+
+/// Gradients of training-mode BatchNorm: with x̂ = (x − mean)·invStd and M = N·H·W,
+/// db = Σ dy, dw = Σ dy·x̂, dx = w·invStd/M · (M·dy − db − x̂·dw).
+public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: Tensor, invStd: Tensor) throws -> (dx: Tensor, dw: Tensor, db: Tensor) {
+    try requireSameShape(dy, x, "batchNorm2dTrainBackward")
+    let (n, c, p) = try nchwDims(x, "batchNorm2dTrainBackward")
+    for (t, name) in [(weight, "weight"), (mean, "mean"), (invStd, "invStd")] { try requireVector(t, c, name, "batchNorm2dTrainBackward") }
+    let dw = Tensor(uninitialized: [c]), db = Tensor(uninitialized: [c])
+    let g = dy.data, xp = x.data, mp = mean.data, ip = invStd.data
+    channelReduce(n: n, c: c, p: p, into: dw.data) { i, ch in g[i] * (xp[i] - mp[ch]) * ip[ch] }
+    channelReduce(n: n, c: c, p: p, into: db.data) { i, _ in g[i] }
+    let dx = Tensor(uninitialized: x.shape)
+    let dxp = dx.data, wp = weight.data, dwp = dw.data, dbp = db.data
+    let m = Float(n * p)
+    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for plane in r {
+            let ch = plane % c
+            let k = wp[ch] * ip[ch] / m, mu = mp[ch], iv = ip[ch], gw = dwp[ch], gb = dbp[ch]
+            let a = xp + plane * p, gy = g + plane * p, d = dxp + plane * p
+            for i in 0..<p { d[i] = k * (m * gy[i] - gb - (a[i] - mu) * iv * gw) }
+        }
+    }
+    return (dx, dw, db)
+}
+
+/// Folds eval-mode BatchNorm into the preceding convolution: W' = W · s[co], b' = (b − mean)·s + β,
+/// s = γ/√(var + eps).
+public func foldBatchNorm(_ convWeight: Tensor, convBias: Tensor?, bnWeight: Tensor, bnBias: Tensor,
+                          runningMean: Tensor, runningVar: Tensor, eps: Float) throws -> (weight: Tensor, bias: Tensor) {
+    guard convWeight.rank >= 1, convWeight.shape[0] > 0 else {
+        throw TensorError.shapeMismatch(op: "foldBatchNorm", detail: "conv weight \(convWeight.shape)")
+    }
+    let c = convWeight.shape[0], per = convWeight.count / c
+    let (s, _) = try batchNormScaleShift(bnWeight, bnBias, runningMean, runningVar, eps, c, "foldBatchNorm")
+    if let b = convBias { try requireVector(b, c, "convBias", "foldBatchNorm") }
+    let w = convWeight.copy()
+    let b = Tensor(uninitialized: [c])
+    for o in 0..<c {
+        let so = s.data[o]
+        for i in 0..<per { w.data[o * per + i] *= so }
+        b.data[o] = ((convBias?.data[o] ?? 0) - runningMean.data[o]) * so + bnBias.data[o]
+    }
+    return (w, b)
+}
+
+// MARK: - LayerNorm
+
+/// LayerNorm over the last dimension: y = (x − mean)·rstd·w + b, biased variance.
+/// - Returns: y, and mean and rstd per row (shape [rows]) for the backward.
+public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> (y: Tensor, mean: Tensor, rstd: Tensor) {
+    let (rows, c) = try rowsAndLast(x, "layerNorm")
+    try requireVector(weight, c, "weight", "layerNorm"); try requireVector(bias, c, "bias", "layerNorm")
+    let y = Tensor(uninitialized: x.shape), mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
+    let xp = x.data, yp = y.data, mp = mean.data, rp = rstd.data, wp = weight.data, bp = bias.data
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / c)) { r in
+        for row in r {
+            let a = xp + row * c, o = yp + row * c
+            var s: Float = 0
+            for i in 0..<c { s += a[i] }
+            let mu = s / Float(c)
+            var v: Float = 0
+            for i in 0..<c { let d = a[i] - mu; v += d * d }
+            let rs = 1 / (v / Float(c) + eps).squareRoot()
+            for i in 0..<c { o[i] = (a[i] - mu) * rs * wp[i] + bp[i] }
+            mp[row] = mu; rp[row] = rs
+        }
+    }
+    return (y, mean, rstd)
+}
+
+/// Gradients of `layerNorm`: with x̂ = (x − mean)·rstd and ĝ = dy·w,
+/// dx = rstd · (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)); dw = Σ_rows dy·x̂; db = Σ_rows dy.
+public func layerNormBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor) throws -> (dx: Tensor, dw: Tensor, db: Tensor) {
+    try requireSameShape(dy, x, "layerNormBackward")
+    let (rows, c) = try rowsAndLast(x, "layerNormBackward")
+    try requireVector(weight, c, "weight", "layerNormBackward")
+    try requireVector(mean, rows, "mean", "layerNormBackward"); try requireVector(rstd, rows, "rstd", "layerNormBackward")
+    let dx = Tensor(uninitialized: x.shape), dw = Tensor(zeros: [c]), db = Tensor(zeros: [c])
+    let xp = x.data, gp = dy.data, mp = mean.data, rp = rstd.data, wp = weight.data, dxp = dx.data
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / c)) { r in
+        for row in r {
+            let a = xp + row * c, g = gp + row * c, d = dxp + row * c
+            let mu = mp[row], rs = rp[row]
+            var sg: Float = 0, sgx: Float = 0
+            for i in 0..<c { let gh = g[i] * wp[i]; sg += gh; sgx += gh * (a[i] - mu) * rs }
+            let mg = sg / Float(c), mgx = sgx / Float(c)
+            for i in 0..<c { d[i] = rs * (g[i] * wp[i] - mg - (a[i] - mu) * rs * mgx) }
+        }
+    }
+    // Column sums split by columns: each column is reduced over rows in order by one worker.
+    let dwp = dw.data, dbp = db.data
+    Parallel.forEachChunk(c, minPerThread: 64) { cr in
+        for row in 0..<rows {
+            let a = xp + row * c, g = gp + row * c, mu = mp[row], rs = rp[row]
+            for i in cr { dwp[i] += g[i] * (a[i] - mu) * rs; dbp[i] += g[i] }
+        }
+    }
+    return (dx, dw, db)
+}

@@ -1,0 +1,97 @@
+import XCTest
+import TensorCore
+import TestSupport
+
+final class ConvTests: XCTestCase {
+    struct Case {
+        let name: String
+        let n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int
+        let cfg: Conv2dConfig
+        let bias: Bool
+    }
+
+    static let cases: [Case] = [
+        .init(name: "3x3 s2 p1", n: 2, cin: 3, h: 7, w: 9, cout: 4, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 2, padding: 1), bias: true),
+        .init(name: "grouped dilated", n: 2, cin: 4, h: 9, w: 8, cout: 6, kh: 3, kw: 2,
+              cfg: Conv2dConfig(strideH: 1, strideW: 2, padH: 2, padW: 1, dilationH: 2, dilationW: 1, groups: 2), bias: true),
+        .init(name: "depthwise 3x3 p1", n: 2, cin: 5, h: 9, w: 11, cout: 5, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 1, padding: 1, groups: 5), bias: true),
+        .init(name: "depthwise 5x5 s2 p2", n: 2, cin: 3, h: 10, w: 9, cout: 3, kh: 5, kw: 5, cfg: Conv2dConfig(stride: 2, padding: 2, groups: 3), bias: false),
+        .init(name: "depthwise dilated", n: 1, cin: 4, h: 8, w: 13, cout: 4, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 1, padding: 2, dilation: 2, groups: 4), bias: true),
+        .init(name: "depthwise no pad", n: 2, cin: 2, h: 6, w: 7, cout: 2, kh: 3, kw: 3, cfg: Conv2dConfig(groups: 2), bias: true),
+        .init(name: "pointwise", n: 3, cin: 6, h: 5, w: 7, cout: 4, kh: 1, kw: 1, cfg: Conv2dConfig(), bias: true),
+        .init(name: "pointwise grouped", n: 2, cin: 6, h: 4, w: 3, cout: 9, kh: 1, kw: 1, cfg: Conv2dConfig(groups: 3), bias: false),
+        .init(name: "1x1 s2", n: 2, cin: 4, h: 7, w: 6, cout: 5, kh: 1, kw: 1, cfg: Conv2dConfig(stride: 2), bias: true),
+        .init(name: "7x7 s2 p3", n: 2, cin: 3, h: 11, w: 12, cout: 4, kh: 7, kw: 7, cfg: Conv2dConfig(stride: 2, padding: 3), bias: true),
+        .init(name: "grouped 3x3 (non-depthwise)", n: 2, cin: 6, h: 6, w: 5, cout: 6, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 1, padding: 1, groups: 3), bias: true),
+    ]
+
+    override func tearDown() { ConvTuning.targetColumns = 4096 }
+
+    /// Forward against the 7-loop reference, with per-image GEMMs and with batched im2col.
+    func testForwardMatchesNaive() throws {
+        var rng = TestRNG(seed: 1)
+        for c in Self.cases {
+            let x = rng.tensor([c.n, c.cin, c.h, c.w])
+            let w = rng.tensor([c.cout, c.cin / c.cfg.groups, c.kh, c.kw])
+            let b = c.bias ? rng.tensor([c.cout]) : nil
+            let ref = naiveConv2d(x.doubles, x.shape, w.doubles, w.shape, b?.doubles, c.cfg)
+            for cols in [1, 4096] {
+                ConvTuning.targetColumns = cols
+                let y = try conv2d(x, weight: w, bias: b, c.cfg)
+                XCTAssertEqual(y.shape, ref.shape, c.name)
+                let (ho, wo) = try conv2dOutputSize(c.h, c.w, c.kh, c.kw, c.cfg)
+                XCTAssertEqual([ho, wo], Array(ref.shape[2...]), c.name)
+                if let m = closeness(y.values, ref.y.map(Float.init), rtol: 1e-5, atol: 1e-5) { XCTFail("\(c.name) cols \(cols): \(m)") }
+            }
+        }
+    }
+
+    /// dx, dw, db against central differences of L = Σ dy·conv(x) computed with the Double reference.
+    func testBackwardMatchesFiniteDifferences() throws {
+        var rng = TestRNG(seed: 2)
+        for c in Self.cases {
+            let x = rng.tensor([c.n, c.cin, c.h, c.w])
+            let w = rng.tensor([c.cout, c.cin / c.cfg.groups, c.kh, c.kw])
+            let b = rng.tensor([c.cout])
+            let y = try conv2d(x, weight: w, bias: b, c.cfg)
+            let dy = rng.tensor(y.shape)
+            let xd = x.doubles, wd = w.doubles, bd = b.doubles, dyd = dy.doubles
+            let fdx = finiteDifference(xd, eps: 1e-3) { dot(naiveConv2d($0, x.shape, wd, w.shape, bd, c.cfg).y, dyd) }
+            let fdw = finiteDifference(wd, eps: 1e-3) { dot(naiveConv2d(xd, x.shape, $0, w.shape, bd, c.cfg).y, dyd) }
+            let fdb = finiteDifference(bd, eps: 1e-3) { dot(naiveConv2d(xd, x.shape, wd, w.shape, $0, c.cfg).y, dyd) }
+            for cols in [1, 4096] {
+                ConvTuning.targetColumns = cols
+                let r = try conv2dBackward(dy, x, w, c.cfg, needInput: true, needWeight: true, needBias: true)
+                let tag = "\(c.name) cols \(cols)"
+                guard let dx = r.dx, let dw = r.dw, let db = r.db else { XCTFail("missing gradients \(tag)"); continue }
+                if let m = closeness(dx.values, fdx.map(Float.init), rtol: 1e-4, atol: 1e-4) { XCTFail("dx \(tag): \(m)") }
+                if let m = closeness(dw.values, fdw.map(Float.init), rtol: 1e-4, atol: 1e-4) { XCTFail("dw \(tag): \(m)") }
+                if let m = closeness(db.values, fdb.map(Float.init), rtol: 1e-4, atol: 1e-4) { XCTFail("db \(tag): \(m)") }
+            }
+            let only = try conv2dBackward(dy, x, w, c.cfg, needInput: false, needWeight: true, needBias: false)
+            XCTAssertNil(only.dx); XCTAssertNil(only.db); XCTAssertNotNil(only.dw)
+        }
+    }
+
+    func testIm2colCol2imAreAdjoint() throws {
+        // <im2col(x), c> == <x, col2im(c)> for any x, c.
+        var rng = TestRNG(seed: 3)
+        let cfg = Conv2dConfig(strideH: 2, strideW: 1, padH: 1, padW: 2, dilationH: 1, dilationW: 2)
+        let x = rng.tensor([2, 3, 6, 7])
+        let col = try im2col(x, kh: 3, kw: 2, cfg)
+        let c = rng.tensor(col.shape)
+        let back = try col2im(c, inputShape: x.shape, kh: 3, kw: 2, cfg)
+        XCTAssertEqual(dot(col.doubles, c.doubles), dot(x.doubles, back.doubles), accuracy: 1e-3)
+        // Spot check: row (c=0, ki=1, kj=0), column (n=0, oh=0, ow=2) reads x[0,0,0,0].
+        XCTAssertEqual(col.data[2 * col.shape[1] + 2], x.data[0])
+    }
+
+    func testShapeErrorsThrow() {
+        let x = Tensor(zeros: [1, 4, 5, 5])
+        XCTAssertThrowsError(try conv2d(x, weight: Tensor(zeros: [2, 3, 3, 3]), bias: nil))
+        XCTAssertThrowsError(try conv2d(x, weight: Tensor(zeros: [3, 2, 3, 3]), bias: nil, Conv2dConfig(groups: 2)))
+        XCTAssertThrowsError(try conv2d(x, weight: Tensor(zeros: [2, 4, 7, 7]), bias: nil))
+        XCTAssertThrowsError(try conv2d(x, weight: Tensor(zeros: [2, 4, 3, 3]), bias: Tensor(zeros: [3])))
+        XCTAssertThrowsError(try conv2d(x, weight: Tensor(zeros: [2, 4, 3, 3]), bias: nil, Conv2dConfig(stride: 0)))
+    }
+}
