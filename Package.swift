@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, bottom to top: system libraries (Modules/) → TensorCore → Autograd → NN → Models →
-// Explain → Evaluation → Report → camaudit CLI. ImageIO and Data sit beside the model stack.
+// Explain → Evaluation → camaudit CLI. ImageIO and Data sit beside the model stack; Report draws
+// figures (overlays, colormaps) from tensors and images.
 let package = Package(
     name: "camaudit",
     platforms: [.macOS(.v13)],
@@ -32,8 +33,8 @@ let package = Package(
         .target(name: "Explain", dependencies: ["TensorCore", "Autograd", "NN", "Models"]),
         .target(name: "ImageIO", dependencies: ["TensorCore", "CPNG", "CJPEG"]),
         .target(name: "Data", dependencies: ["TensorCore", "ImageIO"]),
-        .target(name: "Evaluation", dependencies: ["TensorCore", "Models", "Explain", "ImageIO", "Data"]),
-        .target(name: "Report", dependencies: ["TensorCore", "ImageIO", "Evaluation"]),
+        .target(name: "Report", dependencies: ["TensorCore", "ImageIO"]),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "NN", "Models", "Explain", "ImageIO", "Data", "Report"]),
         .executableTarget(name: "camaudit", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Explain", "ImageIO", "Data", "Evaluation", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -42,7 +43,7 @@ let package = Package(
         // MARK: tests
         .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
-        .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "NN", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["TensorCore", "Autograd", "NN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "TestSupport"]),
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),

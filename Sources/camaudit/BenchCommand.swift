@@ -1,6 +1,142 @@
 import ArgumentParser
+import Foundation
+import TensorCore
+import Autograd
+import NN
+import Models
+import Explain
+import Evaluation
 
+/// `camaudit bench`: the speed table. Ratios are taken against the square-SGEMM rate measured in the
+/// same run, and against PyTorch when scripts/bench_torch.py's numbers are merged by
+/// scripts/compare_bench.py (`make bench` does both).
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "(not yet implemented)")
-    func run() throws { throw ValidationError("'bench' is not implemented yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark kernels, model forwards, CAM methods and deletion/insertion; table on stdout, JSON file.")
+
+    @Option(help: "Threads for BLAS and our loops.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Write all rows as JSON here.") var json: String = "bench.json"
+    @Option(help: "Sections to run: kernels, models, cams, metrics (comma-separated).") var sections: String = "kernels,models,cams,metrics"
+    @Flag(help: "Small sizes and one repetition (a smoke run); skips Score-CAM on resnet50.") var quick = false
+    @Option(help: "Repetitions (best time kept).") var reps: Int = 3
+
+    /// Multiply-accumulates per 224×224 image (torchvision's model docs, "GFLOPS" column), ×2 for FLOPs.
+    static let gmacs: [Architecture: Double] = [.resnet50: 4.09, .resnet101: 7.80, .densenet161: 7.73, .efficientnet_b0: 0.39, .vit_b_16: 17.56]
+
+    func run() throws {
+        Parallel.setThreads(threads)
+        let wanted = Set(sections.split(separator: ",").map(String.init))
+        var doc: [String: Any] = ["threads": threads, "quick": quick, "date": ISO8601DateFormatter().string(from: Date())]
+        let r = quick ? 1 : max(1, reps)
+        let kernelRows = runKernelBench(threads: threads, quick: quick)
+        doc["kernels"] = wanted.contains("kernels") ? kernelRows : kernelRows.filter { ($0["section"] as? String) == "sgemm" }
+        let sgemm = (kernelRows.first { ($0["section"] as? String) == "sgemm" }?["gflops"] as? Double) ?? 0
+        doc["sgemm_gflops"] = sgemm
+        if wanted.contains("models") { doc["models"] = try benchModels(sgemm: sgemm, reps: r) }
+        if wanted.contains("cams") { doc["cams"] = try benchCAMs(reps: r) }
+        if wanted.contains("metrics") { doc["metrics"] = try benchMetrics() }
+        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+        try atomicWrite(data, to: json)
+        print("wrote \(json)")
+    }
+
+    func time(_ reps: Int, _ body: () throws -> Void) rethrows -> Double {
+        try body()  // warm-up: buffers, BLAS threads, caches
+        var best = Double.infinity
+        for _ in 0..<reps {
+            let t = DispatchTime.now().uptimeNanoseconds
+            try body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9)
+        }
+        return best
+    }
+
+    static func randomImages(_ n: Int, size: Int = 224) -> Tensor {
+        var rng = SeededRNG(seed: 99)
+        let t = Tensor(uninitialized: [n, 3, size, size])
+        for i in 0..<t.count { t.data[i] = rng.uniform() }
+        return t
+    }
+
+    static func model(_ arch: Architecture) throws -> ImageClassifier {
+        let m = try makeModel(arch, numClasses: 3)
+        m.initialize(seed: 0)
+        try m.foldBatchNorms()
+        return m
+    }
+
+    static func peakRSSMB() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF, &u)
+        return Double(u.ru_maxrss) / 1024
+    }
+
+    func benchModels(sgemm: Double, reps: Int) throws -> [[String: Any]] {
+        print("\nmodel forward, 224×224, threads \(threads) (BatchNorm folded; ms per image; peak RSS of the process so far)")
+        var rows: [[String: Any]] = []
+        for arch in Architecture.allCases {
+            let m = try Self.model(arch)
+            for batch in quick ? [1, 2] : [1, 8] {
+                let x = Self.randomImages(batch)
+                let s = try time(reps) { _ = try m.logits(x) }
+                let msPerImage = s / Double(batch) * 1e3
+                let gflops = 2 * (Self.gmacs[arch] ?? 0) * Double(batch) / s
+                let row: [String: Any] = ["model": arch.rawValue, "batch": batch, "ms_per_image": msPerImage, "gflops": gflops,
+                                          "fraction_of_sgemm": sgemm > 0 ? gflops / sgemm : 0, "peak_rss_mb": Self.peakRSSMB()]
+                rows.append(row)
+                print(String(format: "%-16@ batch %d %9.1f ms/img %8.1f GFLOP/s %5.1f%% of sgemm  peak %6.0f MB",
+                             arch.rawValue as NSString, batch, msPerImage, gflops, (sgemm > 0 ? gflops / sgemm : 0) * 100, Self.peakRSSMB()))
+            }
+        }
+        return rows
+    }
+
+    func benchCAMs(reps: Int) throws -> [[String: Any]] {
+        print("\nCAM methods, 224×224, threads \(threads) (ms per image, map at input resolution)")
+        var rows: [[String: Any]] = []
+        func run(_ arch: Architecture, _ m: ImageClassifier, _ method: CAMMethod, batch: Int, reps: Int) throws {
+            let x = Self.randomImages(batch)
+            let e = CAMExplainer(model: m)
+            let s = try time(reps) { _ = try e.explain(x, CAMOptions(method: method)) }
+            let ms = s / Double(batch) * 1e3
+            rows.append(["model": arch.rawValue, "method": method.rawValue, "batch": batch, "ms_per_image": ms])
+            print(String(format: "%-16@ %-20@ batch %d %10.1f ms/img", arch.rawValue as NSString, method.rawValue as NSString, batch, ms))
+        }
+        for arch in Architecture.allCases {
+            let m = try Self.model(arch)
+            for batch in quick ? [1, 2] : [1, 8] { try run(arch, m, .gradcam, batch: batch, reps: reps) }
+        }
+        let r50 = try Self.model(.resnet50)
+        for method in CAMMethod.allCases where method != .gradcam {
+            if method == .scorecam && quick { continue }
+            try run(.resnet50, r50, method, batch: 1, reps: method == .scorecam ? 0 : reps)
+        }
+        try run(.efficientnet_b0, try Self.model(.efficientnet_b0), .scorecam, batch: 1, reps: 0)
+        return rows
+    }
+
+    func benchMetrics() throws -> [[String: Any]] {
+        let steps = 50
+        let images = quick ? 1 : 2
+        print("\ndeletion + insertion, \(steps) steps each, 224×224, threads \(threads) (images per second; Grad-CAM map given)")
+        var rows: [[String: Any]] = []
+        for arch in Architecture.allCases {
+            let m = try Self.model(arch)
+            let x = Self.randomImages(images)
+            let maps = try CAMExplainer(model: m).explain(x, CAMOptions(method: .gradcam)).maps
+            let logits: LogitsFunction = { batch in try m.logits(batch).value }
+            let t = DispatchTime.now().uptimeNanoseconds
+            for i in 0..<images {
+                let img = try x.slice0(i..<(i + 1))
+                let map = try maps.slice0(i..<(i + 1)).reshaped([224, 224])
+                _ = try Faithfulness.deletion(image: img, map: map, targetClass: 0, model: logits, steps: steps, batchSize: 16)
+                _ = try Faithfulness.insertion(image: img, map: map, targetClass: 0, model: logits, steps: steps, batchSize: 16)
+            }
+            let s = Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9
+            rows.append(["model": arch.rawValue, "steps": steps, "images_per_second": Double(images) / s])
+            print(String(format: "%-16@ %8.3f images/s (%.1f s per image)", arch.rawValue as NSString, Double(images) / s, s / Double(images)))
+        }
+        return rows
+    }
 }

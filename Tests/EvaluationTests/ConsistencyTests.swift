@@ -1,0 +1,93 @@
+import XCTest
+import TensorCore
+import TestSupport
+@testable import Evaluation
+
+final class ConsistencyTests: XCTestCase {
+    func testConsistByHand() throws {
+        // Binarised at .5: ref {0,1}, r1 {0,1} (IoU 1), r2 {1,2} (IoU 1/3).
+        let ref = t([1, 4], [0.9, 0.6, 0.1, 0]), r1 = t([1, 4], [0.5, 1, 0.2, 0.4]), r2 = t([1, 4], [0, 0.7, 0.8, 0])
+        XCTAssertEqual(try Consistency.consist(maps: [ref, r1, r2])!, (1 + 1.0 / 3) / 2, accuracy: 1e-12)
+        // All pairs add r1–r2 (IoU 1/3).
+        XCTAssertEqual(try Consistency.consist(maps: [ref, r1, r2], allPairs: true)!, (1 + 1.0 / 3 + 1.0 / 3) / 3, accuracy: 1e-12)
+        XCTAssertNil(try Consistency.consist(maps: [ref]))
+        XCTAssertEqual(try Similarity.binaryIoU(Tensor(zeros: [2, 2]), Tensor(zeros: [2, 2])), 1)
+        let p = try Consistency.pairwise(maps: [ref, r1, r2], withSSIM: false)
+        XCTAssertEqual(p.map { [$0.first, $0.second] }, [[0, 1], [0, 2], [1, 2]])
+        XCTAssertEqual(p[0].iou, 1)
+    }
+
+    func testSSIM() throws {
+        var r = TestRNG(seed: 3)
+        let a = r.tensor([12, 12], 0, 1)
+        XCTAssertEqual(try Similarity.ssim(a, a), 1, accuracy: 1e-12)
+        XCTAssertThrowsError(try Similarity.ssim(Tensor(zeros: [8, 8]), Tensor(zeros: [8, 8])))
+        let f = try MetricFixture.load()
+        let s = f.dict("ssim")
+        let (h, w) = ((s["h"] as! NSNumber).intValue, (s["w"] as! NSNumber).intValue)
+        let x = try Tensor(shape: [h, w], values: numbers(s["a"]).map(Float.init))
+        let y = try Tensor(shape: [h, w], values: numbers(s["b"]).map(Float.init))
+        XCTAssertEqual(try Similarity.ssim(x, y), (s["ssim"] as! NSNumber).doubleValue, accuracy: 1e-6)
+    }
+
+    /// An explanation that is the image's first channel: exactly equivariant.
+    nonisolated(unsafe) static let identityExplain: MapFunction = { images, _ in
+        let n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3]
+        let out = Tensor(uninitialized: [n, h, w])
+        for i in 0..<n { (out.data + i * h * w).update(from: images.data + i * c * h * w, count: h * w) }
+        return out
+    }
+
+    func testAugmentations() throws {
+        // A smooth blob image, 2 images × 1 channel × 24 × 24.
+        let h = 24, w = 24
+        let img = Tensor(uninitialized: [2, 1, h, w])
+        for i in 0..<2 { for y in 0..<h { for x in 0..<w {
+            let dy = Double(y) - 9 - Double(i), dx = Double(x) - 8 - 2 * Double(i)
+            img.data[(i * h + y) * w + x] = Float(exp(-(dx * dx + dy * dy) / 30))
+        } } }
+        let s = try Consistency.underAugmentations(images: img, classes: [0, 0], explain: Self.identityExplain,
+                                                   augmentations: [.horizontalFlip, .shift(dx: 3, dy: -2), .rotation(degrees: 10)], batchSize: 1)
+        XCTAssertEqual(s.count, 2)
+        for row in s {
+            XCTAssertEqual(row[0].iou, 1); XCTAssertEqual(row[0].spearman!, 1, accuracy: 1e-12)
+            XCTAssertEqual(row[1].iou, 1); XCTAssertEqual(row[1].spearman!, 1, accuracy: 1e-12)
+            // Rotation and back interpolates twice: close, not exact.
+            XCTAssertGreaterThan(row[2].spearman!, 0.95)
+            XCTAssertGreaterThan(row[2].iou, 0.8)
+        }
+        // A method that ignores the image (always the left half) fails the flip test: IoU 0.
+        let fixed: MapFunction = { images, _ in
+            let out = Tensor(zeros: [images.shape[0], h, w])
+            for i in 0..<images.shape[0] { for y in 0..<h { for x in 0..<w / 2 { out.data[(i * h + y) * w + x] = 1 } } }
+            return out
+        }
+        let f = try Consistency.underAugmentations(images: img, classes: [0, 0], explain: fixed, augmentations: [.horizontalFlip])
+        XCTAssertEqual(f[0][0].iou, 0)
+        // Shift: validity excludes pixels that left the frame.
+        let (back, valid) = try Augmentation.shift(dx: 2, dy: 0).mapBack(Tensor(repeating: 1, shape: [4, 4]))
+        XCTAssertEqual(valid, [true, true, false, false, true, true, false, false, true, true, false, false, true, true, false, false])
+        XCTAssertEqual(back.data[0], 1)
+        let moved = try Augmentation.shift(dx: 1, dy: 0).apply(t([1, 3], [1, 2, 3]))
+        XCTAssertEqual(moved.values, [0, 1, 2])
+    }
+
+    func testSanity() throws {
+        var r = TestRNG(seed: 9)
+        let a = r.tensor([12, 12], 0, 1)
+        let same = try Sanity.similarity(original: a, other: a)
+        XCTAssertEqual(same.spearman!, 1, accuracy: 1e-12); XCTAssertEqual(same.ssim!, 1, accuracy: 1e-12)
+        // Random logit: with 3 classes the random class is never the explained one; an explanation
+        // that returns the class index as a constant map... use one that encodes the class in a pixel.
+        let explain: MapFunction = { images, classes in
+            let out = Tensor(zeros: [images.shape[0], 12, 12])
+            for (i, c) in classes.enumerated() { for p in 0..<144 { out.data[i * 144 + p] = Float((p * (c + 1)) % 13) / 13 } }
+            return out
+        }
+        let imgs = Tensor(zeros: [4, 1, 12, 12])
+        let res = try Sanity.randomLogit(images: imgs, classes: [0, 1, 2, 1], numClasses: 3, explain: explain, seed: 4)
+        XCTAssertEqual(res.count, 4)
+        for (i, rr) in res.enumerated() { XCTAssertNotEqual(rr.randomClass, [0, 1, 2, 1][i]); XCTAssertTrue((0..<3).contains(rr.randomClass)) }
+        XCTAssertLessThan(res[0].similarity.spearman!, 0.99)
+    }
+}

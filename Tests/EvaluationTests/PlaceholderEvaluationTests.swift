@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderEvaluationTests: XCTestCase { func testBuilds() {} }
