@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderExplainTests: XCTestCase { func testBuilds() {} }
