@@ -1,0 +1,110 @@
+import Foundation
+import XCTest
+import TensorCore
+import TestSupport
+import ImageIO
+@testable import Data
+
+final class PhantomTests: XCTestCase {
+    func testSameSeedSameSliceAnyOrder() {
+        let g = PhantomGenerator(size: 256, seed: 11, shortcutFraction: 0.5)
+        let a = g.slice(4)
+        _ = g.slice(9)
+        let b = g.slice(4)
+        XCTAssertEqual(a.pixels, b.pixels)
+        XCTAssertEqual(a.lesionMask, b.lesionMask)
+        XCTAssertEqual(a.parameters, b.parameters)
+        let c = PhantomGenerator(size: 256, seed: 12, shortcutFraction: 0.5).slice(4)
+        XCTAssertNotEqual(a.pixels, c.pixels)
+    }
+
+    func testClassesAndMasksMarkTheLesion() {
+        let g = PhantomGenerator(size: 512, seed: 3)
+        for i in 0..<9 {
+            let s = g.slice(i)
+            XCTAssertEqual(s.className, ["benign", "malignant", "normal"][i % 3])
+            let maskCount = s.lesionMask.filter { $0 != 0 }.count
+            XCTAssertEqual(maskCount, s.lesionArea)
+            if s.className == "normal" {
+                XCTAssertEqual(maskCount, 0, "normal slice \(i) must have an empty mask")
+                XCTAssertNil(s.lesionBox)
+                XCTAssertEqual(s.parameters["lesion_kind"], "none")
+                continue
+            }
+            XCTAssertGreaterThan(maskCount, 0, "slice \(i) (\(s.className)) must have a lesion")
+            // Benign nodules ≤ 7 mm (radius ≤ 10 px), malignant masses ≥ 10 mm (radius ≥ 14 px, maybe clipped by the pleura).
+            if s.className == "benign" {
+                XCTAssertLessThanOrEqual(maskCount, Int(Double.pi * 10 * 10 * 1.25))
+            } else {
+                XCTAssertGreaterThan(maskCount, 150)
+            }
+            // The box is the mask's extent, computed independently.
+            var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1
+            for y in 0..<512 { for x in 0..<512 where s.lesionMask[y * 512 + x] != 0 { x0 = min(x0, x); y0 = min(y0, y); x1 = max(x1, x + 1); y1 = max(y1, y + 1) } }
+            XCTAssertEqual(s.lesionBox, LesionBox(x0: x0, y0: y0, x1: x1, y1: y1))
+            // Soft-tissue lesion in the lung window is bright (≥ 40 HU → ≥ 235 before noise) against dark lung around it.
+            var inside = 0.0, ring = 0.0, ringN = 0.0
+            for y in max(0, y0 - 6)..<min(512, y1 + 6) {
+                for x in max(0, x0 - 6)..<min(512, x1 + 6) {
+                    let v = Double(s.pixels[y * 512 + x])
+                    if s.lesionMask[y * 512 + x] != 0 { inside += v } else { ring += v; ringN += 1 }
+                }
+            }
+            let meanInside = inside / Double(maskCount)
+            XCTAssertGreaterThan(meanInside, 200, "slice \(i) lesion mean \(meanInside)")
+            XCTAssertGreaterThan(meanInside - ring / max(ringN, 1), 40, "slice \(i): lesion should stand out from its surroundings")
+        }
+    }
+
+    func testShortcutTagSitsInTheClassCorner() {
+        let g = PhantomGenerator(size: 256, seed: 5, shortcutFraction: 1)
+        for i in 0..<3 {
+            let s = g.slice(i)
+            guard let m = s.shortcutMask, let b = s.shortcutBox else { return XCTFail("slice \(i) should carry the tag") }
+            XCTAssertEqual(s.parameters["shortcut"], "1")
+            let left = b.x0 < 128, top = b.y0 < 128
+            XCTAssertEqual([left, top], [[true, true], [false, true], [true, false]][i], "corner of class \(i)")
+            for p in 0..<m.count where m[p] != 0 { XCTAssertEqual(s.pixels[p], 255) }
+            XCTAssertGreaterThan(m.filter { $0 != 0 }.count, 20)
+            // The tag never overlaps the lesion.
+            XCTAssertFalse(zip(m, s.lesionMask).contains { $0 != 0 && $1 != 0 })
+        }
+        XCTAssertNil(PhantomGenerator(size: 256, seed: 5, shortcutFraction: 0).slice(0).shortcutMask)
+    }
+
+    func testSynthDatasetIsByteReproducibleAcrossThreadCounts() throws {
+        let base = NSTemporaryDirectory() + "synth-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        Parallel.setThreads(1)
+        let s1 = try SynthDataset.generate(out: base + "/a", count: 15, size: 128, seed: 9, shortcutFraction: 0.4)
+        Parallel.setThreads(2)
+        _ = try SynthDataset.generate(out: base + "/b", count: 15, size: 128, seed: 9, shortcutFraction: 0.4)
+        let files = (FileManager.default.enumerator(atPath: base + "/a")?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".png") || $0.hasSuffix(".csv") }
+        XCTAssertGreaterThanOrEqual(files.count, 31)
+        for f in files {
+            XCTAssertEqual(FileManager.default.contents(atPath: base + "/a/" + f), FileManager.default.contents(atPath: base + "/b/" + f), f)
+        }
+        let m = try Manifest.read(path: s1.manifestPath)
+        XCTAssertEqual(m.items.count, 15)
+        XCTAssertEqual(m.classes, ["benign", "malignant", "normal"])
+        for c in 0..<3 {  // 5 per class → 3 train, 1 val, 1 test
+            let cls = m.items.filter { $0.classIndex == c }
+            XCTAssertEqual(cls.filter { $0.split == .train }.count, 3)
+            XCTAssertEqual(cls.filter { $0.split == .val }.count, 1)
+        }
+        for it in m.items {
+            let mask = try XCTUnwrap(m.lesionMask(it))
+            XCTAssertEqual(MaskTools.extent(mask)?.area ?? 0, it.lesionArea ?? -1, it.file)
+            XCTAssertEqual(try ImageFile.read(m.resolve(it.file)).width, 128)
+            if it.extra["shortcut"] == "1" {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: m.resolve(it.extra["shortcut_mask"] ?? "")))
+            }
+            XCTAssertFalse(it.extra["lesion_kind", default: ""].isEmpty)
+        }
+        let t = try XCTUnwrap(m.lesionMaskTensor(m.items[1]))
+        XCTAssertEqual(t.shape, [224, 224])
+        XCTAssertGreaterThan(t.values.reduce(0, +), 0)
+    }
+}
