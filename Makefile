@@ -8,6 +8,7 @@ RELEASE      := -c release
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
 THREADS      ?= $(shell nproc)
 DEMO_OUT     ?= demo-out
+PYTHON       ?= python3
 
 .PHONY: all deps build test bench demo clean
 
@@ -39,10 +40,10 @@ test: deps
 bench: deps
 	$(SWIFT) build $(RELEASE)
 	.build/release/camaudit bench --threads $(THREADS) --json bench.json
-	@if python3 -c "import torch, torchvision, pytorch_grad_cam" 2>/dev/null; then \
-	  python3 scripts/bench_torch.py --threads $(THREADS) --quick --json bench_torch.json && \
-	  python3 scripts/compare_bench.py bench.json bench_torch.json; \
-	else echo "(PyTorch not importable: no side-by-side numbers)"; fi
+	@if $(PYTHON) -c "import torch, torchvision, pytorch_grad_cam" 2>/dev/null; then \
+	  $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --quick > bench_torch.json && \
+	  $(PYTHON) scripts/compare_bench.py bench.json bench_torch.json; \
+	else echo "(PyTorch not importable with $(PYTHON): no side-by-side numbers; set PYTHON=...)"; fi
 
 # A small end-to-end run on synthetic phantoms with random weights.
 demo: deps

@@ -148,8 +148,13 @@ extension CAMExplainer {
     }
 
     /// ablation_cam.py: w_k = (y_c − y_c with channel k ablated) / y_c. An ablated channel is set to 0
-    /// when the image's activations have minimum 0, else to min − 1e7 (ablation_layer.py). For ViT the
-    /// channel is a feature of every token (AblationLayerVit). When the layer feeds a global-pool →
+    /// when the image's activations have minimum 0, else below the minimum (ablation_layer.py). For ViT
+    /// the channel is a feature of every token (AblationLayerVit).
+    ///
+    /// pytorch-grad-cam re-evaluates `torch.min(output)` over the whole batch of ablated copies after
+    /// each copy is written, so with a non-zero minimum the j-th copy of a batch (j = 0, 1, …) gets
+    /// min − (j+1)·1e7: the value depends on the copy's position in its batch of `batchSize`. We
+    /// reproduce that so maps agree; it only matters for layers whose activations can be negative. When the layer feeds a global-pool →
     /// linear head the ablated logit is computed in closed form; otherwise each batch of ablated
     /// copies is a forward pass with the layer's output replaced.
     func ablationCAMWeights(_ a: Tensor, layer: String, images: Tensor, targets: [Int], baseLogits: Tensor,
@@ -164,7 +169,14 @@ extension CAMExplainer {
             let ap = a.data + b * c * hw
             var lo = Float.infinity
             for i in 0..<(c * hw) { lo = min(lo, ap[i]) }
-            let ablated: Float = lo == 0 ? 0 : lo - 1e7
+            let bs = max(1, batchSize)
+            // The value written into copy j of a batch (see the doc comment).
+            var cascade = [Float](repeating: 0, count: bs)
+            if lo != 0 {
+                var v = lo
+                for j in 0..<bs { v = v - 1e7; cascade[j] = v }
+            }
+            func ablatedValue(_ ch: Int) -> Float { cascade[ch % bs] }
             var newScores = [Float](repeating: 0, count: c)
             if let head {
                 // y' = y − W[t,k]·(mean f(A_k) − mean f(ablated)), f = ReLU when one precedes the pool.
@@ -172,7 +184,7 @@ extension CAMExplainer {
                 for ch in 0..<c {
                     var s: Float = 0
                     for i in 0..<hw { s += f(ap[ch * hw + i]) }
-                    let delta = s / Float(hw) - f(ablated)
+                    let delta = s / Float(hw) - f(ablatedValue(ch))
                     newScores[ch] = original - head.weight.data[t * c + ch] * delta
                 }
             } else {
@@ -180,14 +192,13 @@ extension CAMExplainer {
                     throw CAMError("ablationcam: cannot capture layer '\(layer)'")
                 }
                 var start = 0
-                let bs = max(1, batchSize)
                 while start < c {
                     let m = min(bs, c - start)
                     // m copies of the image's raw layer output, copy j with channel start+j ablated.
                     let rep = Tensor(uninitialized: [m] + Array(raw.shape.dropFirst()))
                     let per = raw.count
                     for j in 0..<m { (rep.data + j * per).update(from: raw.data, count: per) }
-                    for j in 0..<m { try ablate(rep, copy: j, channel: start + j, value: ablated) }
+                    for j in 0..<m { try ablate(rep, copy: j, channel: start + j, value: ablatedValue(start + j)) }
                     let inputs = Tensor(uninitialized: [m, 3, images.shape[2], images.shape[3]])
                     let ip = 3 * images.shape[2] * images.shape[3]
                     for j in 0..<m { (inputs.data + j * ip).update(from: images.data + b * ip, count: ip) }

@@ -68,7 +68,7 @@ struct Bench: ParsableCommand {
 
     static func peakRSSMB() -> Double {
         var u = rusage()
-        getrusage(RUSAGE_SELF, &u)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
         return Double(u.ru_maxrss) / 1024
     }
 
