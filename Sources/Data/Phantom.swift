@@ -1,3 +1,4 @@
+import TensorCore
 import Foundation
 
 /// Synthetic axial chest-CT slices with exact lesion ground truth.

@@ -1,3 +1,4 @@
+import TensorCore
 /// Train/validation/test assignment.
 public enum Split: String, Sendable, CaseIterable, Equatable {
     case train, val, test

@@ -72,35 +72,7 @@ public func averageRanks(_ x: [Double]) -> [Double] {
 
 /// The stable, seedable generator every stochastic metric uses (SplitMix64), so the same seed
 /// gives the same numbers on every machine and thread count.
-public struct MetricRNG: Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform integer in 0..<n (multiply-high; bias below 2⁻⁴⁰ for the n used here).
-    public mutating func below(_ n: Int) -> Int {
-        Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(n)).high)
-    }
-    /// Uniform double in [0, 1).
-    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-    /// Standard normal (Box–Muller).
-    public mutating func normal() -> Double {
-        let u1 = max(uniform(), 0x1p-53), u2 = uniform()
-        return (-2 * Foundation.log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-    }
-    /// `k` distinct indices from 0..<n (partial Fisher–Yates), in draw order.
-    public mutating func sample(_ k: Int, from n: Int) -> [Int] {
-        var pool = Array(0..<n)
-        let k = min(k, n)
-        for i in 0..<k { pool.swapAt(i, i + below(n - i)) }
-        return Array(pool[0..<k])
-    }
-}
+
 
 /// Softmax probability of `cls` in one row of logits (computed in Double, max-subtracted).
 func softmaxProbability(_ row: UnsafePointer<Float>, _ k: Int, _ cls: Int) -> Double {

@@ -221,7 +221,7 @@ public enum Faithfulness {
         let (mh, mw) = try planeSize(map, "road", "map")
         guard mh == h, mw == w else { throw EvaluationError.shapeMismatch(op: "road", detail: "map is \(mh)×\(mw) but image is \(h)×\(w)") }
         let y0 = try cleanScore ?? scores(model, x, classes: [targetClass], kind: score, batchSize: 1, op: "road")[0]
-        var rng = MetricRNG(seed: seed)
+        var rng = SeededRNG(seed: seed)
         let values: [Double] = (0..<hw).map { order == .mostRelevantFirst ? Double(map.data[$0]) : 1 - Double(map.data[$0]) }
         var out: [Double] = []
         var pending: [Tensor] = []
@@ -263,7 +263,7 @@ public enum Faithfulness {
             throw EvaluationError.invalidArgument(op: "faithfulnessCorrelation", detail: "need runs ≥ 2 and 1 ≤ subsetSize ≤ \(hw); got \(runs), \(subsetSize)")
         }
         let y0 = try cleanScore ?? scores(model, x, classes: [targetClass], kind: score, batchSize: 1, op: "faithfulnessCorrelation")[0]
-        var rng = MetricRNG(seed: seed)
+        var rng = SeededRNG(seed: seed)
         var attr: [Double] = [], drop: [Double] = []
         var r = 0
         while r < runs {

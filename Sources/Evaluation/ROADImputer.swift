@@ -20,7 +20,7 @@ public enum ROADImputer {
     ///   - image: `[C, H, W]` or `[1, C, H, W]`.
     ///   - keep: HW flags, `true` = pixel kept, `false` = imputed.
     /// - Returns: the imputed image, same shape as `image`.
-    public static func impute(image: Tensor, keep: [Bool], noise: Double, rng: inout MetricRNG) throws -> Tensor {
+    public static func impute(image: Tensor, keep: [Bool], noise: Double, rng: inout SeededRNG) throws -> Tensor {
         let s = image.shape
         guard s.count >= 3, s.dropLast(3).allSatisfy({ $0 == 1 }) else {
             throw EvaluationError.shapeMismatch(op: "ROADImputer", detail: "image must be [C, H, W], got \(s)")
@@ -94,7 +94,7 @@ public enum ROADImputer {
         }
         for ch in 0..<c {
             let dst = out.data + ch * hw
-            for i in 0..<m { dst[unknowns[i]] = Float(solutions[ch * m + i] + (noise != 0 ? noise * rng.normal() : 0)) }
+            for i in 0..<m { dst[unknowns[i]] = Float(solutions[ch * m + i] + (noise != 0 ? noise * rng.normalDouble() : 0)) }
         }
         return out
     }

@@ -26,7 +26,7 @@ public enum Sanity {
     }
 
     /// Random-logit test: for each image a class c′ ≠ y drawn uniformly from the other
-    /// `numClasses − 1` classes (seeded `MetricRNG`), and the similarity of the map for y with the
+    /// `numClasses − 1` classes (seeded `SeededRNG`), and the similarity of the map for y with the
     /// map for c′.
     /// - Parameters:
     ///   - maps: `[N, H, W]` maps for `classes` if already computed (shared with other metrics).
@@ -37,7 +37,7 @@ public enum Sanity {
         guard numClasses >= 2, classes.count == n, classes.allSatisfy({ $0 >= 0 && $0 < numClasses }) else {
             throw EvaluationError.invalidArgument(op: "randomLogit", detail: "need ≥ 2 classes and \(n) classes in 0..<\(numClasses), got \(classes)")
         }
-        var rng = MetricRNG(seed: seed)
+        var rng = SeededRNG(seed: seed)
         let other = classes.map { y -> Int in
             let r = rng.below(numClasses - 1)
             return r >= y ? r + 1 : r

@@ -1,3 +1,4 @@
+import TensorCore
 import Foundation
 
 /// A bootstrap percentile interval.
@@ -29,11 +30,11 @@ public enum Stats {
     }
 
     /// Seeded bootstrap percentile interval of the mean: `resamples` (B, default 1000) resamples of
-    /// size n with replacement (SplitMix64 `MetricRNG(seed:)`), interval = the (1−level)/2 and
+    /// size n with replacement (SplitMix64 `SeededRNG(seed:)`), interval = the (1−level)/2 and
     /// (1+level)/2 percentiles of the B means (numpy linear interpolation). `nil` for no data.
     public static func bootstrapCI(_ x: [Double], level: Double = 0.95, resamples: Int = 1000, seed: UInt64 = 0) -> ConfidenceInterval? {
         guard !x.isEmpty, resamples >= 1 else { return nil }
-        var rng = MetricRNG(seed: seed)
+        var rng = SeededRNG(seed: seed)
         let n = x.count
         var means = [Double](repeating: 0, count: resamples)
         for b in 0..<resamples {

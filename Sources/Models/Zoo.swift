@@ -94,7 +94,11 @@ extension ImageClassifier {
     /// our own seeded generator, so not PyTorch's bits). Same seed → same weights.
     public func initialize(seed: UInt64) {
         let arch = architecture
-        for (key, p) in namedParameters() {
+        let normOwners = Set(namedModules().filter { $0.1 is BatchNorm2d || $0.1 is LayerNorm }.map(\.0))
+        let params = namedParameters()
+        let linearFanIns = Dictionary(params.filter { $0.1.value.rank == 2 }.map { ($0.0, fans($0.1.value.shape).fanIn) },
+                                      uniquingKeysWith: { a, _ in a })
+        for (key, p) in params {
             var r = rng(seed, key)
             let shape = p.value.shape
             let (fanIn, fanOut) = fans(shape)
@@ -104,13 +108,16 @@ extension ImageClassifier {
             if isBN { continue }  // buffers keep their identity statistics
             let owner = String(key[..<(key.lastIndex(of: ".") ?? key.endIndex)])
             let name = String(key[(key.lastIndex(of: ".").map { key.index(after: $0) } ?? key.startIndex)...])
-            let isNorm = namedModules().first(where: { $0.0 == owner }).map { $0.1 is BatchNorm2d || $0.1 is LayerNorm } ?? false
+            let isNorm = normOwners.contains(owner)
             if isNorm { p.value = name == "weight" ? Tensor(repeating: 1, shape: shape) : Tensor(zeros: shape); continue }
             let isConvWeight = shape.count == 4
             switch arch {
             case .resnet50, .resnet101:
                 if isConvWeight { p.value = normal((2 / Float(fanOut)).squareRoot()) }
-                else { p.value = uniform(1 / Float(shape.count == 2 ? fanIn : max(1, linearFanIn(key)) ).squareRoot()) }
+                else {
+                    let biasFanIn = linearFanIns[String(key.dropLast("bias".count)) + "weight"] ?? 1
+                    p.value = uniform(1 / Float(shape.count == 2 ? fanIn : biasFanIn).squareRoot())
+                }
             case .densenet161:
                 if isConvWeight { p.value = normal((2 / Float(fanIn)).squareRoot()) }
                 else if name == "bias" { p.value = Tensor(zeros: shape) }
@@ -140,11 +147,5 @@ extension ImageClassifier {
                 }
             }
         }
-    }
-
-    /// The fan-in of the Linear owning a bias key (PyTorch's default bias bound 1/√fan_in).
-    private func linearFanIn(_ biasKey: String) -> Int {
-        let wKey = biasKey.replacingOccurrences(of: ".bias", with: ".weight")
-        return namedParameters().first(where: { $0.0 == wKey }).map { fans($0.1.value.shape).fanIn } ?? 1
     }
 }

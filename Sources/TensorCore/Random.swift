@@ -23,6 +23,46 @@ public struct SeededRNG: Sendable, RandomNumberGenerator {
         let u1 = Double(next() >> 11) * 0x1p-53, u2 = Double(next() >> 11) * 0x1p-53
         return Float((-2 * Foundation.log(1 - u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
     }
+
+    /// A generator for sub-stream `index` of `seed` (e.g. one per slice or per class), independent of
+    /// how many numbers other streams drew — so work can run in any order or in parallel.
+    public init(seed: UInt64, stream index: UInt64) {
+        var s = SeededRNG(seed: seed ^ 0x6A09_E667_F3BC_C909)
+        _ = s.next()
+        state = s.next() &+ index &* 0x9E37_79B9_7F4A_7C15
+        _ = next()
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    public mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+
+    /// Uniform in [lo, hi).
+    public mutating func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * unit() }
+
+    /// Uniform integer in 0..<n (n > 0), by multiply-high (bias below 2⁻⁴⁰ for the n used here).
+    public mutating func below(_ n: Int) -> Int {
+        Int(truncatingIfNeeded: UInt64(n).multipliedFullWidth(by: next()).high)
+    }
+
+    /// Standard normal in double precision (Box–Muller, one value per call).
+    public mutating func normalDouble() -> Double {
+        let u1 = max(unit(), 0x1p-53), u2 = unit()
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+    }
+
+    /// Deterministic Fisher–Yates shuffle.
+    public mutating func shuffle<T>(_ a: inout [T]) {
+        guard a.count > 1 else { return }
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
+    }
+
+    /// `k` distinct indices from 0..<n (partial Fisher–Yates), in draw order.
+    public mutating func sample(_ k: Int, from n: Int) -> [Int] {
+        var pool = Array(0..<n)
+        let k = min(k, n)
+        for i in 0..<k { pool.swapAt(i, i + below(n - i)) }
+        return Array(pool[0..<k])
+    }
 }
 
 /// Inverted dropout: each element is kept with probability 1 − p and scaled by 1/(1 − p).

@@ -20,6 +20,9 @@ func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
 
 func t(_ shape: [Int], _ v: [Float]) -> Tensor { try! Tensor(shape: shape, values: v) }
 
+/// A committed fixture is missing or stale: the test fails (never skips) and says how to regenerate it.
+struct FixtureMissing: Error, CustomStringConvertible { let message: String; var description: String { message } }
+
 /// The committed metric fixture written by scripts/gen_metric_fixtures.py.
 struct MetricFixture {
     let json: [String: Any]
@@ -27,11 +30,10 @@ struct MetricFixture {
         let path = fixturesDirectory + "/metrics/metrics_v1.json"
         guard let data = FileManager.default.contents(atPath: path),
               let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw XCTSkip("missing \(path): run /tmp/tv/bin/python scripts/gen_metric_fixtures.py")
+            throw FixtureMissing(message: "missing \(path): run /tmp/tv/bin/python scripts/gen_metric_fixtures.py")
         }
         guard obj["version"] as? Int == 1 else {
-            XCTFail("metrics fixture version mismatch: regenerate with scripts/gen_metric_fixtures.py")
-            throw XCTSkip("version")
+            throw FixtureMissing(message: "metrics fixture version mismatch: regenerate with scripts/gen_metric_fixtures.py")
         }
         return MetricFixture(json: obj)
     }

@@ -61,7 +61,7 @@ final class ModelFixtureTests: XCTestCase {
     /// ViT at 160×160: the positional embedding is sized for 10×10 patches + class token.
     func testViTAt160() throws {
         let index = try Fixtures.model("vit_b_16")
-        guard let v = index.imageSize160 else { throw XCTSkip("no 160 fixture") }
+        let v = try XCTUnwrap(index.imageSize160, "no 160×160 ViT fixture: regenerate with scripts/gen_fixtures.py")
         let model = try Self.deterministicModel(.vit_b_16, imageSize: 160)
         XCTAssertEqual(model.namedParameters().first { $0.0 == "encoder.pos_embedding" }?.1.value.shape, v.posEmbeddingShape)
         let input = try Fixtures.input(size: 160)

@@ -111,20 +111,3 @@ final class CheckpointLoadTests: XCTestCase {
         F.assertThrows(["50 missing key(s)", "… and 30 more"]) { try validate(sd, expected: F.tinyKeys + many, file: "x") }
     }
 }
-
-/// Load timing on a real-sized checkpoint, run by hand:
-/// `CAMAUDIT_CHECKPOINT_BENCH=a.pth:b.safetensors <xctest> NNTests.CheckpointBenchTests` (skipped otherwise).
-final class CheckpointBenchTests: XCTestCase {
-    func testLoadSpeed() throws {
-        guard let list = ProcessInfo.processInfo.environment["CAMAUDIT_CHECKPOINT_BENCH"] else {
-            throw XCTSkip("set CAMAUDIT_CHECKPOINT_BENCH to time loading real checkpoints")
-        }
-        for path in list.split(separator: ":").map(String.init) {
-            let t0 = Date()
-            let sd = try loadCheckpoint(path: path)
-            let dt = Date().timeIntervalSince(t0)
-            let n = sd.entries.reduce(0) { $0 + $1.tensor.count }
-            print(String(format: "load %@: %d tensors, %.1f M elements in %.3f s", path, sd.count, Double(n) / 1e6, dt))
-        }
-    }
-}
