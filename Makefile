@@ -48,9 +48,10 @@ bench: deps
 # A small end-to-end run on synthetic phantoms with random weights.
 demo: deps
 	$(SWIFT) build $(RELEASE)
-	.build/release/camaudit synth --out $(DEMO_OUT)/data --count 24 --size 256 --seed 7 --shortcut 0.25
-	.build/release/camaudit evaluate --data $(DEMO_OUT)/data/manifest.csv --model all \
-	  --methods gradcam,gradcam++,random --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
+	.build/release/camaudit synth --out $(DEMO_OUT)/data --count 12 --size 256 --seed 7 --shortcut 0.25
+	.build/release/camaudit evaluate --data $(DEMO_OUT)/data/manifest.csv --model all --seeds 0,1 \
+	  --methods gradcam,random --metrics locacc,pointing,energy,iou,auc,faith,drop,increase,deletion,insertion,consist \
+	  --steps 10 --image-size 128 --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
 
 clean:
 	rm -rf .build $(DEMO_OUT) bench.json bench_torch.json
