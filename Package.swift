@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),
         .testTarget(name: "ImageIOTests", dependencies: ["TensorCore", "ImageIO", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["TensorCore", "ImageIO", "Data", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "Evaluation", "Data", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Data", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

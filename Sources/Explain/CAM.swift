@@ -92,7 +92,7 @@ public struct CAMExplainer {
                 }
                 if let g, g.maxAbs == 0 {
                     warnings.append("the gradient at layer '\(layer)' is identically zero for the target class; maps from it are blank. "
-                        + (model.tokenGrid != nil ? "For ViT take a layer inside the last block, e.g. 'encoder.layers.encoder_layer_11.ln_1'." : "Choose a layer before the classifier."))
+                        + zeroGradientHint(layer))
                 }
             }
             let cam = try layerCAM(method: method, activation: a, gradient: g, images: images, targets: targets,
@@ -147,6 +147,19 @@ public struct CAMExplainer {
             }
         }
         return g
+    }
+
+    /// Why a gradient can vanish: a ViT block output feeds the head only through the class token, so
+    /// its patch tokens get no gradient; otherwise the head itself may be zero (torchvision
+    /// initialises ViT's head to zeros, so a randomly initialised ViT has no gradient anywhere).
+    func zeroGradientHint(_ layer: String) -> String {
+        let headIsZero = model.pooledHead(for: layer)?.weight.maxAbs == 0
+            || model.namedParameters().first { $0.0 == model.architecture.classifierWeightKey }?.1.value.maxAbs == 0
+        if headIsZero { return "The classifier weight is all zero (torchvision's initialisation of a fresh ViT head): load trained weights." }
+        if model.tokenGrid != nil, layer.hasPrefix("encoder.layers.encoder_layer_"), !layer.dropFirst("encoder.layers.".count).contains(".") {
+            return "A ViT block's output reaches the head only through the class token: take a layer inside the block, e.g. '\(layer).ln_1'."
+        }
+        return "Check that the layer lies on the path to the target logit."
     }
 
     func validateLayers(_ layers: [String]) throws {
