@@ -35,6 +35,12 @@ public enum MetricName: String, CaseIterable, Sendable {
     case consist
     /// IoU of maps under horizontal flip / shift / rotation, mapped back (mean over the three).
     case augment_iou
+    /// Cascading parameter randomisation from the head (Adebayo et al. 2018): Spearman and SSIM of
+    /// the map after re-initialising blocks 0…k (`Architecture.cascadeBlocks`) against the original.
+    case cascade
+    /// Random-logit test: Spearman and SSIM of the map for a random other class against the map
+    /// for the predicted class.
+    case random_logit
 
     /// The default set: the study's three measures and the cheap standard ones.
     public static let defaults: [MetricName] = [.locacc, .pointing, .energy, .iou, .auc, .faith, .deletion, .insertion, .drop,
@@ -166,19 +172,45 @@ public final class EvaluationRunner {
 
     struct LoadedModel { let tag: String; let model: ImageClassifier }
 
+    /// Unfolded copies of the models, kept only when the cascade needs to re-initialise blocks.
+    var unfolded: [String: ImageClassifier] = [:]
+
     func loadModels(_ arch: Architecture) throws -> [(tag: String, model: ImageClassifier)] {
+        unfolded = [:]
+        let keepUnfolded = plan.metrics.contains(.cascade)
+        func prepare(_ tag: String, _ build: () throws -> ImageClassifier) throws -> (tag: String, model: ImageClassifier) {
+            if keepUnfolded { unfolded[tag] = try build() }
+            let m = try build()
+            try m.foldBatchNorms()
+            return (tag, m)
+        }
         if plan.weights.isEmpty {
             return try plan.randomSeeds.map { seed in
-                let m = try makeModel(arch, numClasses: plan.numClasses, imageSize: plan.imageSize)
-                m.initialize(seed: seed)
-                try m.foldBatchNorms()
-                return ("random-seed\(seed)", m)
+                try prepare("random-seed\(seed)") {
+                    let m = try makeModel(arch, numClasses: plan.numClasses, imageSize: plan.imageSize)
+                    m.initialize(seed: seed)
+                    return m
+                }
             }
         }
         return try plan.weights.map { path in
-            let m = try loadModel(arch, weights: path, imageSize: arch == .vit_b_16 ? plan.imageSize : nil)
-            try m.foldBatchNorms()
-            return (URL(fileURLWithPath: path).lastPathComponent, m)
+            try prepare(URL(fileURLWithPath: path).lastPathComponent) {
+                try loadModel(arch, weights: path, imageSize: arch == .vit_b_16 ? plan.imageSize : nil)
+            }
+        }
+    }
+
+    /// The (metric, params) rows a metric writes per image and method.
+    func rowNames(_ metric: MetricName, arch: Architecture) -> [(String, String)] {
+        switch metric {
+        case .cascade:
+            return arch.cascadeBlocks.enumerated().flatMap { (k, block) in
+                ["cascade_spearman", "cascade_ssim"].map { ($0, "stage=\(k);upto=\(block[0]);seed=\(plan.camSeed)") }
+            }
+        case .random_logit:
+            return [("random_logit_spearman", "seed=\(plan.camSeed)"), ("random_logit_ssim", "seed=\(plan.camSeed)")]
+        default:
+            return [(metric.rawValue, params(metric))]
         }
     }
 
@@ -189,8 +221,10 @@ public final class EvaluationRunner {
             keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: "-", metric: "predicted"))
             for method in plan.methods {
                 for metric in plan.metrics where metric != .consist {
-                    keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: method.rawValue,
-                                          metric: metric.rawValue, params: params(metric)))
+                    for (name, p) in rowNames(metric, arch: arch) {
+                        keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: method.rawValue,
+                                              metric: name, params: p))
+                    }
                 }
             }
         }
@@ -263,6 +297,29 @@ public final class EvaluationRunner {
                 change = try Faithfulness.confidenceChange(images: images, maps: maps, model: logitsFn, classes: predicted,
                                                            cleanLogits: logits, batchSize: plan.batchSize)
             }
+            var cascadeRows: [[(String, String, Double?)]] = Array(repeating: [], count: items.count)
+            if plan.metrics.contains(.cascade), let original = unfolded[tag] {
+                var prefixes: [String] = []
+                for (k, block) in arch.cascadeBlocks.enumerated() {
+                    prefixes += block
+                    let randomized = try original.randomized(prefixes: prefixes, seed: plan.camSeed &+ 7919, imageSize: plan.imageSize)
+                    let rmaps = try CAMExplainer(model: randomized).explain(images, CAMOptions(method: method, targetClasses: predicted, seed: plan.camSeed)).maps
+                    for i in 0..<items.count {
+                        let sim = try Sanity.similarity(original: maps.slice0(i..<(i + 1)).reshaped([h, w]),
+                                                        other: rmaps.slice0(i..<(i + 1)).reshaped([h, w]))
+                        let p = "stage=\(k);upto=\(block[0]);seed=\(plan.camSeed)"
+                        cascadeRows[i] += [("cascade_spearman", p, sim.spearman), ("cascade_ssim", p, sim.ssim)]
+                    }
+                }
+            }
+            var randomLogit: [(Int, MapSimilarity)] = []
+            if plan.metrics.contains(.random_logit) && k > 1 {
+                let explain: MapFunction = { x, cls in
+                    try explainer.explain(x, CAMOptions(method: method, targetClasses: cls, seed: self.plan.camSeed)).maps
+                }
+                randomLogit = try Sanity.randomLogit(images: images, classes: predicted, numClasses: k, explain: explain, maps: maps,
+                                                     seed: plan.camSeed, batchSize: plan.batchSize)
+            }
             for (i, item) in items.enumerated() {
                 let map = try maps.slice0(i..<(i + 1)).reshaped([h, w])
                 let image = try images.slice0(i..<(i + 1))
@@ -271,6 +328,12 @@ public final class EvaluationRunner {
                     let p = params(metric)
                     switch metric {
                     case .consist: continue
+                    case .cascade:
+                        for (name, p, v) in cascadeRows[i] { try put(item, m, name, p, v) }
+                    case .random_logit:
+                        let sim = i < randomLogit.count ? randomLogit[i].1 : nil
+                        try put(item, m, "random_logit_spearman", "seed=\(plan.camSeed)", sim?.spearman)
+                        try put(item, m, "random_logit_ssim", "seed=\(plan.camSeed)", sim?.ssim)
                     case .locacc, .pointing, .energy, .iou, .dice, .iou_top10, .rank, .auc:
                         guard let mask = masks[i] else { try put(item, m, metric.rawValue, p, nil); continue }
                         let v: Double?

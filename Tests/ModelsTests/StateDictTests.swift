@@ -80,3 +80,24 @@ final class StateDictTests: XCTestCase {
         XCTAssertEqual(r.namedParameters().first { $0.0 == "bn1.weight" }!.1.value.values, [Float](repeating: 1, count: 64))
     }
 }
+
+/// Cascading randomisation: only the named blocks change, everything else is the original model.
+final class CascadeTests: XCTestCase {
+    func testRandomizedTouchesOnlyTheNamedBlocks() throws {
+        let model = try makeModel(.resnet50, numClasses: 3)
+        model.initialize(seed: 1)
+        let r = try model.randomized(prefixes: ["fc.", "layer4."], seed: 9, imageSize: 224)
+        let orig = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.0, $0.1.value.values) })
+        // The head is re-drawn.
+        let rp = Dictionary(uniqueKeysWithValues: r.namedParameters().map { ($0.0, $0.1.value.values) })
+        XCTAssertNotEqual(rp["fc.weight"], orig["fc.weight"])
+        // The blocks below the randomised ones are untouched: same activations once both are folded.
+        try model.foldBatchNorms()
+        let x = Tensor(repeating: 0.5, shape: [1, 3, 64, 64])
+        let ctxA = ForwardContext(captureLayers: ["layer3"]), ctxB = ForwardContext(captureLayers: ["layer3"])
+        _ = try model.logits(x, ctxA)
+        _ = try r.logits(x, ctxB)
+        XCTAssertEqual(ctxA.activation("layer3")!.values, ctxB.activation("layer3")!.values)
+        XCTAssertEqual(Architecture.vit_b_16.cascadeBlocks.count, 15)
+    }
+}
