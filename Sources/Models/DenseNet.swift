@@ -35,6 +35,32 @@ public final class DenseLayer: Module {
         let b = try conv1(relu1(norm1(x, ctx), ctx), ctx)
         return try conv2(relu2(norm2(b, ctx), ctx), ctx)
     }
+
+    /// The inference forward on the list of earlier features, without concatenating them first:
+    /// norm1+relu1 read the pieces in one pass, norm2 (folded into conv1) and relu2 are conv1's
+    /// epilogue. Same operations in the same order as `forward`, so the same values. Nil when the
+    /// fast path does not apply (training, gradients or taps inside this layer, unfolded norm2).
+    func fusedForward(_ features: [Variable], _ ctx: ForwardContext) throws -> Variable? {
+        guard norm2.isFolded, !norm1.isFolded, inferenceFastPathAllowed(self, ctx, features) else { return nil }
+        let t = try concatBatchNormActivation(features.map(\.value), weight: norm1.weight.value, bias: norm1.bias.value,
+                                              runningMean: norm1.runningMean.value, runningVar: norm1.runningVar.value,
+                                              eps: norm1.eps, activation: .relu)
+        let b = try TensorCore.conv2d(t, weight: conv1.weight.value, bias: conv1.bias?.value, conv1.config, activation: .relu)
+        return Variable(try TensorCore.conv2d(b, weight: conv2.weight.value, bias: conv2.bias?.value, conv2.config))
+    }
+}
+
+/// Whether a module may run a fused inference path that skips its children's taps: no training, no
+/// parameter gradients, no path recording, no input requiring a gradient, and no tapped, captured or
+/// replaced layer strictly inside the module (its own output tap is still taken by the caller).
+func inferenceFastPathAllowed(_ m: Module, _ ctx: ForwardContext, _ inputs: [Variable]) -> Bool {
+    if ctx.training || ctx.parameterGrads || ctx.recordPaths { return false }
+    if inputs.contains(where: { $0.requiresGrad }) { return false }
+    let prefix = m.path + "."
+    for p in ctx.gradientLayers where p.hasPrefix(prefix) { return false }
+    for p in ctx.captureLayers where p.hasPrefix(prefix) { return false }
+    for p in ctx.replacements.keys where p.hasPrefix(prefix) { return false }
+    return true
 }
 
 /// torchvision's _DenseBlock: each layer reads the concatenation of all earlier features.
@@ -50,6 +76,11 @@ public final class DenseBlock: Module {
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         var features = [x]
         for l in layers {
+            if let y = try l.fusedForward(features, ctx) {
+                // Inference: no concatenated copy per layer (see DenseLayer.fusedForward).
+                features.append(ctx.tap(l.path, y))
+                continue
+            }
             // torchvision concatenates all earlier features as the layer's input.
             let input = features.count == 1 ? features[0] : try concatChannels(features)
             features.append(try l(input, ctx))
@@ -70,7 +101,15 @@ public final class Transition: Module {
     public override var children: [(String, Module)] { [("norm", norm), ("relu", relu), ("conv", conv), ("pool", pool)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        try pool(conv(relu(norm(x, ctx), ctx), ctx), ctx)
+        if !norm.isFolded, inferenceFastPathAllowed(self, ctx, [x]) {
+            // Inference: norm + relu in one pass, then conv and pool (their taps are not wanted).
+            let t = try concatBatchNormActivation([x.value], weight: norm.weight.value, bias: norm.bias.value,
+                                                  runningMean: norm.runningMean.value, runningVar: norm.runningVar.value,
+                                                  eps: norm.eps, activation: .relu)
+            let c = try TensorCore.conv2d(t, weight: conv.weight.value, bias: conv.bias?.value, conv.config)
+            return Variable(try avgPool2d(c, pool.config))
+        }
+        return try pool(conv(relu(norm(x, ctx), ctx), ctx), ctx)
     }
 }
 

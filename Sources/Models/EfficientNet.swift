@@ -17,6 +17,27 @@ public final class ConvNormActivation: Sequential {
         if let activation { layers.append(Activation(activation)) }
         super.init(layers)
     }
+
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        // Inference with the BatchNorm folded: the activation runs as the convolution's in-place
+        // epilogue (one output tensor instead of two, same operations in the same order).
+        if let conv = layers[0] as? Conv2d, let bn = layers[1] as? BatchNorm2d, bn.isFolded,
+           inferenceFastPathAllowed(self, ctx, [x]) {
+            var act = FusedActivation.none
+            if layers.count > 2 {
+                guard let a = layers[2] as? Activation else { return try super.forward(x, ctx) }
+                switch a.kind {
+                case .silu: act = .silu
+                case .relu: act = .relu
+                case .sigmoid: act = .sigmoid
+                case .gelu: act = .gelu
+                case .identity: act = .none
+                }
+            }
+            return Variable(try TensorCore.conv2d(x.value, weight: conv.weight.value, bias: conv.bias?.value, conv.config, activation: act))
+        }
+        return try super.forward(x, ctx)
+    }
 }
 
 /// torchvision.ops.SqueezeExcitation: x · σ(fc2(SiLU(fc1(avgpool(x))))).

@@ -215,6 +215,12 @@ public func col2im(_ col: Tensor, inputShape: [Int], kh: Int, kw: Int, _ cfg: Co
 /// use a direct kernel; everything else unfolds blocks of images with im2col and runs one SGEMM per
 /// group per block.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig = Conv2dConfig()) throws -> Tensor {
+    try conv2d(x, weight: weight, bias: bias, cfg, activation: .none)
+}
+
+/// `conv2d` followed by an activation applied in place to the fresh output (inference epilogue:
+/// one allocation and no extra tensor for the activation).
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig, activation: FusedActivation) throws -> Tensor {
     let g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
     if let b = bias, b.shape != [g.cout] {
         throw TensorError.shapeMismatch(op: "conv2d", detail: "bias \(b.shape) vs Cout \(g.cout)")
@@ -222,9 +228,21 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
     let y = Tensor(uninitialized: [g.n, g.cout, g.ho, g.wo])
     if g.n == 0 { return y }
     if g.isDepthwise {
-        depthwiseForward(x.data, weight.data, bias?.data, g, y.data)
+        if depthwiseFastApplies(g) {
+            depthwiseForwardFast(x.data, weight.data, bias?.data, g, y.data, activation: activation)
+        } else {
+            depthwiseForward(x.data, weight.data, bias?.data, g, y.data)
+            activation.applyInPlace(y.data, y.count)
+        }
         return y
     }
+    try conv2dGEMM(x, weight, bias, g, y)
+    activation.applyInPlace(y.data, y.count)
+    return y
+}
+
+/// The im2col/GEMM path of `conv2d` (everything but depthwise), writing into y.
+func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor) throws {
     let p = g.p, kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
     let kAll = g.cin * g.kh * g.kw
     let nb = g.imagesPerBlock(rows: kAll + (g.n > 1 ? g.cout : 0))
@@ -255,7 +273,6 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
         }
         n0 += cnt
     }
-    return y
 }
 
 /// out[n, c, :] = src[c, n·P ..< (n+1)·P] (+ bias[c]).
@@ -496,7 +513,11 @@ public func conv2dBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ cfg: C
                 var cfg2 = g.cfg
                 cfg2.padH = padH2; cfg2.padW = padW2
                 let g2 = try ConvGeometry("conv2dBackward", x: dy.shape, weight: weight.shape, cfg2)
-                depthwiseForward(dy.data, flipped.data, nil, g2, t.data)
+                if depthwiseFastApplies(g2) {
+                    depthwiseForwardFast(dy.data, flipped.data, nil, g2, t.data)
+                } else {
+                    depthwiseForward(dy.data, flipped.data, nil, g2, t.data)
+                }
             } else {
                 depthwiseBackwardInput(dy.data, weight.data, g, t.data)
             }

@@ -49,7 +49,9 @@ func rowsAndLast(_ x: Tensor, _ op: String) throws -> (rows: Int, last: Int) {
 // MARK: - Arithmetic
 
 /// a + b (same shape).
-public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "add") { $0 + $1 } }
+public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    try map2(a, b, "add") { $0 + $1 }
+}
 
 /// a − b (same shape).
 public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "sub") { $0 - $1 } }
@@ -101,28 +103,27 @@ public func sumAll(_ x: Tensor) throws -> Float {
 // MARK: - Activations
 
 /// max(x, 0).
-public func relu(_ x: Tensor) throws -> Tensor { map1(x) { max($0, 0) } }
+public func relu(_ x: Tensor) throws -> Tensor { map1(x) { $0 < 0 ? 0 : $0 } }
 
 /// dx = dy where y > 0 (y is relu's output).
 public func reluBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
     try map2(dy, y, "reluBackward") { $1 > 0 ? $0 : 0 }
 }
 
-@inline(__always) func sigmoidScalar(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
 
 /// x · σ(x).
-public func silu(_ x: Tensor) throws -> Tensor { map1(x) { $0 * sigmoidScalar($0) } }
+public func silu(_ x: Tensor) throws -> Tensor { map1(x) { $0 * fastSigmoid($0) } }
 
 /// dx = dy · σ(x)(1 + x(1 − σ(x))).
 public func siluBackward(_ dy: Tensor, _ x: Tensor) throws -> Tensor {
     try map2(dy, x, "siluBackward") { g, v in
-        let s = sigmoidScalar(v)
+        let s = fastSigmoid(v)
         return g * s * (1 + v * (1 - s))
     }
 }
 
 /// σ(x) = 1 / (1 + e^−x).
-public func sigmoid(_ x: Tensor) throws -> Tensor { map1(x) { sigmoidScalar($0) } }
+public func sigmoid(_ x: Tensor) throws -> Tensor { map1(x) { fastSigmoid($0) } }
 
 /// dx = dy · y(1 − y) (y is sigmoid's output).
 public func sigmoidBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
@@ -131,14 +132,14 @@ public func sigmoidBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
 
 /// Exact GELU: x · Φ(x) = x/2 · (1 + erf(x/√2)) (PyTorch's default, approximate='none').
 public func gelu(_ x: Tensor) throws -> Tensor {
-    map1(x) { v in 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) }
+    map1(x) { fastGelu($0) }
 }
 
 /// dx = dy · (Φ(x) + x φ(x)).
 public func geluBackward(_ dy: Tensor, _ x: Tensor) throws -> Tensor {
     try map2(dy, x, "geluBackward") { g, v in
-        let cdf = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
-        let pdf = 0.39894228040143268 * Foundation.exp(-0.5 * v * v)
+        let cdf = 0.5 * (1 + fastErf(v * 0.70710678118654752))
+        let pdf = 0.39894228040143268 * fastExp(-0.5 * v * v)
         return g * (cdf + v * pdf)
     }
 }
@@ -161,8 +162,10 @@ public func softmaxLastDim(_ x: Tensor) throws -> Tensor {
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     var m = -Float.infinity
     for j in 0..<n { m = max(m, x[j]) }
+    // Separate loops: the exp loop vectorises; the sum keeps its sequential order.
+    for j in 0..<n { y[j] = fastExp(x[j] - m) }
     var s: Float = 0
-    for j in 0..<n { let e = Foundation.exp(x[j] - m); y[j] = e; s += e }
+    for j in 0..<n { s += y[j] }
     let inv = 1 / s
     for j in 0..<n { y[j] *= inv }
 }

@@ -238,3 +238,46 @@ public func layerNormBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: T
     }
     return (dx, dw, db)
 }
+
+// MARK: - Fused inference: concatenation + BatchNorm (eval) + activation
+
+/// act(BatchNorm_eval(concatChannels(parts))) in one pass, without materialising the concatenation
+/// (DenseNet's norm1 → relu1 over all earlier features). Per element: x · scale[c] + shift[c], then
+/// the activation — the same operations as `batchNorm2dEval` followed by `relu`, so the same bits.
+public func concatBatchNormActivation(_ parts: [Tensor], weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
+                                      eps: Float, activation: FusedActivation) throws -> Tensor {
+    guard let first = parts.first, first.rank == 4 else {
+        throw TensorError.invalidArgument(op: "concatBatchNormActivation", detail: "needs at least one [N,C,H,W] tensor, got \(parts.map(\.shape))")
+    }
+    let n = first.shape[0], p = first.shape[2] * first.shape[3]
+    var total = 0
+    for t in parts {
+        guard t.rank == 4, t.shape[0] == n, t.shape[2] == first.shape[2], t.shape[3] == first.shape[3] else {
+            throw TensorError.shapeMismatch(op: "concatBatchNormActivation", detail: "\(parts.map(\.shape))")
+        }
+        total += t.shape[1]
+    }
+    let (s, t) = try batchNormScaleShift(weight, bias, runningMean, runningVar, eps, total, "concatBatchNormActivation")
+    let out = Tensor(uninitialized: [n, total, first.shape[2], first.shape[3]])
+    // Plane (img, channel) → (source pointer); one table so the work splits evenly over planes.
+    var srcs = [UnsafeMutablePointer<Float>](), chans = [Int]()
+    srcs.reserveCapacity(total); chans.reserveCapacity(total)
+    for part in parts { for c in 0..<part.shape[1] { srcs.append(part.data + c * p); chans.append(part.shape[1]) } }
+    srcs.withUnsafeBufferPointer { sb in chans.withUnsafeBufferPointer { cb in
+        let sp = UncheckedBox(sb.baseAddress!), cp = UncheckedBox(cb.baseAddress!)
+        let scale = UncheckedBox(s.data), shift = UncheckedBox(t.data), op = UncheckedBox(out.data)
+        Parallel.forEachChunk(n * total, minPerThread: max(1, 8192 / max(p, 1))) { r in
+            for plane in r {
+                let img = plane / total, c = plane % total
+                let src = sp.value[c] + img * cp.value[c] * p, dst = op.value + plane * p
+                let a = scale.value[c], b = shift.value[c]
+                switch activation {
+                case .relu: for i in 0..<p { let v = src[i] * a + b; dst[i] = v < 0 ? 0 : v }
+                case .none: for i in 0..<p { dst[i] = src[i] * a + b }
+                default: for i in 0..<p { dst[i] = activation.apply(src[i] * a + b) }
+                }
+            }
+        }
+    } }
+    return out
+}

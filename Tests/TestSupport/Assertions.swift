@@ -25,17 +25,11 @@ public func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     return m
 }
 
-/// Deterministic pseudo-random floats in [lo, hi) for tests (SplitMix64).
+/// Deterministic pseudo-random floats in [lo, hi) for tests (the library's SplitMix64).
 public struct TestRNG {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var rng: SeededRNG
+    public init(seed: UInt64) { rng = SeededRNG(seed: seed) }
+    public mutating func next() -> UInt64 { rng.next() }
     public mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
         lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
     }

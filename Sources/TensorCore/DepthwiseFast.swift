@@ -1,0 +1,91 @@
+import Foundation
+
+/// Float vector of the depthwise kernel (plain + and * only: those compile to vector instructions).
+typealias FloatV = SIMD16<Float>
+
+// Depthwise convolution as a flat 1-D convolution over stride phases.
+//
+// For stride s and dilation 1, split the zero-padded plane into s×s phases
+// Q_(a,b)[r][j] = x[s·r + a − pH][s·j + b − pW] (0 outside), each with row width
+// Wr = Wo + (kw − 1)/s. Then y[oh][ow] = Σ w[ki][kj] · Q_(ki%s, kj%s)[oh + ki/s][ow + kj/s], which,
+// on the flattened index i = oh·Wr + ow, is a sum of shifted contiguous vectors: no border
+// branches, 16 outputs per vector op, even for 7×7 planes. Columns ow ≥ Wo are computed and
+// discarded. The tap order (row-major over the filter, starting from the bias) is fixed, so results
+// do not depend on the thread count.
+
+/// Whether the flat-phase kernel handles this geometry (square stride, dilation 1).
+func depthwiseFastApplies(_ g: ConvGeometry) -> Bool {
+    g.cfg.dilationH == 1 && g.cfg.dilationW == 1 && g.cfg.strideH == g.cfg.strideW && g.cfg.strideH <= 4
+}
+
+/// Depthwise forward (groups = Cin = Cout) with an optional activation applied to the output.
+func depthwiseForwardFast(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                          _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, activation: FusedActivation = .none) {
+    let c = g.cin, h = g.h, w = g.w, ho = g.ho, wo = g.wo, kh = g.kh, kw = g.kw
+    let s = g.cfg.strideH, pH = g.cfg.padH, pW = g.cfg.padW
+    let wr = wo + (kw - 1) / s, hr = ho + (kh - 1) / s
+    let phaseLen = hr * wr
+    let outLen = (ho * wr + 15) / 16 * 16
+    // Reads reach at most outLen − 1 + ((kh − 1)/s)·wr + (kw − 1)/s into a phase.
+    let phaseStride = max(phaseLen, outLen + ((kh - 1) / s) * wr + (kw - 1) / s + 16)
+    let scratchLen = s * s * phaseStride + outLen
+    let taps = kh * kw
+    let xb = UncheckedBox(x), wb = UncheckedBox(wt), yb = UncheckedBox(y), bb = UncheckedBox(bias)
+    Parallel.forEachChunk(g.n * c, minPerThread: max(1, 4096 / max(1, ho * wo * taps))) { r in
+        let x = xb.value, wt = wb.value, y = yb.value, bias = bb.value
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchLen) { sbuf in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offBuf in
+            let scratch = sbuf.baseAddress!, offs = offBuf.baseAddress!
+            scratch.update(repeating: 0, count: scratchLen)
+            let out = scratch + s * s * phaseStride
+            // Tap offsets into the phase area: phase (ki%s, kj%s), shift (ki/s)·wr + kj/s.
+            for ki in 0..<kh {
+                for kj in 0..<kw {
+                    offs[ki * kw + kj] = ((ki % s) * s + (kj % s)) * phaseStride + (ki / s) * wr + kj / s
+                }
+            }
+            for plane in r {
+                let ch = plane % c
+                let src = x + plane * h * w, f = wt + ch * taps
+                // Fill the phases (their padding stays zero: only in-image positions are written,
+                // and a given geometry always writes the same positions).
+                for a in 0..<s {
+                    for b in 0..<s {
+                        let q = scratch + (a * s + b) * phaseStride
+                        for rr in 0..<hr {
+                            let ih = s * rr + a - pH
+                            if ih < 0 || ih >= h { continue }
+                            let srow = src + ih * w, qrow = q + rr * wr
+                            // Valid j: 0 ≤ s·j + b − pW < w.
+                            let jlo = max(0, (pW - b + s - 1) / s)
+                            let last = w - 1 + pW - b
+                            let jhi = last < 0 ? 0 : min(wr, last / s + 1)
+                            if jlo >= jhi { continue }
+                            if s == 1 {
+                                (qrow + jlo).update(from: srow + (jlo + b - pW), count: jhi - jlo)
+                            } else {
+                                for j in jlo..<jhi { qrow[j] = srow[s * j + b - pW] }
+                            }
+                        }
+                    }
+                }
+                let b0 = bias?[ch] ?? 0
+                var i = 0
+                while i < outLen {
+                    var acc = FloatV(repeating: b0)
+                    for t in 0..<taps {
+                        acc += FloatV(repeating: f[t]) * UnsafeRawPointer(scratch + offs[t] + i).loadUnaligned(as: FloatV.self)
+                    }
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: acc, as: FloatV.self)
+                    i += 16
+                }
+                let dst = y + plane * ho * wo
+                if wr == wo {
+                    activation.copy(out, dst, ho * wo)
+                } else {
+                    for oh in 0..<ho { activation.copy(out + oh * wr, dst + oh * wo, wo) }
+                }
+            }
+        } }
+    }
+}
