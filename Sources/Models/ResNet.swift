@@ -31,6 +31,21 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        if bn1.isFolded && bn2.isFolded && bn3.isFolded && inferenceFastPathAllowed(self, ctx, [x]) {
+            // Inference with BatchNorm folded: ReLUs run as the convolutions' epilogues and the residual
+            // join + ReLU is one in-place pass (same operations in the same order as below).
+            let o1 = try TensorCore.conv2d(x.value, weight: conv1.weight.value, bias: conv1.bias?.value, conv1.config, activation: .relu)
+            let o2 = try TensorCore.conv2d(o1, weight: conv2.weight.value, bias: conv2.bias?.value, conv2.config, activation: .relu)
+            let o3 = try TensorCore.conv2d(o2, weight: conv3.weight.value, bias: conv3.bias?.value, conv3.config, activation: .none)
+            var identity = x.value
+            if let downsample, let c = downsample.layers[0] as? Conv2d, let b = downsample.layers[1] as? BatchNorm2d, b.isFolded {
+                identity = try TensorCore.conv2d(x.value, weight: c.weight.value, bias: c.bias?.value, c.config, activation: .none)
+            } else if let downsample {
+                identity = try downsample(x, ctx).value
+            }
+            try addReluInPlace(o3, identity)
+            return Variable(o3)
+        }
         var out = try relu(bn1(conv1(x, ctx), ctx), ctx)
         out = try relu(bn2(conv2(out, ctx), ctx), ctx)
         out = try bn3(conv3(out, ctx), ctx)
@@ -79,7 +94,17 @@ public final class ResNet: ImageClassifier {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        var h = try maxpool(relu(bn1(conv1(x, ctx), ctx), ctx), ctx)
+        var h: Variable
+        let stem: Set<String> = ["conv1", "bn1", "relu"]
+        if bn1.isFolded && inferenceFastPathAllowed(self, ctx, [x])
+            && stem.isDisjoint(with: ctx.gradientLayers) && stem.isDisjoint(with: ctx.captureLayers)
+            && stem.isDisjoint(with: ctx.replacements.keys) {
+            // Inference: the stem's ReLU runs as the convolution's epilogue.
+            h = try maxpool(Variable(TensorCore.conv2d(x.value, weight: conv1.weight.value, bias: conv1.bias?.value, conv1.config,
+                                                        activation: .relu)), ctx)
+        } else {
+            h = try maxpool(relu(bn1(conv1(x, ctx), ctx), ctx), ctx)
+        }
         h = try layer4(layer3(layer2(layer1(h, ctx), ctx), ctx), ctx)
         h = try avgpool(h, ctx)
         return try fc(reshape(h, [h.shape[0], h.shape[1]]), ctx)

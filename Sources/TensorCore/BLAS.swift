@@ -65,3 +65,12 @@ public enum BLAS {
         return (u, s, vt)
     }
 }
+
+/// Keeps freed tensor buffers in the heap instead of returning them to the kernel: glibc serves
+/// blocks above 128 KiB with mmap and unmaps them on free, so every forward pass page-faulted and
+/// zero-filled its activations anew. Raising the mmap and trim thresholds (to glibc's 32 MiB cap)
+/// lets the next pass reuse the same pages. Runs once, on the first allocation.
+let mallocTuned: Void = {
+    _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    _ = mallopt(M_TRIM_THRESHOLD, 256 << 20)
+}()

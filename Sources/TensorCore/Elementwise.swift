@@ -222,3 +222,13 @@ public func logSoftmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tenso
     }
     return dx
 }
+
+/// a = max(a + b, 0) in place (a residual join followed by ReLU, one pass).
+public func addReluInPlace(_ a: Tensor, _ b: Tensor) throws {
+    guard a.shape == b.shape else { throw TensorError.shapeMismatch(op: "addReluInPlace", detail: "\(a.shape) vs \(b.shape)") }
+    let pa = UncheckedBox(a.data), pb = UncheckedBox(b.data)
+    Parallel.forEachChunk(a.count, minPerThread: 1 << 15) { r in
+        let x = pa.value, y = pb.value
+        for i in r { x[i] = max(x[i] + y[i], 0) }
+    }
+}

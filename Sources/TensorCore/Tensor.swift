@@ -129,6 +129,7 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
 
     public init(count: Int, zeroed: Bool) {
+        _ = mallocTuned
         self.count = count
         // 64-byte alignment keeps SIMD loads and BLAS panels aligned.
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
