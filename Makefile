@@ -33,7 +33,7 @@ build: deps
 
 test: deps
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
-	$(SWIFT) test $(TEST_FLAGS) --skip-build
+	$(SWIFT) test $(TEST_FLAGS) --skip-build --disable-swift-testing
 
 # Speed table on stdout and bench.json: kernels against the sgemm rate of the same run, model
 # forwards, CAM methods, deletion/insertion; PyTorch side by side when it is importable.
