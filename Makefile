@@ -50,7 +50,7 @@ demo: deps
 	$(SWIFT) build $(RELEASE)
 	.build/release/camaudit synth --out $(DEMO_OUT)/data --count 12 --size 256 --seed 7 --shortcut 0.25
 	.build/release/camaudit evaluate --data $(DEMO_OUT)/data/manifest.csv --model all --seeds 0,1 \
-	  --methods gradcam,random --metrics locacc,pointing,energy,iou,auc,faith,drop,increase,deletion,insertion,consist \
+	  --methods gradcam,random --metrics locacc,pointing,energy,iou,auc,faith,drop,increase,deletion,insertion,consist,cross_arch \
 	  --steps 10 --image-size 128 --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
 
 clean:

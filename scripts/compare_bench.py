@@ -13,7 +13,8 @@ NAMES = {"gradcam": "GradCAM", "hirescam": "HiResCAM", "gradcam++": "GradCAMPlus
 
 def main(ours_path, torch_path):
     ours = json.load(open(ours_path))
-    ref = json.load(open(torch_path))
+    text = open(torch_path).read()
+    ref = json.loads(text[text.index("{"):])  # pytorch-grad-cam prints warnings on stdout before the JSON
     print(f"\ncamaudit vs PyTorch {ref.get('torch')} / pytorch-grad-cam {ref.get('grad_cam')}, "
           f"threads {ours.get('threads')} vs {ref.get('threads')} (ratio = PyTorch time / camaudit time)")
     print(f"{'what':44s} {'camaudit':>12s} {'PyTorch':>12s} {'ratio':>7s}")

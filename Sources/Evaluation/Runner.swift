@@ -41,6 +41,13 @@ public enum MetricName: String, CaseIterable, Sendable {
     /// Random-logit test: Spearman and SSIM of the map for a random other class against the map
     /// for the predicted class.
     case random_logit
+    /// Agreement between CAM methods on the same image and weights: IoU of [L ≥ τ] and Spearman,
+    /// for every pair of methods (method column "a~b").
+    case cross_method
+    /// Agreement between architectures on the same image and method: IoU of [L ≥ τ] for every pair
+    /// (model column "a~b", each architecture's first weights). The binarised maps are kept as PNG
+    /// in OUT/binary_maps so the comparison survives resumed runs.
+    case cross_arch
 
     /// The default set: the study's three measures and the cheap standard ones.
     public static let defaults: [MetricName] = [.locacc, .pointing, .energy, .iou, .auc, .faith, .deletion, .insertion, .drop,
@@ -113,6 +120,7 @@ public final class EvaluationRunner {
         for arch in plan.architectures {
             let models = try loadModels(arch)
             let tags = models.map(\.tag)
+            firstTag = tags.first ?? ""
             var overlaysLeft = plan.overlaysPerModel
             var b = 0
             while b < items.count {
@@ -166,6 +174,7 @@ public final class EvaluationRunner {
                 progress(String(format: "[%@] %d/%d images  elapsed %.0fs  ETA %.0fs", arch.rawValue, doneUnits, totalUnits, elapsed, eta))
             }
         }
+        if plan.metrics.contains(.cross_arch) && plan.architectures.count > 1 { written += try crossArchitectureRows(store) }
         try writeSummaries(store)
         return written
     }
@@ -174,6 +183,39 @@ public final class EvaluationRunner {
 
     /// Unfolded copies of the models, kept only when the cascade needs to re-initialise blocks.
     var unfolded: [String: ImageClassifier] = [:]
+    /// The reference weights of the current architecture (cross-architecture maps use them).
+    var firstTag = ""
+
+    /// Where the binarised map of an image is kept for the cross-architecture comparison.
+    func binaryMapPath(arch: Architecture, method: CAMMethod, item: ManifestItem) -> String {
+        let stem = (item.file as NSString).deletingPathExtension.replacingOccurrences(of: "/", with: "__")
+        return "\(outDir)/binary_maps/\(arch.rawValue)/\(method.rawValue)/\(stem).png"
+    }
+
+    /// Pairwise IoU of the architectures' binarised maps (from OUT/binary_maps), for every image and
+    /// method where at least two architectures have one.
+    func crossArchitectureRows(_ store: ResultsStore) throws -> Int {
+        var written = 0
+        let archs = plan.architectures
+        for item in items {
+            for method in plan.methods {
+                for a in 0..<archs.count {
+                    for b in (a + 1)..<archs.count {
+                        let key = ResultKey(image: item.file, model: "\(archs[a].rawValue)~\(archs[b].rawValue)", weights: "first",
+                                            method: method.rawValue, metric: "arch_iou", params: "tau=\(plan.threshold)")
+                        if store.contains(key) { continue }
+                        let pa = binaryMapPath(arch: archs[a], method: method, item: item)
+                        let pb = binaryMapPath(arch: archs[b], method: method, item: item)
+                        guard FileManager.default.fileExists(atPath: pa), FileManager.default.fileExists(atPath: pb) else { continue }
+                        let ia = try PNG.read(path: pa).tensor(), ib = try PNG.read(path: pb).tensor()
+                        let v = try Similarity.binaryIoU(ia, ib, threshold: 0.5)
+                        if try store.append(ResultRow(key: key, value: v)) { written += 1 }
+                    }
+                }
+            }
+        }
+        return written
+    }
 
     func loadModels(_ arch: Architecture) throws -> [(tag: String, model: ImageClassifier)] {
         unfolded = [:]
@@ -220,12 +262,29 @@ public final class EvaluationRunner {
         for tag in tags {
             keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: "-", metric: "predicted"))
             for method in plan.methods {
-                for metric in plan.metrics where metric != .consist {
+                for metric in plan.metrics where ![.consist, .cross_method, .cross_arch].contains(metric) {
                     for (name, p) in rowNames(metric, arch: arch) {
                         keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: method.rawValue,
                                               metric: name, params: p))
                     }
                 }
+            }
+        }
+        if plan.metrics.contains(.cross_method) && plan.methods.count > 1 {
+            for tag in tags {
+                for a in 0..<plan.methods.count {
+                    for b in (a + 1)..<plan.methods.count {
+                        let pair = "\(plan.methods[a].rawValue)~\(plan.methods[b].rawValue)"
+                        keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: pair, metric: "method_iou", params: "tau=\(plan.threshold)"))
+                        keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: tag, method: pair, metric: "method_spearman"))
+                    }
+                }
+            }
+        }
+        if plan.metrics.contains(.cross_arch) && !tags.isEmpty {
+            for method in plan.methods where !FileManager.default.fileExists(atPath: binaryMapPath(arch: arch, method: method, item: item)) {
+                // A missing binarised map means this image still has to be run for the comparison.
+                keys.append(ResultKey(image: item.file, model: arch.rawValue, weights: "binary-map-missing", method: method.rawValue, metric: "-"))
             }
         }
         if plan.metrics.contains(.consist) && tags.count > 1 {
@@ -327,7 +386,7 @@ public final class EvaluationRunner {
                 for metric in plan.metrics {
                     let p = params(metric)
                     switch metric {
-                    case .consist: continue
+                    case .consist, .cross_method, .cross_arch: continue
                     case .cascade:
                         for (name, p, v) in cascadeRows[i] { try put(item, m, name, p, v) }
                     case .random_logit:
@@ -380,6 +439,33 @@ public final class EvaluationRunner {
             }
         }
         if plan.overlayDir != nil { overlays -= items.count }
+        if plan.metrics.contains(.cross_method) && plan.methods.count > 1 {
+            let last = plan.methods.map { mapsOut[$0]?.last }
+            for a in 0..<plan.methods.count {
+                for b in (a + 1)..<plan.methods.count {
+                    guard let ma = last[a], let mb = last[b] else { continue }
+                    let pair = "\(plan.methods[a].rawValue)~\(plan.methods[b].rawValue)"
+                    for (i, item) in items.enumerated() {
+                        let x = try ma.slice0(i..<(i + 1)).reshaped([h, w]), y = try mb.slice0(i..<(i + 1)).reshaped([h, w])
+                        try put(item, pair, "method_iou", "tau=\(plan.threshold)", try Similarity.binaryIoU(x, y, threshold: plan.threshold))
+                        try put(item, pair, "method_spearman", "", try Similarity.spearman(x, y))
+                    }
+                }
+            }
+        }
+        if plan.metrics.contains(.cross_arch) && tag == firstTag {
+            for method in plan.methods {
+                guard let maps = mapsOut[method]?.last else { continue }
+                for (i, item) in items.enumerated() {
+                    let map = try maps.slice0(i..<(i + 1)).reshaped([h, w])
+                    let bits = Tensor(uninitialized: [h, w])
+                    for j in 0..<bits.count { bits.data[j] = map.data[j] >= plan.threshold ? 255 : 0 }
+                    let path = binaryMapPath(arch: arch, method: method, item: item)
+                    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    try PNG.write(try Image(width: w, height: h, channels: 1, bytes: bits.values.map { UInt8($0) }), to: path)
+                }
+            }
+        }
         return written
     }
 

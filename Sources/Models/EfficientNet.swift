@@ -55,6 +55,16 @@ public final class SqueezeExcitation: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        if inferenceFastPathAllowed(self, ctx, [x]) {
+            // Inference: the 1×1 convolutions on the pooled [N,C,1,1] vector are one Linear over the
+            // batch (two GEMMs instead of 2·N tiny ones), activations applied in place.
+            let (n, c) = (x.shape[0], x.shape[1])
+            let squeeze = fc1.weight.value.shape[0]
+            let pooled = try globalAvgPool(x.value)
+            let h = try TensorCore.silu(TensorCore.linear(pooled, weight: fc1.weight.value.reshaped([squeeze, c]), bias: fc1.bias?.value))
+            let s = try TensorCore.sigmoid(TensorCore.linear(h, weight: fc2.weight.value.reshaped([c, squeeze]), bias: fc2.bias?.value))
+            return Variable(try mulChannelBroadcast(x.value, s.reshaped([n, c])))
+        }
         var s = try avgpool(x, ctx)
         s = try scaleActivation(fc2(activation(fc1(s, ctx), ctx), ctx), ctx)
         return try mulChannel(x, reshape(s, [x.shape[0], x.shape[1]]))

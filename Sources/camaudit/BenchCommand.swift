@@ -47,7 +47,14 @@ struct Bench: ParsableCommand {
         print("wrote \(json)")
     }
 
+    /// Best wall time of `reps` runs after one warm-up; `reps == 0` times a single cold run (for
+    /// methods that take minutes).
     func time(_ reps: Int, _ body: () throws -> Void) rethrows -> Double {
+        if reps == 0 {
+            let t = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9
+        }
         try body()  // warm-up: buffers, BLAS threads, caches
         var best = Double.infinity
         for _ in 0..<reps {
