@@ -179,7 +179,6 @@ public final class EvaluationRunner {
         return written
     }
 
-    struct LoadedModel { let tag: String; let model: ImageClassifier }
 
     /// Unfolded copies of the models, kept only when the cascade needs to re-initialise blocks.
     var unfolded: [String: ImageClassifier] = [:]

@@ -12,13 +12,15 @@ extension CAMExplainer {
                   layer: String, options: CAMOptions, baseLogits: Tensor) throws -> Tensor {
         let (n, c, h, w) = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
         let hw = h * w
+        if method.usesGradients && g == nil { throw CAMError("\(method.rawValue): no gradient at layer '\(layer)'") }
+        let g = g ?? a  // only read by gradient methods, which were checked above
         switch method {
         case .gradcam, .gradcamplusplus, .xgradcam, .random, .scorecam, .ablationcam:
             let weights: Tensor
             switch method {
-            case .gradcam: weights = try channelMean(g!)
-            case .gradcamplusplus: weights = gradCAMPlusPlusWeights(a, g!)
-            case .xgradcam: weights = xGradCAMWeights(a, g!)
+            case .gradcam: weights = try channelMean(g)
+            case .gradcamplusplus: weights = gradCAMPlusPlusWeights(a, g)
+            case .xgradcam: weights = xGradCAMWeights(a, g)
             case .random:
                 // grad_cam/random_cam.py: uniform(-1, 1) channel weights (seeded here).
                 var rng = SeededRNG(seed: options.seed)
@@ -39,7 +41,7 @@ extension CAMExplainer {
             return options.eigenSmooth ? try projection2D(weighted) : channelSum(weighted)
         case .hirescam, .gradcamelementwise, .layercam, .eigengradcam:
             let e = Tensor(uninitialized: a.shape)
-            let gg = g!
+            let gg = g
             for i in 0..<a.count {
                 switch method {
                 case .hirescam, .eigengradcam: e.data[i] = gg.data[i] * a.data[i]
