@@ -236,13 +236,16 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
         }
         return y
     }
-    try conv2dGEMM(x, weight, bias, g, y)
-    activation.applyInPlace(y.data, y.count)
+    try conv2dGEMM(x, weight, bias, g, y, activation: activation)
     return y
 }
 
-/// The im2col/GEMM path of `conv2d` (everything but depthwise), writing into y.
-func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor) throws {
+/// The im2col/GEMM path of `conv2d` (everything but depthwise), writing into y. The bias and the
+/// activation are applied in the same pass that moves the GEMM output into place: for a direct
+/// GEMM without activation the output is pre-filled with the bias and the GEMM accumulates onto it
+/// (beta = 1), otherwise one pass adds the bias and applies the activation.
+func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
+                activation: FusedActivation = .none) throws {
     let p = g.p, kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
     let kAll = g.cin * g.kh * g.kw
     let nb = g.imagesPerBlock(rows: kAll + (g.n > 1 ? g.cout : 0))
@@ -261,23 +264,26 @@ func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometr
             bMat = UnsafePointer(x.data + n0 * imgIn); ldb = p
         }
         let outBase = tmp?.data ?? (y.data + n0 * imgOut)
+        let prefilled = tmp == nil && bias != nil && activation == .none
+        if prefilled, let b = bias { fillChannelBias(outBase, b.data, channels: g.cout, p: p) }
         for gi in 0..<g.groups {
             BLAS.sgemm(m: coutG, n: cols, k: kG, a: weight.data + gi * coutG * kG, lda: kG,
-                       b: bMat + gi * kG * ldb, ldb: ldb, c: outBase + gi * coutG * cols, ldc: cols)
+                       b: bMat + gi * kG * ldb, ldb: ldb, beta: prefilled ? 1 : 0, c: outBase + gi * coutG * cols, ldc: cols)
         }
         if let tmp {
-            // [Cout, cnt·P] → [cnt, Cout, P], adding the bias on the way.
-            scatterColumns(tmp.data, cols: cols, images: cnt, channels: g.cout, p: p, bias: bias?.data, out: y.data + n0 * imgOut)
-        } else if let b = bias {
-            addChannelBias(y.data + n0 * imgOut, b.data, images: 1, channels: g.cout, p: p)
+            // [Cout, cnt·P] → [cnt, Cout, P], adding the bias and applying the activation on the way.
+            scatterColumns(tmp.data, cols: cols, images: cnt, channels: g.cout, p: p, bias: bias?.data, out: y.data + n0 * imgOut,
+                           activation: activation)
+        } else if !prefilled {
+            biasActivationInPlace(y.data + n0 * imgOut, bias?.data, channels: g.cout, p: p, activation: activation)
         }
         n0 += cnt
     }
 }
 
-/// out[n, c, :] = src[c, n·P ..< (n+1)·P] (+ bias[c]).
+/// out[n, c, :] = act(src[c, n·P ..< (n+1)·P] (+ bias[c])).
 func scatterColumns(_ src: UnsafePointer<Float>, cols: Int, images: Int, channels: Int, p: Int,
-                    bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+                    bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, activation: FusedActivation = .none) {
     Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
         for item in r {
             let img = item / channels, c = item % channels
@@ -285,9 +291,33 @@ func scatterColumns(_ src: UnsafePointer<Float>, cols: Int, images: Int, channel
             if let bias {
                 let b = bias[c]
                 for i in 0..<p { d[i] = s[i] + b }
+                activation.applyInPlaceSerial(d, p)
             } else {
-                d.update(from: s, count: p)
+                activation.copy(s, d, p)
             }
+        }
+    }
+}
+
+/// y[c, :] = bias[c] for one image [C, P] (the GEMM then accumulates with beta = 1).
+func fillChannelBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Int, p: Int) {
+    Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for c in r { (y + c * p).update(repeating: bias[c], count: p) }
+    }
+}
+
+/// y[c, :] = act(y[c, :] (+ bias[c])) in place for one image [C, P], one pass.
+func biasActivationInPlace(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, channels: Int, p: Int,
+                           activation: FusedActivation) {
+    if bias == nil && activation == .none { return }
+    Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        for c in r {
+            let d = y + c * p
+            if let bias {
+                let b = bias[c]
+                for i in 0..<p { d[i] += b }
+            }
+            activation.applyInPlaceSerial(d, p)
         }
     }
 }
@@ -302,16 +332,6 @@ func gatherColumns(_ src: UnsafePointer<Float>, images: Int, channels: Int, p: I
     }
 }
 
-/// y[n, c, :] += bias[c].
-func addChannelBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, images: Int, channels: Int, p: Int) {
-    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
-        for item in r {
-            let b = bias[item % channels]
-            let d = y + item * p
-            for i in 0..<p { d[i] += b }
-        }
-    }
-}
 
 // MARK: - Depthwise (direct)
 

@@ -89,6 +89,18 @@ public enum FusedActivation: Sendable {
         }
     }
 
+    /// y[i] = act(y[i]) for i in 0..<n (single thread; callers parallelise outside).
+    @inline(__always)
+    func applyInPlaceSerial(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch self {
+        case .none: return
+        case .relu: for i in 0..<n { y[i] = y[i] < 0 ? 0 : y[i] }
+        case .silu: for i in 0..<n { y[i] = y[i] * fastSigmoid(y[i]) }
+        case .sigmoid: for i in 0..<n { y[i] = fastSigmoid(y[i]) }
+        case .gelu: for i in 0..<n { y[i] = fastGelu(y[i]) }
+        }
+    }
+
     /// dst[i] = act(src[i]) for i in 0..<n (single thread; callers parallelise outside).
     @inline(__always)
     func copy(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
