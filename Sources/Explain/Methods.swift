@@ -72,12 +72,7 @@ extension CAMExplainer {
 
     /// grad_cam_plusplus.py: a = g²/(2g² + ΣA·g³ + 1e-6) where g ≠ 0; w = Σ_ij ReLU(g)·a.
     func gradCAMPlusPlusWeights(_ a: Tensor, _ g: Tensor) -> Tensor {
-        let (n, c, hw) = (a.shape[0], a.shape[1], a.shape[2] * a.shape[3])
-        let out = Tensor(uninitialized: [n, c])
-        for r in 0..<(n * c) {
-            let ap = a.data + r * hw, gp = g.data + r * hw
-            var sumA: Float = 0
-            for i in 0..<hw { sumA += ap[i] }
+        channelWeights(a, g) { ap, gp, hw, sumA in
             var s: Float = 0
             for i in 0..<hw {
                 let g1 = gp[i], g2 = g1 * g1, g3 = g2 * g1
@@ -85,22 +80,29 @@ extension CAMExplainer {
                 let aij = g2 / (2 * g2 + sumA * g3 + 1e-6)
                 s += max(g1, 0) * aij
             }
-            out.data[r] = s
+            return s
         }
-        return out
     }
 
     /// xgrad_cam.py: w = Σ_ij g·A / (Σ_ij A + 1e-7).
     func xGradCAMWeights(_ a: Tensor, _ g: Tensor) -> Tensor {
+        channelWeights(a, g) { ap, gp, hw, sumA in
+            var s: Float = 0
+            for i in 0..<hw { s += gp[i] * ap[i] / (sumA + 1e-7) }
+            return s
+        }
+    }
+
+    /// One weight per (image, channel) from that channel's activations, gradients, size and Σ_ij A.
+    func channelWeights(_ a: Tensor, _ g: Tensor,
+                        _ weight: (UnsafePointer<Float>, UnsafePointer<Float>, Int, Float) -> Float) -> Tensor {
         let (n, c, hw) = (a.shape[0], a.shape[1], a.shape[2] * a.shape[3])
         let out = Tensor(uninitialized: [n, c])
         for r in 0..<(n * c) {
             let ap = a.data + r * hw, gp = g.data + r * hw
             var sumA: Float = 0
             for i in 0..<hw { sumA += ap[i] }
-            var s: Float = 0
-            for i in 0..<hw { s += gp[i] * ap[i] / (sumA + 1e-7) }
-            out.data[r] = s
+            out.data[r] = weight(ap, gp, hw, sumA)
         }
         return out
     }
