@@ -34,6 +34,17 @@ static void shim_emit_message(j_common_ptr cinfo, int msg_level) {
 
 static void shim_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/// libjpeg's standard error manager with our exit (longjmp back into the shim function that set the
+/// jump; setjmp itself must stay in that function) and silent warnings.
+static struct jpeg_error_mgr *shim_install_errors(struct shim_error_mgr *jerr) {
+    struct jpeg_error_mgr *e = jpeg_std_error(&jerr->pub);
+    jerr->pub.error_exit = shim_error_exit;
+    jerr->pub.emit_message = shim_emit_message;
+    jerr->pub.output_message = shim_output_message;
+    jerr->text[0] = 0;
+    return e;
+}
+
 static void copy_message(char *dst, size_t cap, const char *src) {
     if (dst == NULL || cap == 0) return;
     snprintf(dst, cap, "%s", src);
@@ -52,11 +63,7 @@ int camaudit_jpeg_decode(const uint8_t *bytes, size_t length, uint64_t max_pixel
         return 1;
     }
     memset(&cinfo, 0, sizeof(cinfo));
-    cinfo.err = jpeg_std_error(&jerr.pub);
-    jerr.pub.error_exit = shim_error_exit;
-    jerr.pub.emit_message = shim_emit_message;
-    jerr.pub.output_message = shim_output_message;
-    jerr.text[0] = 0;
+    cinfo.err = shim_install_errors(&jerr);
     if (setjmp(jerr.jump)) {
         copy_message(message, message_capacity, jerr.text);
         jpeg_destroy_decompress(&cinfo);
@@ -130,11 +137,7 @@ int camaudit_jpeg_encode(const uint8_t *pixels, int width, int height, int chann
         return 1;
     }
     memset(&cinfo, 0, sizeof(cinfo));
-    cinfo.err = jpeg_std_error(&jerr.pub);
-    jerr.pub.error_exit = shim_error_exit;
-    jerr.pub.emit_message = shim_emit_message;
-    jerr.pub.output_message = shim_output_message;
-    jerr.text[0] = 0;
+    cinfo.err = shim_install_errors(&jerr);
     if (setjmp(jerr.jump)) {
         copy_message(message, message_capacity, jerr.text);
         jpeg_destroy_compress(&cinfo);

@@ -98,6 +98,13 @@ struct ConvGeometry {
         return (min(lo, hi), hi)
     }
 
+    /// `validOutputColumns` for every filter column, flattened as [lo0, hi0, lo1, hi1, …].
+    func validOutputColumnRanges() -> [Int] {
+        var ranges = [Int](repeating: 0, count: 2 * kw)
+        for kj in 0..<kw { let (lo, hi) = validOutputColumns(kj); ranges[2 * kj] = lo; ranges[2 * kj + 1] = hi }
+        return ranges
+    }
+
     /// Same for rows: output rows [lo, hi) of kernel row ki with the input row inside.
     @inline(__always)
     func validOutputRows(_ ki: Int) -> (Int, Int) {
@@ -408,8 +415,7 @@ func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ wt: UnsafePointer<Floa
     let c = g.cin, h = g.h, w = g.w, ho = g.ho, wo = g.wo, kh = g.kh, kw = g.kw
     let sH = g.cfg.strideH, sW = g.cfg.strideW, dH = g.cfg.dilationH, dW = g.cfg.dilationW
     let pH = g.cfg.padH, pW = g.cfg.padW
-    var ranges = [Int](repeating: 0, count: 2 * kw)
-    for kj in 0..<kw { let (lo, hi) = g.validOutputColumns(kj); ranges[2 * kj] = lo; ranges[2 * kj + 1] = hi }
+    let ranges = g.validOutputColumnRanges()
     ranges.withUnsafeBufferPointer { rb in
         let rg = rb.baseAddress!
         Parallel.forEachChunk(g.n * c, minPerThread: 1) { r in
@@ -447,8 +453,7 @@ func depthwiseBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Floa
     let c = g.cin, h = g.h, w = g.w, ho = g.ho, wo = g.wo, kh = g.kh, kw = g.kw
     let sH = g.cfg.strideH, sW = g.cfg.strideW, dH = g.cfg.dilationH, dW = g.cfg.dilationW
     let pH = g.cfg.padH, pW = g.cfg.padW
-    var ranges = [Int](repeating: 0, count: 2 * kw)
-    for kj in 0..<kw { let (lo, hi) = g.validOutputColumns(kj); ranges[2 * kj] = lo; ranges[2 * kj + 1] = hi }
+    let ranges = g.validOutputColumnRanges()
     ranges.withUnsafeBufferPointer { rb in
         let rg = rb.baseAddress!
         Parallel.forEachChunk(c, minPerThread: 1) { r in
