@@ -20,21 +20,17 @@ public func attention(_ qkv: Tensor, heads: Int) throws -> (out: Tensor, probs: 
     let out = Tensor(uninitialized: [b, t, c])
     let probs = Tensor(uninitialized: [b, heads, t, t])
     let ld = 3 * c, scale = 1 / Float(d).squareRoot()
-    for bi in 0..<b {
-        let base = qkv.data + bi * t * ld
-        for h in 0..<heads {
-            let pm = probs.data + (bi * heads + h) * t * t
-            BLAS.sgemm(transB: true, m: t, n: t, k: d, alpha: scale, a: base + h * d, lda: ld,
-                       b: base + c + h * d, ldb: ld, c: pm, ldc: t)
-        }
-        let pb = probs.data + bi * heads * t * t
-        Parallel.forEachChunk(heads * t, minPerThread: max(1, 4096 / max(t, 1))) { r in
-            for row in r { softmaxRow(pb + row * t, pb + row * t, t) }
-        }
-        for h in 0..<heads {
-            BLAS.sgemm(m: t, n: d, k: t, a: probs.data + (bi * heads + h) * t * t, lda: t,
-                       b: base + 2 * c + h * d, ldb: ld, c: out.data + bi * t * c + h * d, ldc: c)
-        }
+    let box = UncheckedBox((qkv.data, out.data, probs.data))
+    // One (batch, head) pair per task: its T×T scores stay in cache from QKᵀ through softmax to PV.
+    Parallel.forEach(b * heads) { task in
+        let (q, o, p) = box.value
+        let bi = task / heads, h = task % heads
+        let base = q + bi * t * ld, pm = p + task * t * t
+        BLAS.sgemmSerial(transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: base + h * d, lda: ld,
+                         b: base + c + h * d, ldb: ld, beta: 0, c: pm, ldc: t)
+        for row in 0..<t { softmaxRow(pm + row * t, pm + row * t, t) }
+        BLAS.sgemmSerial(transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: pm, lda: t,
+                         b: base + 2 * c + h * d, ldb: ld, beta: 0, c: o + bi * t * c + h * d, ldc: c)
     }
     return (out, probs)
 }
@@ -48,31 +44,29 @@ public func attentionBackward(_ dOut: Tensor, _ qkv: Tensor, probs: Tensor, head
         throw TensorError.shapeMismatch(op: "attentionBackward", detail: "dOut \(dOut.shape), qkv \(qkv.shape), probs \(probs.shape), heads \(heads)")
     }
     let dqkv = Tensor(uninitialized: qkv.shape)
-    let dS = Tensor(uninitialized: [heads, t, t])
+    let dS = Tensor(uninitialized: [b, heads, t, t])
     let ld = 3 * c, scale = 1 / Float(d).squareRoot()
-    for bi in 0..<b {
-        let base = qkv.data + bi * t * ld, dbase = dqkv.data + bi * t * ld, go = dOut.data + bi * t * c
-        for h in 0..<heads {
-            let pm = probs.data + (bi * heads + h) * t * t
-            BLAS.sgemm(transA: true, m: t, n: d, k: t, a: pm, lda: t, b: go + h * d, ldb: c,
-                       c: dbase + 2 * c + h * d, ldc: ld)
-            BLAS.sgemm(transB: true, m: t, n: t, k: d, a: go + h * d, lda: c, b: base + 2 * c + h * d, ldb: ld,
-                       c: dS.data + h * t * t, ldc: t)
+    let box = UncheckedBox((qkv.data, dqkv.data, dOut.data, probs.data, dS.data))
+    // Per (batch, head) task; tasks write disjoint columns of dqkv.
+    Parallel.forEach(b * heads) { task in
+        let (q, dq, dy, p, ds) = box.value
+        let bi = task / heads, h = task % heads
+        let base = q + bi * t * ld, dbase = dq + bi * t * ld, go = dy + bi * t * c
+        let pm = p + task * t * t, sm = ds + task * t * t
+        BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: t, alpha: 1, a: pm, lda: t, b: go + h * d, ldb: c,
+                         beta: 0, c: dbase + 2 * c + h * d, ldc: ld)
+        BLAS.sgemmSerial(transA: false, transB: true, m: t, n: t, k: d, alpha: 1, a: go + h * d, lda: c,
+                         b: base + 2 * c + h * d, ldb: ld, beta: 0, c: sm, ldc: t)
+        for row in 0..<t {
+            let pr = pm + row * t, g = sm + row * t
+            var dot: Float = 0
+            for j in 0..<t { dot += g[j] * pr[j] }
+            for j in 0..<t { g[j] = pr[j] * (g[j] - dot) * scale }
         }
-        let pb = probs.data + bi * heads * t * t, sb = dS.data
-        Parallel.forEachChunk(heads * t, minPerThread: max(1, 4096 / max(t, 1))) { r in
-            for row in r {
-                let p = pb + row * t, g = sb + row * t
-                var dot: Float = 0
-                for j in 0..<t { dot += g[j] * p[j] }
-                for j in 0..<t { g[j] = p[j] * (g[j] - dot) * scale }
-            }
-        }
-        for h in 0..<heads {
-            let sm = dS.data + h * t * t
-            BLAS.sgemm(m: t, n: d, k: t, a: sm, lda: t, b: base + c + h * d, ldb: ld, c: dbase + h * d, ldc: ld)
-            BLAS.sgemm(transA: true, m: t, n: d, k: t, a: sm, lda: t, b: base + h * d, ldb: ld, c: dbase + c + h * d, ldc: ld)
-        }
+        BLAS.sgemmSerial(transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: sm, lda: t, b: base + c + h * d,
+                         ldb: ld, beta: 0, c: dbase + h * d, ldc: ld)
+        BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: t, alpha: 1, a: sm, lda: t, b: base + h * d,
+                         ldb: ld, beta: 0, c: dbase + c + h * d, ldc: ld)
     }
     return dqkv
 }

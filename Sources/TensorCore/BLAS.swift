@@ -2,21 +2,60 @@ import CBLAS
 
 /// The one file that talks to OpenBLAS (CBLAS + LAPACKE). Every other kernel composes these.
 public enum BLAS {
-    /// Sets OpenBLAS's thread count.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    /// OpenBLAS always runs single-threaded in the calling thread: `sgemm` splits large products
+    /// across `Parallel`'s workers itself, so one thread pool serves GEMM and every other loop
+    /// (two pools on the same cores would spin against each other between calls).
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(1) }
 
-    /// OpenBLAS's current thread count.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Workers a GEMM is split across (`Parallel.threads`).
+    public static var threads: Int { Parallel.threads }
+
+    /// Products below this many multiply-adds run on the calling thread.
+    @usableFromInline static let splitThreshold = 1 << 18
 
     /// Row-major C = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ.
     ///
     /// op(A) is [m, k], op(B) is [k, n], C is [m, n]; `lda`, `ldb`, `ldc` are the row strides of the
-    /// matrices as stored.
-    @inline(__always)
+    /// matrices as stored. Large products are split into row or column blocks of C, one per worker
+    /// (inside a `Parallel` loop the split runs serially).
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        let workers = Parallel.threads
+        if workers <= 1 || m * n * k < splitThreshold || max(m, n) < 2 * 16 {
+            sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                        beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let box = UncheckedBox((a, b, c))
+        if n >= m {
+            // Column blocks of C (multiples of 16, the kernel's widest register tile).
+            let chunk = ((n + workers - 1) / workers + 15) / 16 * 16
+            Parallel.forEach((n + chunk - 1) / chunk) { w in
+                let (a, b, c) = box.value
+                let j0 = w * chunk, nn = min(n, j0 + chunk) - j0
+                sgemmSerial(transA: transA, transB: transB, m: m, n: nn, k: k, alpha: alpha, a: a, lda: lda,
+                            b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
+            }
+        } else {
+            let chunk = ((m + workers - 1) / workers + 15) / 16 * 16
+            Parallel.forEach((m + chunk - 1) / chunk) { w in
+                let (a, b, c) = box.value
+                let i0 = w * chunk, mm = min(m, i0 + chunk) - i0
+                sgemmSerial(transA: transA, transB: transB, m: mm, n: n, k: k, alpha: alpha,
+                            a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta,
+                            c: c + i0 * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// One OpenBLAS call on the calling thread.
+    @inline(__always)
+    static func sgemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             // C = beta·C; BLAS would do the same but some builds dislike k == 0.
@@ -33,6 +72,16 @@ public enum BLAS {
                                            b: UnsafePointer<Float>, ldb: Int, strideB: Int,
                                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
                                            batch: Int) {
+        if batch >= Parallel.threads && batch > 1 && m * n * k * batch >= splitThreshold {
+            let box = UncheckedBox((a, b, c))
+            Parallel.forEach(batch) { i in
+                let (a, b, c) = box.value
+                sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                            a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                            beta: beta, c: c + i * strideC, ldc: ldc)
+            }
+            return
+        }
         for i in 0..<batch {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                   a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,

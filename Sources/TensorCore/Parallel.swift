@@ -1,11 +1,12 @@
 import Foundation
 import Dispatch
 
-/// Thread count for loops outside GEMM (and for OpenBLAS, see `BLAS.setThreads`).
+/// The one thread pool: loops and GEMM splits (`BLAS.sgemm`) run on its workers.
 ///
 /// Defaults to `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of active cores.
 public enum Parallel {
     nonisolated(unsafe) private static var _threads: Int = {
+        BLAS.setThreads(1)  // OpenBLAS runs in our workers (see `BLAS.sgemm`)
         let env = ProcessInfo.processInfo.environment
         for key in ["CAMAUDIT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"] {
             if let s = env[key], let n = Int(s), n > 0 { return n }
@@ -16,7 +17,7 @@ public enum Parallel {
     /// The number of workers loops split across.
     public static var threads: Int { _threads }
 
-    /// Sets the thread count for our loops and for OpenBLAS.
+    /// Sets the thread count for our loops and GEMM splits.
     public static func setThreads(_ n: Int) {
         _threads = max(1, n)
         BLAS.setThreads(_threads)
