@@ -13,29 +13,65 @@ func requireSameShape(_ a: Tensor, _ b: Tensor, _ op: String) throws {
     }
 }
 
-/// y[i] = f(x[i]) over all elements, split across cores.
+/// An elementwise function of one float, as a value type: `map1` is specialised for each
+/// conforming type, so `apply` inlines into the loop and the loop vectorises (a closure passed
+/// through `Parallel` stays an indirect call per element).
+public protocol UnaryElementOp { func apply(_ x: Float) -> Float }
+
+/// An elementwise function of two floats (see `UnaryElementOp`).
+public protocol BinaryElementOp { func apply(_ a: Float, _ b: Float) -> Float }
+
+/// y[i] = op(x[i]) over all elements, split across cores.
 @inline(__always)
-func map1(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+func map1<Op: UnaryElementOp>(_ x: Tensor, _ op: Op) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
     Parallel.forEachChunk(x.count, minPerThread: elementwiseGrain) { r in
         let xs = xp.value, ys = yp.value
-        for i in r { ys[i] = f(xs[i]) }
+        for i in r { ys[i] = op.apply(xs[i]) }
     }
     return y
 }
 
-/// out[i] = f(a[i], b[i]) over all elements, split across cores.
+/// out[i] = op(a[i], b[i]) over all elements, split across cores.
 @inline(__always)
-func map2(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
-    try requireSameShape(a, b, op)
+func map2<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _ name: String, _ op: Op) throws -> Tensor {
+    try requireSameShape(a, b, name)
     let y = Tensor(uninitialized: a.shape)
     let ap = UncheckedBox(a.data), bp = UncheckedBox(b.data), yp = UncheckedBox(y.data)
     Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain) { r in
         let as_ = ap.value, bs = bp.value, ys = yp.value
-        for i in r { ys[i] = f(as_[i], bs[i]) }
+        for i in r { ys[i] = op.apply(as_[i], bs[i]) }
     }
     return y
+}
+
+struct AddOp: BinaryElementOp { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { a + b } }
+struct SubOp: BinaryElementOp { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { a - b } }
+struct MulOp: BinaryElementOp { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { a * b } }
+struct ScaleOp: UnaryElementOp { let s: Float; @inline(__always) func apply(_ x: Float) -> Float { x * s } }
+struct ReluOp: UnaryElementOp { @inline(__always) func apply(_ x: Float) -> Float { x < 0 ? 0 : x } }
+struct SiluOp: UnaryElementOp { @inline(__always) func apply(_ x: Float) -> Float { x * fastSigmoid(x) } }
+struct SigmoidOp: UnaryElementOp { @inline(__always) func apply(_ x: Float) -> Float { fastSigmoid(x) } }
+struct GeluOp: UnaryElementOp { @inline(__always) func apply(_ x: Float) -> Float { fastGelu(x) } }
+/// (dy, y) → dy where y > 0.
+struct ReluBackwardOp: BinaryElementOp { @inline(__always) func apply(_ g: Float, _ y: Float) -> Float { y > 0 ? g : 0 } }
+/// (dy, x) → dy · σ(x)(1 + x(1 − σ(x))).
+struct SiluBackwardOp: BinaryElementOp {
+    @inline(__always) func apply(_ g: Float, _ v: Float) -> Float {
+        let s = fastSigmoid(v)
+        return g * s * (1 + v * (1 - s))
+    }
+}
+/// (dy, y) → dy · y(1 − y).
+struct SigmoidBackwardOp: BinaryElementOp { @inline(__always) func apply(_ g: Float, _ s: Float) -> Float { g * s * (1 - s) } }
+/// (dy, x) → dy · (Φ(x) + x φ(x)).
+struct GeluBackwardOp: BinaryElementOp {
+    @inline(__always) func apply(_ g: Float, _ v: Float) -> Float {
+        let cdf = 0.5 * (1 + fastErf(v * 0.70710678118654752))
+        let pdf = 0.39894228040143268 * fastExp(-0.5 * v * v)
+        return g * (cdf + v * pdf)
+    }
 }
 
 /// Rows and last-dimension length of a tensor viewed as [rows, last].
@@ -50,14 +86,14 @@ func rowsAndLast(_ x: Tensor, _ op: String) throws -> (rows: Int, last: Int) {
 
 /// a + b (same shape).
 public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    try map2(a, b, "add") { $0 + $1 }
+    try map2(a, b, "add", AddOp())
 }
 
 /// a − b (same shape).
-public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "sub") { $0 - $1 } }
+public func sub(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "sub", SubOp()) }
 
 /// a ⊙ b (same shape).
-public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "mul") { $0 * $1 } }
+public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "mul", MulOp()) }
 
 /// a += b in place (a's storage is written; every tensor sharing it sees the change).
 public func addInPlace(_ a: Tensor, _ b: Tensor) throws {
@@ -70,7 +106,7 @@ public func addInPlace(_ a: Tensor, _ b: Tensor) throws {
 }
 
 /// x · s.
-public func scale(_ x: Tensor, _ s: Float) throws -> Tensor { map1(x) { $0 * s } }
+public func scale(_ x: Tensor, _ s: Float) throws -> Tensor { map1(x, ScaleOp(s: s)) }
 
 /// Σ x, accumulated in Double per chunk of 4096 so large sums keep float32 accuracy and a
 /// fixed order (independent of the thread count).
@@ -103,45 +139,38 @@ public func sumAll(_ x: Tensor) throws -> Float {
 // MARK: - Activations
 
 /// max(x, 0).
-public func relu(_ x: Tensor) throws -> Tensor { map1(x) { $0 < 0 ? 0 : $0 } }
+public func relu(_ x: Tensor) throws -> Tensor { map1(x, ReluOp()) }
 
 /// dx = dy where y > 0 (y is relu's output).
 public func reluBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
-    try map2(dy, y, "reluBackward") { $1 > 0 ? $0 : 0 }
+    try map2(dy, y, "reluBackward", ReluBackwardOp())
 }
 
 
 /// x · σ(x).
-public func silu(_ x: Tensor) throws -> Tensor { map1(x) { $0 * fastSigmoid($0) } }
+public func silu(_ x: Tensor) throws -> Tensor { map1(x, SiluOp()) }
 
 /// dx = dy · σ(x)(1 + x(1 − σ(x))).
 public func siluBackward(_ dy: Tensor, _ x: Tensor) throws -> Tensor {
-    try map2(dy, x, "siluBackward") { g, v in
-        let s = fastSigmoid(v)
-        return g * s * (1 + v * (1 - s))
-    }
+    try map2(dy, x, "siluBackward", SiluBackwardOp())
 }
 
 /// σ(x) = 1 / (1 + e^−x).
-public func sigmoid(_ x: Tensor) throws -> Tensor { map1(x) { fastSigmoid($0) } }
+public func sigmoid(_ x: Tensor) throws -> Tensor { map1(x, SigmoidOp()) }
 
 /// dx = dy · y(1 − y) (y is sigmoid's output).
 public func sigmoidBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
-    try map2(dy, y, "sigmoidBackward") { g, s in g * s * (1 - s) }
+    try map2(dy, y, "sigmoidBackward", SigmoidBackwardOp())
 }
 
 /// Exact GELU: x · Φ(x) = x/2 · (1 + erf(x/√2)) (PyTorch's default, approximate='none').
 public func gelu(_ x: Tensor) throws -> Tensor {
-    map1(x) { fastGelu($0) }
+    map1(x, GeluOp())
 }
 
 /// dx = dy · (Φ(x) + x φ(x)).
 public func geluBackward(_ dy: Tensor, _ x: Tensor) throws -> Tensor {
-    try map2(dy, x, "geluBackward") { g, v in
-        let cdf = 0.5 * (1 + fastErf(v * 0.70710678118654752))
-        let pdf = 0.39894228040143268 * fastExp(-0.5 * v * v)
-        return g * (cdf + v * pdf)
-    }
+    try map2(dy, x, "geluBackward", GeluBackwardOp())
 }
 
 // MARK: - Softmax
