@@ -20,6 +20,22 @@ struct Bench: ParsableCommand {
     @Option(help: "Sections to run: kernels, models, cams, metrics (comma-separated).") var sections: String = "kernels,models,cams,metrics"
     @Flag(help: "Small sizes and one repetition (a smoke run); skips Score-CAM on resnet50.") var quick = false
     @Option(help: "Repetitions (best time kept).") var reps: Int = 3
+    @Option(help: "Architectures for the models, cams and metrics sections (comma-separated; default all five).")
+    var models: String = Architecture.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: "Batch sizes for model forwards and Grad-CAM (comma-separated; default 1,8, or 1,2 with --quick).")
+    var batches: String?
+
+    /// The architectures selected by `--models`, in the usual order.
+    var archs: [Architecture] {
+        let wanted = Set(models.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        return Architecture.allCases.filter { wanted.contains($0.rawValue) }
+    }
+
+    /// The batch sizes selected by `--batches`.
+    var batchSizes: [Int] {
+        if let batches { return batches.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
+        return quick ? [1, 2] : [1, 8]
+    }
 
     /// Multiply-accumulates per 224×224 image (torchvision's model docs, "GFLOPS" column), ×2 for FLOPs.
     static let gmacs: [Architecture: Double] = [.resnet50: 4.09, .resnet101: 7.80, .densenet161: 7.73, .efficientnet_b0: 0.39, .vit_b_16: 17.56]
@@ -102,9 +118,9 @@ struct Bench: ParsableCommand {
     func benchModels(sgemm: Double, reps: Int) throws -> [[String: Any]] {
         print("\nmodel forward, 224×224, threads \(threads) (BatchNorm folded; ms per image; peak RSS of the process so far)")
         var rows: [[String: Any]] = []
-        for arch in Architecture.allCases {
+        for arch in archs {
             let m = try Self.model(arch)
-            for batch in quick ? [1, 2] : [1, 8] {
+            for batch in batchSizes {
                 let x = Self.randomImages(batch)
                 let s = try time(reps) { _ = try m.logits(x) }
                 let msPerImage = s / Double(batch) * 1e3
@@ -130,16 +146,20 @@ struct Bench: ParsableCommand {
             rows.append(["model": arch.rawValue, "method": method.rawValue, "batch": batch, "ms_per_image": ms])
             print(String(format: "%@ %@ batch %d %10.1f ms/img", arch.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) as NSString, method.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, batch, ms))
         }
-        for arch in Architecture.allCases {
+        for arch in archs {
             let m = try Self.model(arch)
-            for batch in quick ? [1, 2] : [1, 8] { try run(arch, m, .gradcam, batch: batch, reps: reps) }
+            for batch in batchSizes { try run(arch, m, .gradcam, batch: batch, reps: reps) }
         }
-        let r50 = try Self.model(.resnet50)
-        for method in CAMMethod.allCases where method != .gradcam {
-            if method == .scorecam && quick { continue }
-            try run(.resnet50, r50, method, batch: 1, reps: method == .scorecam ? 0 : reps)
+        if archs.contains(.resnet50) {
+            let r50 = try Self.model(.resnet50)
+            for method in CAMMethod.allCases where method != .gradcam {
+                if method == .scorecam && quick { continue }
+                try run(.resnet50, r50, method, batch: 1, reps: method == .scorecam ? 0 : reps)
+            }
         }
-        try run(.efficientnet_b0, try Self.model(.efficientnet_b0), .scorecam, batch: 1, reps: 0)
+        if archs.contains(.efficientnet_b0) {
+            try run(.efficientnet_b0, try Self.model(.efficientnet_b0), .scorecam, batch: 1, reps: 0)
+        }
         return rows
     }
 
@@ -148,7 +168,7 @@ struct Bench: ParsableCommand {
         let images = quick ? 1 : 2
         print("\ndeletion + insertion, \(steps) steps each, 224×224, threads \(threads) (images per second; Grad-CAM map given)")
         var rows: [[String: Any]] = []
-        for arch in Architecture.allCases {
+        for arch in archs {
             let m = try Self.model(arch)
             let x = Self.randomImages(images)
             let maps = try CAMExplainer(model: m).explain(x, CAMOptions(method: .gradcam)).maps
