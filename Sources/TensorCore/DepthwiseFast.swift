@@ -25,7 +25,9 @@ func depthwiseForwardFast(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
     let s = g.cfg.strideH, pH = g.cfg.padH, pW = g.cfg.padW
     let wr = wo + (kw - 1) / s, hr = ho + (kh - 1) / s
     let phaseLen = hr * wr
-    let outLen = (ho * wr + 15) / 16 * 16
+    // Four vectors per step: four independent accumulator chains keep the vector units busy
+    // (one chain waits out the add latency at every tap).
+    let outLen = (ho * wr + 63) / 64 * 64
     // Reads reach at most outLen − 1 + ((kh − 1)/s)·wr + (kw − 1)/s into a phase.
     let phaseStride = max(phaseLen, outLen + ((kh - 1) / s) * wr + (kw - 1) / s + 16)
     let scratchLen = s * s * phaseStride + outLen
@@ -63,6 +65,15 @@ func depthwiseForwardFast(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
                             if jlo >= jhi { continue }
                             if s == 1 {
                                 (qrow + jlo).update(from: srow + (jlo + b - pW), count: jhi - jlo)
+                            } else if s == 2 {
+                                // Stride 2: take the even or odd lanes of 16 consecutive inputs.
+                                var j = jlo
+                                while j + 8 <= jhi && 2 * j + b - pW + 16 <= w {
+                                    let v = UnsafeRawPointer(srow + 2 * j + b - pW).loadUnaligned(as: SIMD16<Float>.self)
+                                    UnsafeMutableRawPointer(qrow + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                                    j += 8
+                                }
+                                while j < jhi { qrow[j] = srow[2 * j + b - pW]; j += 1 }
                             } else {
                                 for j in jlo..<jhi { qrow[j] = srow[s * j + b - pW] }
                             }
@@ -72,12 +83,21 @@ func depthwiseForwardFast(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
                 let b0 = bias?[ch] ?? 0
                 var i = 0
                 while i < outLen {
-                    var acc = FloatV(repeating: b0)
+                    var a0 = FloatV(repeating: b0), a1 = a0, a2 = a0, a3 = a0
                     for t in 0..<taps {
-                        acc += FloatV(repeating: f[t]) * UnsafeRawPointer(scratch + offs[t] + i).loadUnaligned(as: FloatV.self)
+                        let wv = FloatV(repeating: f[t])
+                        let src = UnsafeRawPointer(scratch + offs[t] + i)
+                        a0 += wv * src.loadUnaligned(as: FloatV.self)
+                        a1 += wv * src.loadUnaligned(fromByteOffset: 64, as: FloatV.self)
+                        a2 += wv * src.loadUnaligned(fromByteOffset: 128, as: FloatV.self)
+                        a3 += wv * src.loadUnaligned(fromByteOffset: 192, as: FloatV.self)
                     }
-                    UnsafeMutableRawPointer(out + i).storeBytes(of: acc, as: FloatV.self)
-                    i += 16
+                    let dst = UnsafeMutableRawPointer(out + i)
+                    dst.storeBytes(of: a0, as: FloatV.self)
+                    dst.storeBytes(of: a1, toByteOffset: 64, as: FloatV.self)
+                    dst.storeBytes(of: a2, toByteOffset: 128, as: FloatV.self)
+                    dst.storeBytes(of: a3, toByteOffset: 192, as: FloatV.self)
+                    i += 64
                 }
                 let dst = y + plane * ho * wo
                 if wr == wo {
