@@ -159,10 +159,11 @@ public func transposeLast2(_ x: Variable) throws -> Variable {
 
 // MARK: - Attention and tokens
 
-/// Multi-head self-attention core on the packed in-projection output qkv [B,T,3C] → [B,T,C].
-public func attention(_ qkv: Variable, heads: Int) throws -> Variable {
+/// Multi-head self-attention core on the packed in-projection output qkv [B,T,3C] → [B,T,C], or
+/// [B,q,C] for the first `queries` tokens only.
+public func attention(_ qkv: Variable, heads: Int, queries: Int? = nil) throws -> Variable {
     let qv = qkv.value
-    let r = try attention(qv, heads: heads)
+    let r = try attention(qv, heads: heads, queries: queries)
     let probs = r.probs
     return record(r.out, [qkv]) { g in [try attentionBackward(g, qv, probs: probs, heads: heads)] }
 }

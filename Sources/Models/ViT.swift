@@ -31,6 +31,12 @@ public final class MultiheadSelfAttention: Module {
         let qkv = try linear(x, weight: bind(inProjWeight, ctx), bias: bind(inProjBias, ctx))
         return try outProj(attention(qkv, heads: heads), ctx)
     }
+
+    /// The output rows of the first token only, [B,1,C] (keys and values still come from every token).
+    func forwardFirstToken(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let qkv = try linear(x, weight: bind(inProjWeight, ctx), bias: bind(inProjBias, ctx))
+        return try outProj(attention(qkv, heads: heads, queries: 1), ctx)
+    }
 }
 
 /// torchvision's EncoderBlock (pre-norm).
@@ -52,6 +58,15 @@ public final class EncoderBlock: Module {
 
     public override func forward(_ input: Variable, _ ctx: ForwardContext) throws -> Variable {
         let x = try add(dropout(selfAttention(ln1(input, ctx), ctx), ctx), input)
+        return try add(x, mlp(ln2(x, ctx), ctx))
+    }
+
+    /// The block's output for the first (class) token only, [B,1,C]: equal to row 0 of `forward`,
+    /// since everything after the attention is per token and only the class token's query matters.
+    func forwardFirstToken(_ input: Variable, _ ctx: ForwardContext) throws -> Variable {
+        let a = try selfAttention.forwardFirstToken(ln1(input, ctx), ctx)
+        let first = try reshape(selectToken(input, index: 0), [input.shape[0], 1, input.shape[2]])
+        let x = try add(dropout(a, ctx), first)
         return try add(x, mlp(ln2(x, ctx), ctx))
     }
 }
@@ -79,7 +94,26 @@ public final class Encoder: Module {
                                             detail: "sequence length \(x.shape) does not match the positional embedding \(posEmbedding.value.shape)")
         }
         let h = try dropout(addBroadcastBatch(x, bind(posEmbedding, ctx)), ctx)
-        return try ln(layers(h, ctx), ctx)
+        guard let last = layers.layers.last as? EncoderBlock, firstTokenSuffices(last, ctx) else {
+            return try ln(layers(h, ctx), ctx)
+        }
+        // The head reads only the class token, so the last block computes only that token's
+        // row after its attention (a twelfth of ViT-B/16's work, three quarters of it skipped).
+        var t = h
+        for block in layers.layers.dropLast() { t = try block(t, ctx) }
+        return try ln(last.forwardFirstToken(t, ctx), ctx)   // [B,1,C]; the classifier selects token 0
+    }
+
+    /// Whether nobody asked to see the full token sequence after the last block's ln_1: no tap,
+    /// capture or replacement names the encoder, its layer list, its final LayerNorm, the last
+    /// block or any module in it but ln_1 (the usual Grad-CAM layer), and no path listing is recorded.
+    func firstTokenSuffices(_ last: EncoderBlock, _ ctx: ForwardContext) -> Bool {
+        if ctx.recordPaths { return false }
+        let whole: Set<String> = [path, layers.path, ln.path, last.path]
+        let inside = last.path + ".", keep = last.ln1.path
+        func clear(_ p: String) -> Bool { !whole.contains(p) && !(p.hasPrefix(inside) && p != keep) }
+        return ctx.gradientLayers.allSatisfy(clear) && ctx.captureLayers.allSatisfy(clear)
+            && ctx.replacements.keys.allSatisfy(clear)
     }
 }
 

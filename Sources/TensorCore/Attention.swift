@@ -13,59 +13,67 @@ func attentionDims(_ qkv: Tensor, heads: Int, _ op: String) throws -> (b: Int, t
 ///
 /// qkv [B,T,3C] holds q | k | v along the last dimension; head h uses columns h·d ..< (h+1)·d of each.
 /// Per (batch, head): S = Q Kᵀ/√d, P = softmax(S) by rows, O = P V, all as strided SGEMMs on qkv
-/// (row stride 3C) without copying Q, K or V.
-/// - Returns: out [B,T,C] (heads concatenated, before the out-projection), probs [B,heads,T,T].
-public func attention(_ qkv: Tensor, heads: Int) throws -> (out: Tensor, probs: Tensor) {
+/// (row stride 3C) without copying Q, K or V. With `queries` = q < T only the first q tokens
+/// attend (their rows of O are exactly those of the full computation): a ViT's last block needs
+/// nothing but the class token's row.
+/// - Returns: out [B,q,C] (heads concatenated, before the out-projection), probs [B,heads,q,T].
+public func attention(_ qkv: Tensor, heads: Int, queries: Int? = nil) throws -> (out: Tensor, probs: Tensor) {
     let (b, t, c, d) = try attentionDims(qkv, heads: heads, "attention")
-    let out = Tensor(uninitialized: [b, t, c])
-    let probs = Tensor(uninitialized: [b, heads, t, t])
+    let nq = queries ?? t
+    guard nq >= 1 && nq <= t else {
+        throw TensorError.invalidArgument(op: "attention", detail: "queries \(nq) outside 1...\(t)")
+    }
+    let out = Tensor(uninitialized: [b, nq, c])
+    let probs = Tensor(uninitialized: [b, heads, nq, t])
     let ld = 3 * c, scale = 1 / Float(d).squareRoot()
     let box = UncheckedBox((qkv.data, out.data, probs.data))
-    // One (batch, head) pair per task: its T×T scores stay in cache from QKᵀ through softmax to PV.
+    // One (batch, head) pair per task: its scores stay in cache from QKᵀ through softmax to PV.
     Parallel.forEach(b * heads) { task in
         let (q, o, p) = box.value
         let bi = task / heads, h = task % heads
-        let base = q + bi * t * ld, pm = p + task * t * t
-        BLAS.sgemmSerial(transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: base + h * d, lda: ld,
+        let base = q + bi * t * ld, pm = p + task * nq * t
+        BLAS.sgemmSerial(transA: false, transB: true, m: nq, n: t, k: d, alpha: scale, a: base + h * d, lda: ld,
                          b: base + c + h * d, ldb: ld, beta: 0, c: pm, ldc: t)
-        for row in 0..<t { softmaxRow(pm + row * t, pm + row * t, t) }
-        BLAS.sgemmSerial(transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: pm, lda: t,
-                         b: base + 2 * c + h * d, ldb: ld, beta: 0, c: o + bi * t * c + h * d, ldc: c)
+        for row in 0..<nq { softmaxRow(pm + row * t, pm + row * t, t) }
+        BLAS.sgemmSerial(transA: false, transB: false, m: nq, n: d, k: t, alpha: 1, a: pm, lda: t,
+                         b: base + 2 * c + h * d, ldb: ld, beta: 0, c: o + bi * nq * c + h * d, ldc: c)
     }
     return (out, probs)
 }
 
-/// Gradient of `attention` with respect to the packed qkv.
+/// Gradient of `attention` with respect to the packed qkv (`probs` [B,heads,q,T] says how many
+/// queries attended; Q rows past them get zero gradient).
 ///
 /// dV = Pᵀ dO; dP = dO Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)) / √d; dQ = dS K; dK = dSᵀ Q.
 public func attentionBackward(_ dOut: Tensor, _ qkv: Tensor, probs: Tensor, heads: Int) throws -> Tensor {
     let (b, t, c, d) = try attentionDims(qkv, heads: heads, "attentionBackward")
-    guard dOut.shape == [b, t, c], probs.shape == [b, heads, t, t] else {
+    let nq = probs.rank == 4 ? probs.shape[2] : 0
+    guard nq >= 1, nq <= t, dOut.shape == [b, nq, c], probs.shape == [b, heads, nq, t] else {
         throw TensorError.shapeMismatch(op: "attentionBackward", detail: "dOut \(dOut.shape), qkv \(qkv.shape), probs \(probs.shape), heads \(heads)")
     }
-    let dqkv = Tensor(uninitialized: qkv.shape)
-    let dS = Tensor(uninitialized: [b, heads, t, t])
+    let dqkv = nq == t ? Tensor(uninitialized: qkv.shape) : Tensor(zeros: qkv.shape)
+    let dS = Tensor(uninitialized: [b, heads, nq, t])
     let ld = 3 * c, scale = 1 / Float(d).squareRoot()
     let box = UncheckedBox((qkv.data, dqkv.data, dOut.data, probs.data, dS.data))
     // Per (batch, head) task; tasks write disjoint columns of dqkv.
     Parallel.forEach(b * heads) { task in
         let (q, dq, dy, p, ds) = box.value
         let bi = task / heads, h = task % heads
-        let base = q + bi * t * ld, dbase = dq + bi * t * ld, go = dy + bi * t * c
-        let pm = p + task * t * t, sm = ds + task * t * t
-        BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: t, alpha: 1, a: pm, lda: t, b: go + h * d, ldb: c,
+        let base = q + bi * t * ld, dbase = dq + bi * t * ld, go = dy + bi * nq * c
+        let pm = p + task * nq * t, sm = ds + task * nq * t
+        BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: nq, alpha: 1, a: pm, lda: t, b: go + h * d, ldb: c,
                          beta: 0, c: dbase + 2 * c + h * d, ldc: ld)
-        BLAS.sgemmSerial(transA: false, transB: true, m: t, n: t, k: d, alpha: 1, a: go + h * d, lda: c,
+        BLAS.sgemmSerial(transA: false, transB: true, m: nq, n: t, k: d, alpha: 1, a: go + h * d, lda: c,
                          b: base + 2 * c + h * d, ldb: ld, beta: 0, c: sm, ldc: t)
-        for row in 0..<t {
+        for row in 0..<nq {
             let pr = pm + row * t, g = sm + row * t
             var dot: Float = 0
             for j in 0..<t { dot += g[j] * pr[j] }
             for j in 0..<t { g[j] = pr[j] * (g[j] - dot) * scale }
         }
-        BLAS.sgemmSerial(transA: false, transB: false, m: t, n: d, k: t, alpha: 1, a: sm, lda: t, b: base + c + h * d,
+        BLAS.sgemmSerial(transA: false, transB: false, m: nq, n: d, k: t, alpha: 1, a: sm, lda: t, b: base + c + h * d,
                          ldb: ld, beta: 0, c: dbase + h * d, ldc: ld)
-        BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: t, alpha: 1, a: sm, lda: t, b: base + h * d,
+        BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: nq, alpha: 1, a: sm, lda: t, b: base + h * d,
                          ldb: ld, beta: 0, c: dbase + c + h * d, ldc: ld)
     }
     return dqkv

@@ -173,15 +173,25 @@ struct Bench: ParsableCommand {
             let x = Self.randomImages(images)
             let maps = try CAMExplainer(model: m).explain(x, CAMOptions(method: .gradcam)).maps
             let logits: LogitsFunction = { batch in try m.logits(batch).value }
+            // As `camaudit evaluate` runs it (and as scripts/bench_torch.py times PyTorch): the clean
+            // forward once (its score ends both curves), then 50 + 50 perturbed inputs in batches
+            // of the evaluation's default size: 101 forwards per image.
+            let batch = EvaluationPlan(architectures: [arch]).batchSize
             let t = DispatchTime.now().uptimeNanoseconds
             for i in 0..<images {
                 let img = try x.slice0(i..<(i + 1))
                 let map = try maps.slice0(i..<(i + 1)).reshaped([224, 224])
-                _ = try Faithfulness.deletion(image: img, map: map, targetClass: 0, model: logits, steps: steps, batchSize: 16)
-                _ = try Faithfulness.insertion(image: img, map: map, targetClass: 0, model: logits, steps: steps, batchSize: 16)
+                let probs = try softmaxLastDim(try m.logits(img).value)
+                let cls = (0..<probs.count).max { probs.data[$0] < probs.data[$1] } ?? 0
+                let clean = Double(probs.data[cls])
+                _ = try Faithfulness.deletion(image: img, map: map, targetClass: cls, model: logits, steps: steps,
+                                              cleanScore: clean, batchSize: batch)
+                _ = try Faithfulness.insertion(image: img, map: map, targetClass: cls, model: logits, steps: steps,
+                                               cleanScore: clean, batchSize: batch)
             }
             let s = Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9
-            rows.append(["model": arch.rawValue, "steps": steps, "images_per_second": Double(images) / s])
+            rows.append(["model": arch.rawValue, "steps": steps, "batch": batch, "forwards_per_image": 2 * steps + 1,
+                         "images_per_second": Double(images) / s])
             print(String(format: "%@ %8.3f images/s (%.1f s per image)", arch.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) as NSString, Double(images) / s, s / Double(images)))
         }
         return rows

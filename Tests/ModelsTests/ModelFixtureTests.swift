@@ -31,6 +31,11 @@ final class ModelFixtureTests: XCTestCase {
         let diff = maxAbsDiff(logits.values, ref.values)
         print("\(arch.rawValue)\(folded ? " (BN folded)" : ""): max|Δlogit| = \(diff), max|logit| = \(scale), ratio \(diff / scale)")
         XCTAssertLessThanOrEqual(diff, 1e-3 * scale, "\(arch.rawValue) logits \(logits.values) vs \(ref.values)")
+        // Without taps the inference shortcuts run (fused blocks; ViT's class-token-only last block).
+        let plain = try model.logits(input).value
+        let plainDiff = maxAbsDiff(plain.values, ref.values)
+        print("\(arch.rawValue) without taps: max|Δlogit| = \(plainDiff)")
+        XCTAssertLessThanOrEqual(plainDiff, 1e-3 * scale, "\(arch.rawValue) logits without taps \(plain.values) vs \(ref.values)")
         // With BatchNorm folded, a convolution's tap already holds the normalised output: only the
         // logits are comparable.
         if folded { return }

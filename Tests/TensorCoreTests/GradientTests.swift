@@ -166,6 +166,17 @@ final class GradientTests: XCTestCase {
         try check("attention", qkv, forward: { try attention($0, heads: h).out },
                   backward: { try attentionBackward($0, qkv, probs: r.probs, heads: h) })
         XCTAssertThrowsError(try attention(rng.tensor([1, 3, 9]), heads: 2))
+
+        // Only the first query token (a ViT's last block): its rows equal the full result's, and
+        // the backward (zero for the other Q rows) matches finite differences.
+        let first = try attention(qkv, heads: h, queries: 1)
+        XCTAssertEqual(first.out.shape, [b, 1, c])
+        for bi in 0..<b {
+            for k in 0..<c { XCTAssertEqual(first.out.data[bi * c + k], r.out.data[bi * t * c + k], accuracy: 1e-6) }
+        }
+        try check("attention queries: 1", qkv, forward: { try attention($0, heads: h, queries: 1).out },
+                  backward: { try attentionBackward($0, qkv, probs: first.probs, heads: h) })
+        XCTAssertThrowsError(try attention(qkv, heads: h, queries: t + 1))
     }
 
     func testShapeOps() throws {
