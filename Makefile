@@ -35,15 +35,28 @@ test: deps
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build --disable-swift-testing
 
-# Speed table on stdout and bench.json: kernels against the sgemm rate of the same run, model
-# forwards, CAM methods, deletion/insertion; PyTorch side by side when it is importable.
+# Speed tables on stdout and JSON in $(BENCH_OUT)/: kernels against the sgemm rate of the same run,
+# then per architecture model forwards, CAM methods and deletion/insertion. When PyTorch is
+# importable, scripts/bench_torch.py times the same architecture right after ours (on a shared
+# machine both sides of a ratio then see the same load) and scripts/compare_bench.py prints ratios.
+ARCHS     ?= resnet50 resnet101 densenet161 efficientnet_b0 vit_b_16
+BENCH_OUT ?= bench-out
 bench: deps
 	$(SWIFT) build $(RELEASE)
-	.build/release/camaudit bench --threads $(THREADS) --json bench.json
-	@if $(PYTHON) -c "import torch, torchvision, pytorch_grad_cam" 2>/dev/null; then \
-	  $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --quick > bench_torch.json && \
-	  $(PYTHON) scripts/compare_bench.py bench.json bench_torch.json; \
-	else echo "(PyTorch not importable with $(PYTHON): no side-by-side numbers; set PYTHON=...)"; fi
+	@mkdir -p $(BENCH_OUT)
+	.build/release/camaudit bench --threads $(THREADS) --sections kernels --json $(BENCH_OUT)/kernels.json
+	@if $(PYTHON) -c "import torch, torchvision, pytorch_grad_cam" 2>/dev/null; then torch=1; else torch=0; \
+	  echo "(PyTorch not importable with $(PYTHON): no side-by-side numbers; set PYTHON=...)"; fi; \
+	for a in $(ARCHS); do \
+	  .build/release/camaudit bench --threads $(THREADS) --sections models,cams,metrics --models $$a \
+	    --json $(BENCH_OUT)/ours-$$a.json || exit 1; \
+	  if [ $$torch = 1 ]; then \
+	    $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --quick --arch $$a > $(BENCH_OUT)/torch-$$a.json || exit 1; \
+	  fi; \
+	done; \
+	if [ $$torch = 1 ]; then \
+	  $(PYTHON) scripts/compare_bench.py --ours $(BENCH_OUT)/ours-*.json --torch $(BENCH_OUT)/torch-*.json; \
+	fi
 
 # A small end-to-end run on synthetic phantoms with random weights.
 demo: deps
@@ -54,4 +67,4 @@ demo: deps
 	  --steps 10 --image-size 128 --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
 
 clean:
-	rm -rf .build $(DEMO_OUT) bench.json bench_torch.json
+	rm -rf .build $(DEMO_OUT) $(BENCH_OUT)

@@ -1,20 +1,39 @@
-"""Side-by-side table of `camaudit bench` (bench.json) and scripts/bench_torch.py (bench_torch.json),
-both run on the same machine at the same thread count: `make bench` runs the two and then this.
+"""Side-by-side table of `camaudit bench` and scripts/bench_torch.py, both run on the same machine at
+the same thread count. `make bench` runs the two alternately, one architecture at a time (so both
+sides of a ratio are timed within the same minutes on a shared machine), then this.
 
-usage: python3 scripts/compare_bench.py bench.json bench_torch.json
+usage: python3 scripts/compare_bench.py --ours bench-*.json --torch bench_torch-*.json [--json OUT]
 A ratio > 1 means camaudit is faster."""
+import argparse
 import json
-import sys
 
 NAMES = {"gradcam": "GradCAM", "hirescam": "HiResCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
          "layercam": "LayerCAM", "gradcamelementwise": "GradCAMElementWise", "eigencam": "EigenCAM",
          "eigengradcam": "EigenGradCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM", "random": "RandomCAM"}
 
 
-def main(ours_path, torch_path):
-    ours = json.load(open(ours_path))
-    text = open(torch_path).read()
-    ref = json.loads(text[text.index("{"):])  # pytorch-grad-cam prints warnings on stdout before the JSON
+def load_torch(path):
+    text = open(path).read()
+    return json.loads(text[text.index("{"):])  # pytorch-grad-cam prints warnings on stdout before the JSON
+
+
+def merge(docs):
+    """One document from several runs: lists are concatenated, per-architecture dicts united."""
+    out = {}
+    for d in docs:
+        for k, v in d.items():
+            if isinstance(v, list):
+                out.setdefault(k, []).extend(v)
+            elif isinstance(v, dict):
+                out.setdefault(k, {}).update(v)
+            else:
+                out.setdefault(k, v)
+    return out
+
+
+def main(ours_paths, torch_paths):
+    ours = merge(json.load(open(p)) for p in ours_paths)
+    ref = merge(load_torch(p) for p in torch_paths)
     print(f"\ncamaudit vs PyTorch {ref.get('torch')} / pytorch-grad-cam {ref.get('grad_cam')}, "
           f"threads {ours.get('threads')} vs {ref.get('threads')} (ratio = PyTorch time / camaudit time)")
     print(f"{'what':44s} {'camaudit':>12s} {'PyTorch':>12s} {'ratio':>7s}")
@@ -47,4 +66,8 @@ def main(ours_path, torch_path):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ours", nargs="+", required=True)
+    ap.add_argument("--torch", nargs="+", required=True)
+    a = ap.parse_args()
+    main(a.ours, a.torch)
