@@ -4,8 +4,9 @@ import CBLAS
 public enum BLAS {
     /// OpenBLAS always runs single-threaded in the calling thread: `sgemm` splits large products
     /// across `Parallel`'s workers itself, so one thread pool serves GEMM and every other loop
-    /// (two pools on the same cores would spin against each other between calls).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(1) }
+    /// (two pools on the same cores would spin against each other between calls). `Parallel`
+    /// calls this when it is first touched, before any BLAS call.
+    static func useCallingThreadOnly() { openblas_set_num_threads(1) }
 
     /// Workers a GEMM is split across (`Parallel.threads`).
     public static var threads: Int { Parallel.threads }
@@ -93,6 +94,7 @@ public enum BLAS {
     public static func sgemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
         if m == 0 || n == 0 { return }
+        _ = Parallel.threads  // OpenBLAS set to the calling thread
         cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                     x, 1, beta, y, 1)
     }
@@ -101,6 +103,7 @@ public enum BLAS {
     /// The input is not modified. Uses LAPACKE_sgesdd.
     public static func svd(_ a: UnsafePointer<Float>, m: Int, n: Int) throws -> (u: [Float], s: [Float], vt: [Float]) {
         let r = min(m, n)
+        _ = Parallel.threads  // OpenBLAS set to the calling thread
         guard r > 0 else { throw TensorError.invalidArgument(op: "svd", detail: "empty matrix [\(m), \(n)]") }
         var work = Array(UnsafeBufferPointer(start: a, count: m * n))
         var u = [Float](repeating: 0, count: m * r)

@@ -6,7 +6,7 @@ import Dispatch
 /// Defaults to `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of active cores.
 public enum Parallel {
     nonisolated(unsafe) private static var _threads: Int = {
-        BLAS.setThreads(1)  // OpenBLAS runs in our workers (see `BLAS.sgemm`)
+        BLAS.useCallingThreadOnly()  // OpenBLAS runs inside our workers (see `BLAS.sgemm`)
         let env = ProcessInfo.processInfo.environment
         for key in ["CAMAUDIT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"] {
             if let s = env[key], let n = Int(s), n > 0 { return n }
@@ -20,7 +20,6 @@ public enum Parallel {
     /// Sets the thread count for our loops and GEMM splits.
     public static func setThreads(_ n: Int) {
         _threads = max(1, n)
-        BLAS.setThreads(_threads)
     }
 
     /// Runs `body` over `0..<n` split into contiguous chunks, one per worker.

@@ -37,7 +37,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Builds the model: from a checkpoint, or seeded random weights (announced on stderr).
     func load() throws -> ImageClassifier {
-        if let threads { Parallel.setThreads(threads) } else { BLAS.setThreads(Parallel.threads) }
+        if let threads { Parallel.setThreads(threads) }
         let arch = try architecture()
         if let weights {
             guard FileManager.default.fileExists(atPath: weights) else { throw CLIError("\(weights): no such file") }

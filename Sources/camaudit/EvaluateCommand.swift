@@ -57,7 +57,7 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.") var strict = false
 
     func run() throws {
-        if let threads { Parallel.setThreads(threads) } else { BLAS.setThreads(Parallel.threads) }
+        if let threads { Parallel.setThreads(threads) }
         let archs: [Architecture] = try model == "all" ? Architecture.allCases : model.split(separator: ",").map {
             guard let a = Architecture(rawValue: String($0)) else {
                 throw ValidationError("unknown model '\($0)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) or all")
