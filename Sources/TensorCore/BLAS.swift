@@ -8,9 +8,6 @@ public enum BLAS {
     /// calls this when it is first touched, before any BLAS call.
     static func useCallingThreadOnly() { openblas_set_num_threads(1) }
 
-    /// Workers a GEMM is split across (`Parallel.threads`).
-    public static var threads: Int { Parallel.threads }
-
     /// Products below this many multiply-adds run on the calling thread.
     @usableFromInline static let splitThreshold = 1 << 18
 

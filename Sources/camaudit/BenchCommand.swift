@@ -71,7 +71,7 @@ struct Bench: ParsableCommand {
             try body()
             return Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9
         }
-        try body()  // warm-up: buffers, BLAS threads, caches
+        try body()  // warm-up: buffers, worker threads, caches
         var best = Double.infinity
         for _ in 0..<reps {
             let t = DispatchTime.now().uptimeNanoseconds
