@@ -45,8 +45,8 @@ public final class DenseLayer: Module {
         let t = try concatBatchNormActivation(features.map(\.value), weight: norm1.weight.value, bias: norm1.bias.value,
                                               runningMean: norm1.runningMean.value, runningVar: norm1.runningVar.value,
                                               eps: norm1.eps, activation: .relu)
-        let b = try TensorCore.conv2d(t, weight: conv1.weight.value, bias: conv1.bias?.value, conv1.config, activation: .relu)
-        return Variable(try TensorCore.conv2d(b, weight: conv2.weight.value, bias: conv2.bias?.value, conv2.config))
+        let b = try conv1.infer(t, activation: .relu)
+        return Variable(try conv2.infer(b))
     }
 }
 
@@ -94,7 +94,7 @@ public final class Transition: Module {
             let t = try concatBatchNormActivation([x.value], weight: norm.weight.value, bias: norm.bias.value,
                                                   runningMean: norm.runningMean.value, runningVar: norm.runningVar.value,
                                                   eps: norm.eps, activation: .relu)
-            let c = try TensorCore.conv2d(t, weight: conv.weight.value, bias: conv.bias?.value, conv.config)
+            let c = try conv.infer(t)
             return Variable(try avgPool2d(c, pool.config))
         }
         return try pool(conv(relu(norm(x, ctx), ctx), ctx), ctx)

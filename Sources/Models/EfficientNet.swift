@@ -34,7 +34,7 @@ public final class ConvNormActivation: Sequential {
                 case .identity: act = .none
                 }
             }
-            return Variable(try TensorCore.conv2d(x.value, weight: conv.weight.value, bias: conv.bias?.value, conv.config, activation: act))
+            return Variable(try conv.infer(x.value, activation: act))
         }
         return try super.forward(x, ctx)
     }

@@ -34,12 +34,12 @@ public final class Bottleneck: Module {
         if bn1.isFolded && bn2.isFolded && bn3.isFolded && inferenceFastPathAllowed(self, ctx, [x]) {
             // Inference with BatchNorm folded: ReLUs run as the convolutions' epilogues and the residual
             // join + ReLU is one in-place pass (same operations in the same order as below).
-            let o1 = try TensorCore.conv2d(x.value, weight: conv1.weight.value, bias: conv1.bias?.value, conv1.config, activation: .relu)
-            let o2 = try TensorCore.conv2d(o1, weight: conv2.weight.value, bias: conv2.bias?.value, conv2.config, activation: .relu)
-            let o3 = try TensorCore.conv2d(o2, weight: conv3.weight.value, bias: conv3.bias?.value, conv3.config, activation: .none)
+            let o1 = try conv1.infer(x.value, activation: .relu)
+            let o2 = try conv2.infer(o1, activation: .relu)
+            let o3 = try conv3.infer(o2)
             var identity = x.value
             if let downsample, let c = downsample.layers[0] as? Conv2d, let b = downsample.layers[1] as? BatchNorm2d, b.isFolded {
-                identity = try TensorCore.conv2d(x.value, weight: c.weight.value, bias: c.bias?.value, c.config, activation: .none)
+                identity = try c.infer(x.value)
             } else if let downsample {
                 identity = try downsample(x, ctx).value
             }
@@ -100,8 +100,7 @@ public final class ResNet: ImageClassifier {
             && stem.isDisjoint(with: ctx.gradientLayers) && stem.isDisjoint(with: ctx.captureLayers)
             && stem.isDisjoint(with: ctx.replacements.keys) {
             // Inference: the stem's ReLU runs as the convolution's epilogue.
-            h = try maxpool(Variable(TensorCore.conv2d(x.value, weight: conv1.weight.value, bias: conv1.bias?.value, conv1.config,
-                                                        activation: .relu)), ctx)
+            h = try maxpool(Variable(conv1.infer(x.value, activation: .relu)), ctx)
         } else {
             h = try maxpool(relu(bn1(conv1(x, ctx), ctx), ctx), ctx)
         }

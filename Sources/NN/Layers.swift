@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 import Autograd
 
@@ -28,10 +29,34 @@ public final class Conv2d: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        guard x.shape.count == 4, x.shape[1] == inChannels else {
-            throw TensorError.shapeMismatch(op: "Conv2d '\(path)'", detail: "expects [N, \(inChannels), H, W], got \(x.shape)")
-        }
+        try checkInput(x.shape)
         return try conv2d(x, weight: bind(weight, ctx), bias: bias.map { bind($0, ctx) }, config)
+    }
+
+    private func checkInput(_ shape: [Int]) throws {
+        guard shape.count == 4, shape[1] == inChannels else {
+            throw TensorError.shapeMismatch(op: "Conv2d '\(path)'", detail: "expects [N, \(inChannels), H, W], got \(shape)")
+        }
+    }
+
+    /// Winograd filters of the current weight, keyed by the weight's storage: assigning
+    /// `weight.value` (loading, folding) makes them stale and they are rebuilt on next use.
+    /// Code that changes the weight's elements in place must assign a new tensor instead.
+    private var winogradCache: (storage: ObjectIdentifier, filters: Tensor?)?
+    private let winogradLock = NSLock()
+
+    /// The inference forward on plain tensors (no graph), with `activation` as the convolution's
+    /// epilogue; repeated calls reuse the Winograd filters of the current weight.
+    public func infer(_ x: Tensor, activation: FusedActivation = .none) throws -> Tensor {
+        try checkInput(x.shape)
+        let w = weight.value, key = ObjectIdentifier(w.storage)
+        let filters: Tensor? = winogradLock.withLock {
+            if let c = winogradCache, c.storage == key { return c.filters }
+            let f = winogradFilters(w, config)
+            winogradCache = (key, f)
+            return f
+        }
+        return try conv2d(x, weight: w, bias: bias?.value, config, activation: activation, winogradFilters: filters)
     }
 
     /// Folds an inference BatchNorm that reads this convolution's output into the weights.

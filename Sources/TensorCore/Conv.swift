@@ -39,6 +39,16 @@ public enum ConvTuning {
     nonisolated(unsafe) public static var targetColumns = 4096
     /// Upper bound of the im2col workspace in floats (the batch is split to respect it).
     nonisolated(unsafe) public static var maxWorkspaceFloats = 16 << 20
+    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) (see Winograd.swift); the bench
+    /// and the tests turn it off to time or check the im2col path.
+    nonisolated(unsafe) public static var winograd = true
+    /// 1×1 stride-1 convolutions of a batch run one GEMM per image, images spread over the workers
+    /// (instead of copying the batch into one wide column matrix and scattering the product back).
+    nonisolated(unsafe) public static var pointwisePerImage = true
+    /// ... when both Cin and Cout are at least this (below it the 16 small GEMMs lose to one im2col GEMM).
+    nonisolated(unsafe) public static var winogradMinChannels = 16
+    /// Floats of transformed inputs and products one Winograd block may hold (per worker).
+    nonisolated(unsafe) public static var winogradBlockFloats = 1 << 22
 }
 
 /// Output height and width of a convolution: ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1.
@@ -227,7 +237,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 
 /// `conv2d` followed by an activation applied in place to the fresh output (inference epilogue:
 /// one allocation and no extra tensor for the activation).
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig, activation: FusedActivation) throws -> Tensor {
+///
+/// `winogradFilters`, if given, must be `winogradFilters(weight, cfg)` for this very weight (kept by
+/// the caller so repeated inference does not transform the filters again).
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig, activation: FusedActivation,
+                   winogradFilters filters: Tensor? = nil) throws -> Tensor {
     let g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
     if let b = bias, b.shape != [g.cout] {
         throw TensorError.shapeMismatch(op: "conv2d", detail: "bias \(b.shape) vs Cout \(g.cout)")
@@ -243,6 +257,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
         }
         return y
     }
+    if winogradApplies(weight: weight.shape, cfg) {
+        if let f = filters, f.shape != [16, g.cout, g.cin] {
+            throw TensorError.shapeMismatch(op: "conv2d", detail: "Winograd filters \(f.shape) for weight \(weight.shape)")
+        }
+        conv2dWinograd(x, weight, bias, g, y, activation: activation, filters: filters)
+        return y
+    }
     try conv2dGEMM(x, weight, bias, g, y, activation: activation)
     return y
 }
@@ -254,6 +275,27 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
                 activation: FusedActivation = .none) throws {
     let p = g.p, kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
+    if g.isPointwise && g.groups == 1 && g.n >= Parallel.threads && g.n > 1 && ConvTuning.pointwisePerImage {
+        // Each image is already its column matrix: one GEMM per image, images spread over the
+        // workers, bias and activation applied while the image's output is still in cache.
+        let box = UncheckedBox((x.data, weight.data, bias?.data, y.data))
+        Parallel.forEach(g.n) { i in
+            let (xp, wp, bp, yp) = box.value
+            let out = yp + i * imgOut
+            let prefilled = bp != nil && activation == .none
+            if prefilled, let bp { for c in 0..<g.cout { (out + c * p).update(repeating: bp[c], count: p) } }
+            BLAS.sgemmSerial(transA: false, transB: false, m: g.cout, n: p, k: g.cin, alpha: 1, a: wp, lda: g.cin,
+                             b: xp + i * imgIn, ldb: p, beta: prefilled ? 1 : 0, c: out, ldc: p)
+            if !prefilled {
+                for c in 0..<g.cout {
+                    let d = out + c * p
+                    if let bp { let b = bp[c]; for j in 0..<p { d[j] += b } }
+                    activation.applyInPlaceSerial(d, p)
+                }
+            }
+        }
+        return
+    }
     let kAll = g.cin * g.kh * g.kw
     let nb = g.imagesPerBlock(rows: kAll + (g.n > 1 ? g.cout : 0))
     let direct = g.isPointwise && nb == 1

@@ -39,6 +39,14 @@ private let resnet50Convs: [BenchConv] = [
     .init(name: "3x3 512->512 @7", cin: 512, cout: 512, k: 3, stride: 1, h: 7, groups: 1, count: 2),
 ]
 
+/// DenseNet-161's 3×3 convolutions (bn_size·growth = 192 → growth 48), one per dense layer.
+private let denseNet161Convs: [BenchConv] = [
+    .init(name: "3x3 192->48 @56", cin: 192, cout: 48, k: 3, stride: 1, h: 56, groups: 1, count: 6),
+    .init(name: "3x3 192->48 @28", cin: 192, cout: 48, k: 3, stride: 1, h: 28, groups: 1, count: 12),
+    .init(name: "3x3 192->48 @14", cin: 192, cout: 48, k: 3, stride: 1, h: 14, groups: 1, count: 36),
+    .init(name: "3x3 192->48 @7", cin: 192, cout: 48, k: 3, stride: 1, h: 7, groups: 1, count: 24),
+]
+
 /// EfficientNet-B0's depthwise convolutions (channels = groups) at 224×224.
 private let efficientNetDepthwise: [BenchConv] = [
     .init(name: "dw3x3 32 @112", cin: 32, cout: 32, k: 3, stride: 1, h: 112, groups: 32, count: 1),
@@ -140,6 +148,17 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
 
     let fwd = runConvs(resnet50Convs, section: "conv", backward: false)
     line("conv", "ResNet-50 total (weighted)", count: 53, flop: fwd.flop, seconds: fwd.seconds, ref: sgemmRate)
+    // Dense 3×3 stride-1 convolutions run Winograd F(2,3); the same shapes through im2col + GEMM
+    // show what it saves. GFLOP/s counts the direct convolution's 2·K·Cout·P, so Winograd can exceed 100 %.
+    let threeByThree = resnet50Convs.filter { $0.k == 3 && $0.stride == 1 } + denseNet161Convs
+    let wino = runConvs(threeByThree, section: "winograd", backward: false)
+    line("winograd", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: wino.flop,
+         seconds: wino.seconds, ref: sgemmRate)
+    ConvTuning.winograd = false
+    let direct = runConvs(threeByThree, section: "im2col", backward: false)
+    ConvTuning.winograd = true
+    line("im2col", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: direct.flop,
+         seconds: direct.seconds, ref: sgemmRate)
     let bwd = runConvs(resnet50Convs, section: "conv-bwd", backward: true)
     line("conv-bwd", "ResNet-50 total (dx+dw)", count: 53, flop: bwd.flop, seconds: bwd.seconds, ref: sgemmRate)
     let dw = runConvs(efficientNetDepthwise, section: "depthwise", backward: false)

@@ -25,7 +25,40 @@ final class ConvTests: XCTestCase {
         .init(name: "grouped 3x3 (non-depthwise)", n: 2, cin: 6, h: 6, w: 5, cout: 6, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 1, padding: 1, groups: 3), bias: true),
     ]
 
-    override func tearDown() { ConvTuning.targetColumns = 4096 }
+    override func tearDown() {
+        ConvTuning.targetColumns = 4096
+        ConvTuning.winogradBlockFloats = 1 << 22
+        ConvTuning.winograd = true
+        ConvTuning.pointwisePerImage = true
+    }
+
+    /// Winograd F(2×2, 3×3) against the Double reference: odd sizes (partial tiles and partial
+    /// 8-tile groups), padding 0, 1 and 2, channel counts off the vector width, a fused
+    /// activation, and blocks of one tile row (forced by a small block size) as well as blocks spanning images.
+    func testWinogradMatchesNaive() throws {
+        var rng = TestRNG(seed: 7)
+        let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, pad: Int)] = [
+            (2, 16, 7, 9, 17, 1), (3, 20, 34, 40, 16, 1), (1, 24, 14, 14, 32, 0), (2, 16, 5, 11, 18, 2),
+            (1, 17, 56, 56, 16, 1),
+        ]
+        var worst: Float = 0
+        for s in shapes {
+            let cfg = Conv2dConfig(stride: 1, padding: s.pad)
+            let x = rng.tensor([s.n, s.cin, s.h, s.w])
+            let w = rng.tensor([s.cout, s.cin, 3, 3])
+            let b = rng.tensor([s.cout])
+            let ref = naiveConv2d(x.doubles, x.shape, w.doubles, w.shape, b.doubles, cfg)
+            for (act, block) in [(FusedActivation.none, 1 << 22), (.relu, 4000)] {
+                ConvTuning.winogradBlockFloats = block
+                let y = try conv2d(x, weight: w, bias: b, cfg, activation: act)
+                XCTAssertEqual(y.shape, ref.shape)
+                let want = ref.y.map { Float(act == .relu ? max($0, 0) : $0) }
+                for (a, e) in zip(y.values, want) { worst = max(worst, abs(a - e) / (1 + abs(e))) }
+                if let m = closeness(y.values, want, rtol: 2e-5, atol: 2e-5) { XCTFail("winograd \(s) \(act): \(m)") }
+            }
+        }
+        print("Winograd F(2,3) vs Double reference: max |Δ|/(1+|y|) = \(worst)")
+    }
 
     /// Forward against the 7-loop reference, with per-image GEMMs and with batched im2col.
     func testForwardMatchesNaive() throws {
@@ -35,13 +68,14 @@ final class ConvTests: XCTestCase {
             let w = rng.tensor([c.cout, c.cin / c.cfg.groups, c.kh, c.kw])
             let b = c.bias ? rng.tensor([c.cout]) : nil
             let ref = naiveConv2d(x.doubles, x.shape, w.doubles, w.shape, b?.doubles, c.cfg)
-            for cols in [1, 4096] {
+            for (cols, perImage) in [(1, true), (4096, true), (4096, false)] {
                 ConvTuning.targetColumns = cols
+                ConvTuning.pointwisePerImage = perImage
                 let y = try conv2d(x, weight: w, bias: b, c.cfg)
                 XCTAssertEqual(y.shape, ref.shape, c.name)
                 let (ho, wo) = try conv2dOutputSize(c.h, c.w, c.kh, c.kw, c.cfg)
                 XCTAssertEqual([ho, wo], Array(ref.shape[2...]), c.name)
-                if let m = closeness(y.values, ref.y.map(Float.init), rtol: 1e-5, atol: 1e-5) { XCTFail("\(c.name) cols \(cols): \(m)") }
+                if let m = closeness(y.values, ref.y.map(Float.init), rtol: 1e-5, atol: 1e-5) { XCTFail("\(c.name) cols \(cols) per-image \(perImage): \(m)") }
             }
         }
     }

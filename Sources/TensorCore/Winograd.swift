@@ -1,0 +1,218 @@
+// Winograd F(2×2, 3×3) for dense 3×3 stride-1 convolutions (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2016).
+//
+// Each 2×2 output tile comes from a 4×4 input tile: Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A. Over all
+// channels the elementwise product becomes 16 independent GEMMs, M[ξ] = U[ξ] · V[ξ] with
+// U[ξ] = [Cout, Cin] (transformed filters) and V[ξ] = [Cin, tiles] (transformed inputs): 4
+// multiply-adds per output and input channel instead of im2col's 9, and no 9×-sized column matrix.
+// F(2,3)'s transforms have coefficients 0, ±1 and ±½ only, so the result differs from the direct
+// sum by rounding alone (no amplification as in F(4,3) or F(6,3)).
+
+/// Whether `conv2d` takes the Winograd path for a weight [Cout, Cin/g, kh, kw]: 3×3, stride 1,
+/// dilation 1, one group, padding ≤ 2, and enough channels on both sides for the 16 GEMMs to beat
+/// one im2col GEMM.
+func winogradApplies(weight s: [Int], _ cfg: Conv2dConfig) -> Bool {
+    ConvTuning.winograd && s.count == 4 && s[2] == 3 && s[3] == 3 && cfg.strideH == 1 && cfg.strideW == 1
+        && cfg.dilationH == 1 && cfg.dilationW == 1 && cfg.groups == 1
+        && cfg.padH <= 2 && cfg.padW <= 2
+        && s[1] >= ConvTuning.winogradMinChannels && s[0] >= ConvTuning.winogradMinChannels
+}
+
+/// The transformed filters [16, Cout, Cin] `conv2d` uses for this weight and configuration, or nil
+/// when it would not take the Winograd path. Callers that run the same weight many times (inference)
+/// keep these and pass them back as `conv2d(…, winogradFilters:)`.
+public func winogradFilters(_ weight: Tensor, _ cfg: Conv2dConfig) -> Tensor? {
+    guard winogradApplies(weight: weight.shape, cfg) else { return nil }
+    let (cout, cin) = (weight.shape[0], weight.shape[1])
+    let u = Tensor(uninitialized: [16, cout, cin])
+    winogradTransformFilters(weight.data, cout: cout, cin: cin, u.data)
+    return u
+}
+
+/// U[ξ, co, ci] = (G g Gᵀ)[ξ] for each 3×3 filter g = w[co, ci], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+func winogradTransformFilters(_ w: UnsafePointer<Float>, cout: Int, cin: Int, _ u: UnsafeMutablePointer<Float>) {
+    let plane = cout * cin
+    Parallel.forEachChunk(plane, minPerThread: 4096) { r in
+        for idx in r {
+            let g = w + idx * 9
+            // Gg (4 rows × 3 columns), then each row times Gᵀ.
+            let r0 = SIMD3<Float>(g[0], g[1], g[2]), r1 = SIMD3<Float>(g[3], g[4], g[5]), r2 = SIMD3<Float>(g[6], g[7], g[8])
+            let gg = (r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2)
+            for i in 0..<4 {
+                let row = i == 0 ? gg.0 : i == 1 ? gg.1 : i == 2 ? gg.2 : gg.3
+                let a = row.x, b = row.y, c = row.z
+                u[(4 * i + 0) * plane + idx] = a
+                u[(4 * i + 1) * plane + idx] = 0.5 * (a + b + c)
+                u[(4 * i + 2) * plane + idx] = 0.5 * (a - b + c)
+                u[(4 * i + 3) * plane + idx] = c
+            }
+        }
+    }
+}
+
+/// Tiles of one image: ⌈Ho/2⌉ × ⌈Wo/2⌉.
+struct WinogradTiling {
+    let th: Int, tw: Int
+    /// Width of the zero-padded strip of 4 input rows one tile row reads (tile columns rounded up
+    /// to the 8 lanes the transforms work on).
+    let stripCols: Int
+
+    init(_ g: ConvGeometry) {
+        th = (g.ho + 1) / 2
+        tw = (g.wo + 1) / 2
+        stripCols = 2 * ((tw + 7) / 8 * 8) + 2
+    }
+}
+
+/// One row of 8 tiles times B: (d B)[j] for columns 2(tx+k)+j of a padded row, j = 0…3.
+@inline(__always)
+private func winogradRow(_ p: UnsafePointer<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    let b = UnsafeRawPointer(p + 2).loadUnaligned(as: SIMD16<Float>.self)
+    let d0 = a.evenHalf, d1 = a.oddHalf, d2 = b.evenHalf, d3 = b.oddHalf
+    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+}
+
+/// V[ξ, c, t] = (Bᵀ d B)[ξ] for the 4×4 input tiles d of global tile rows [r0, r1) (row = image·th + ty;
+/// t = (row − r0)·tw + tx), Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Eight tiles at once.
+/// `strip` holds 4·stripCols floats whose columns outside the image are zero.
+private func winogradTransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
+                                    rows r0: Int, _ r1: Int, strip: UnsafeMutablePointer<Float>,
+                                    _ v: UnsafeMutablePointer<Float>) {
+    let cin = g.cin, h = g.h, w = g.w, pH = g.cfg.padH, pW = g.cfg.padW, pc = tl.stripCols
+    let tiles = (r1 - r0) * tl.tw
+    let ld = cin * tiles                               // stride between ξ blocks
+    for c in 0..<cin {
+        for row in r0..<r1 {
+            let img = row / tl.th, ty = row % tl.th
+            let src = x + (img * cin + c) * h * w
+            for i in 0..<4 {
+                let ir = 2 * ty - pH + i, d = strip + i * pc
+                if ir >= 0 && ir < h {
+                    (d + pW).update(from: src + ir * w, count: w)
+                } else {
+                    d.update(repeating: 0, count: pc)
+                }
+            }
+            let base = v + c * tiles + (row - r0) * tl.tw
+            var tx = 0
+            while tx < tl.tw {
+                let p = UnsafePointer(strip) + 2 * tx
+                let (a0, a1, a2, a3) = winogradRow(p)
+                let (b0, b1, b2, b3) = winogradRow(p + pc)
+                let (c0, c1, c2, c3) = winogradRow(p + 2 * pc)
+                let (d0, d1, d2, d3) = winogradRow(p + 3 * pc)
+                let lanes = min(8, tl.tw - tx)
+                let at = base + tx
+                @inline(__always) func put(_ xi: Int, _ val: SIMD8<Float>) {
+                    let dst = at + xi * ld
+                    if lanes == 8 {
+                        UnsafeMutableRawPointer(dst).storeBytes(of: val, as: SIMD8<Float>.self)
+                    } else {
+                        for k in 0..<lanes { dst[k] = val[k] }
+                    }
+                }
+                put(0, a0 - c0); put(1, a1 - c1); put(2, a2 - c2); put(3, a3 - c3)
+                put(4, b0 + c0); put(5, b1 + c1); put(6, b2 + c2); put(7, b3 + c3)
+                put(8, c0 - b0); put(9, c1 - b1); put(10, c2 - b2); put(11, c3 - b3)
+                put(12, b0 - d0); put(13, b1 - d1); put(14, b2 - d2); put(15, b3 - d3)
+                tx += 8
+            }
+        }
+    }
+}
+
+/// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1), Aᵀ = [1 1 1 0; 0 1 −1 −1];
+/// M is [16, Cout, tiles].
+private func winogradTransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
+                                     rows r0: Int, _ r1: Int, bias: UnsafePointer<Float>?,
+                                     activation: FusedActivation, _ y: UnsafeMutablePointer<Float>) {
+    let cout = g.cout, ho = g.ho, wo = g.wo
+    let tiles = (r1 - r0) * tl.tw
+    let ld = cout * tiles
+    for co in 0..<cout {
+        let b = SIMD8<Float>(repeating: bias?[co] ?? 0)
+        for row in r0..<r1 {
+            let img = row / tl.th, ty = row % tl.th
+            let dst = y + (img * cout + co) * ho * wo
+            let base = m + co * tiles + (row - r0) * tl.tw
+            var tx = 0
+            while tx < tl.tw {
+                let lanes = min(8, tl.tw - tx)
+                let at = base + tx
+                @inline(__always) func get(_ xi: Int) -> SIMD8<Float> {
+                    let src = at + xi * ld
+                    if lanes == 8 { return UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self) }
+                    var t = SIMD8<Float>()
+                    for k in 0..<lanes { t[k] = src[k] }
+                    return t
+                }
+                // (Aᵀ M)[a][j] for a = 0, 1.
+                let m0 = (get(0), get(1), get(2), get(3))
+                let m1 = (get(4), get(5), get(6), get(7))
+                let m2 = (get(8), get(9), get(10), get(11))
+                let m3 = (get(12), get(13), get(14), get(15))
+                let s00 = m0.0 + m1.0 + m2.0, s01 = m0.1 + m1.1 + m2.1, s02 = m0.2 + m1.2 + m2.2, s03 = m0.3 + m1.3 + m2.3
+                let s10 = m1.0 - m2.0 - m3.0, s11 = m1.1 - m2.1 - m3.1, s12 = m1.2 - m2.2 - m3.2, s13 = m1.3 - m2.3 - m3.3
+                // Output row 2ty + a: even columns (2tx + 2k) and odd columns (2tx + 2k + 1).
+                let rows = ((s00 + s01 + s02 + b, s01 - s02 - s03 + b), (s10 + s11 + s12 + b, s11 - s12 - s13 + b))
+                for a in 0..<2 {
+                    let oh = 2 * ty + a
+                    if oh >= ho { break }
+                    let (e, o) = a == 0 ? rows.0 : rows.1
+                    let d = dst + oh * wo + 2 * tx
+                    if 2 * tx + 16 <= wo {
+                        var z = SIMD16<Float>()
+                        z.evenHalf = e
+                        z.oddHalf = o
+                        UnsafeMutableRawPointer(d).storeBytes(of: z, as: SIMD16<Float>.self)
+                    } else {
+                        for k in 0..<lanes {
+                            d[2 * k] = e[k]
+                            if 2 * tx + 2 * k + 1 < wo { d[2 * k + 1] = o[k] }
+                        }
+                    }
+                }
+                tx += 8
+            }
+            let rowsOut = min(2, ho - 2 * ty)
+            activation.applyInPlaceSerial(dst + 2 * ty * wo, rowsOut * wo)
+        }
+    }
+}
+
+/// The Winograd path of `conv2d`. The tile rows of the whole batch are split into blocks small
+/// enough that a block's transformed inputs and products stay in cache; each worker transforms a
+/// block, runs the 16 GEMMs on it and writes its outputs (bias and activation on the way), so no
+/// batch-sized intermediate is ever stored. `filters` are `winogradFilters(weight)` if the caller keeps them.
+func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
+                    activation: FusedActivation, filters: Tensor?) {
+    let tl = WinogradTiling(g)
+    guard let u = filters ?? winogradFilters(weight, g.cfg) else { return }
+    let tileRows = g.n * tl.th
+    let perRow = 16 * tl.tw * (g.cin + g.cout)
+    var rowsPerBlock = max(1, ConvTuning.winogradBlockFloats / perRow)
+    // Enough blocks to keep every worker busy.
+    rowsPerBlock = min(rowsPerBlock, max(1, tileRows / (2 * Parallel.threads)))
+    let blocks = (tileRows + rowsPerBlock - 1) / rowsPerBlock
+    let box = UncheckedBox((x.data, u.data, bias?.data, y.data))
+    Parallel.forEachChunk(blocks, minPerThread: 1) { r in
+        let (xp, up, bp, yp) = box.value
+        let maxTiles = rowsPerBlock * tl.tw
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * maxTiles * (g.cin + g.cout) + 4 * tl.stripCols) { buf in
+            let v = buf.baseAddress!, m = v + 16 * maxTiles * g.cin, strip = m + 16 * maxTiles * g.cout
+            strip.initialize(repeating: 0, count: 4 * tl.stripCols)
+            for blk in r {
+                let r0 = blk * rowsPerBlock, r1 = min(tileRows, r0 + rowsPerBlock)
+                let tiles = (r1 - r0) * tl.tw
+                winogradTransformInput(xp, g, tl, rows: r0, r1, strip: strip, v)
+                for xi in 0..<16 {
+                    BLAS.sgemmSerial(transA: false, transB: false, m: g.cout, n: tiles, k: g.cin, alpha: 1,
+                                     a: up + xi * g.cout * g.cin, lda: g.cin, b: v + xi * g.cin * tiles, ldb: tiles,
+                                     beta: 0, c: m + xi * g.cout * tiles, ldc: tiles)
+                }
+                winogradTransformOutput(m, g, tl, rows: r0, r1, bias: bp, activation: activation, yp)
+            }
+        }
+    }
+}
