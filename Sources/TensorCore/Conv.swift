@@ -282,17 +282,11 @@ func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometr
         Parallel.forEach(g.n) { i in
             let (xp, wp, bp, yp) = box.value
             let out = yp + i * imgOut
-            let prefilled = bp != nil && activation == .none
-            if prefilled, let bp { for c in 0..<g.cout { (out + c * p).update(repeating: bp[c], count: p) } }
+            if let bp { for c in 0..<g.cout { (out + c * p).update(repeating: bp[c], count: p) } }
             BLAS.sgemmSerial(transA: false, transB: false, m: g.cout, n: p, k: g.cin, alpha: 1, a: wp, lda: g.cin,
-                             b: xp + i * imgIn, ldb: p, beta: prefilled ? 1 : 0, c: out, ldc: p)
-            if !prefilled {
-                for c in 0..<g.cout {
-                    let d = out + c * p
-                    if let bp { let b = bp[c]; for j in 0..<p { d[j] += b } }
-                    activation.applyInPlaceSerial(d, p)
-                }
-            }
+                             b: xp + i * imgIn, ldb: p, beta: bp != nil ? 1 : 0, c: out, ldc: p)
+            // One pass over the whole image: per-channel loops of 49 or 196 would run partly scalar.
+            activation.applyInPlaceSerial(out, imgOut)
         }
         return
     }
@@ -340,11 +334,12 @@ func scatterColumns(_ src: UnsafePointer<Float>, cols: Int, images: Int, channel
             if let bias {
                 let b = bias[c]
                 for i in 0..<p { d[i] = s[i] + b }
-                activation.applyInPlaceSerial(d, p)
             } else {
-                activation.copy(s, d, p)
+                d.update(from: s, count: p)
             }
         }
+        // The chunk's outputs are contiguous: one activation pass, not one per short channel row.
+        activation.applyInPlaceSerial(out + r.lowerBound * p, r.count * p)
     }
 }
 
@@ -360,14 +355,13 @@ func biasActivationInPlace(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePoint
                            activation: FusedActivation) {
     if bias == nil && activation == .none { return }
     Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
-        for c in r {
-            let d = y + c * p
-            if let bias {
-                let b = bias[c]
+        if let bias {
+            for c in r {
+                let d = y + c * p, b = bias[c]
                 for i in 0..<p { d[i] += b }
             }
-            activation.applyInPlaceSerial(d, p)
         }
+        activation.applyInPlaceSerial(y + r.lowerBound * p, r.count * p)
     }
 }
 

@@ -103,7 +103,10 @@ func depthwiseForwardFast(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
                 if wr == wo {
                     activation.copy(out, dst, ho * wo)
                 } else {
-                    for oh in 0..<ho { activation.copy(out + oh * wr, dst + oh * wo, wo) }
+                    // Rows of Wo (7, 14, …) would run mostly in the loop's scalar remainder: apply
+                    // the activation to the whole padded area (a multiple of 64) first, then copy.
+                    activation.applyInPlaceSerial(out, outLen)
+                    for oh in 0..<ho { (dst + oh * wo).update(from: out + oh * wr, count: wo) }
                 }
             }
         } }
