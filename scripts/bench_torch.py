@@ -181,8 +181,12 @@ def main():
         out["scorecam_efficientnet_b0"] = {"batch1_ms": round(1000 * (time.perf_counter() - t0), 1),
                                            "channels": 1280, "scorecam_batch_size": 16, "runs": 1}
         cam.activations_and_grads.release()
-    print(json.dumps(out, indent=1))
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    import contextlib
+    # pytorch-grad-cam prints warnings and progress on stdout: keep stdout for the JSON alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = main()
+    print(json.dumps(result, indent=1))

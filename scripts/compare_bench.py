@@ -13,8 +13,7 @@ NAMES = {"gradcam": "GradCAM", "hirescam": "HiResCAM", "gradcam++": "GradCAMPlus
 
 
 def load_torch(path):
-    text = open(path).read()
-    return json.loads(text[text.index("{"):])  # pytorch-grad-cam prints warnings on stdout before the JSON
+    return json.load(open(path))
 
 
 def merge(docs):
