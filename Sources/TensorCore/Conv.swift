@@ -49,6 +49,8 @@ public enum ConvTuning {
     nonisolated(unsafe) public static var winogradMinChannels = 16
     /// Floats of transformed inputs and products one Winograd block may hold (per worker).
     nonisolated(unsafe) public static var winogradBlockFloats = 1 << 22
+    /// Fewest tiles per Winograd block (the N of its GEMMs) when the batch is split into blocks.
+    nonisolated(unsafe) public static var winogradMinTiles = 64
 }
 
 /// Output height and width of a convolution: ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1.

@@ -77,12 +77,12 @@ private func winogradRow(_ p: UnsafePointer<Float>) -> (SIMD8<Float>, SIMD8<Floa
 /// t = (row − r0)·tw + tx), Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Eight tiles at once.
 /// `strip` holds 4·stripCols floats whose columns outside the image are zero.
 private func winogradTransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
-                                    rows r0: Int, _ r1: Int, strip: UnsafeMutablePointer<Float>,
+                                    rows r0: Int, _ r1: Int, channels cs: Range<Int>, strip: UnsafeMutablePointer<Float>,
                                     _ v: UnsafeMutablePointer<Float>) {
     let cin = g.cin, h = g.h, w = g.w, pH = g.cfg.padH, pW = g.cfg.padW, pc = tl.stripCols
     let tiles = (r1 - r0) * tl.tw
     let ld = cin * tiles                               // stride between ξ blocks
-    for c in 0..<cin {
+    for c in cs {
         for row in r0..<r1 {
             let img = row / tl.th, ty = row % tl.th
             let src = x + (img * cin + c) * h * w
@@ -125,12 +125,12 @@ private func winogradTransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry
 /// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1), Aᵀ = [1 1 1 0; 0 1 −1 −1];
 /// M is [16, Cout, tiles].
 private func winogradTransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
-                                     rows r0: Int, _ r1: Int, bias: UnsafePointer<Float>?,
+                                     rows r0: Int, _ r1: Int, channels cs: Range<Int>, bias: UnsafePointer<Float>?,
                                      activation: FusedActivation, _ y: UnsafeMutablePointer<Float>) {
     let cout = g.cout, ho = g.ho, wo = g.wo
     let tiles = (r1 - r0) * tl.tw
     let ld = cout * tiles
-    for co in 0..<cout {
+    for co in cs {
         let b = SIMD8<Float>(repeating: bias?[co] ?? 0)
         for row in r0..<r1 {
             let img = row / tl.th, ty = row % tl.th
@@ -181,37 +181,70 @@ private func winogradTransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometr
     }
 }
 
-/// The Winograd path of `conv2d`. The tile rows of the whole batch are split into blocks small
-/// enough that a block's transformed inputs and products stay in cache; each worker transforms a
-/// block, runs the 16 GEMMs on it and writes its outputs (bias and activation on the way), so no
-/// batch-sized intermediate is ever stored. `filters` are `winogradFilters(weight)` if the caller keeps them.
+/// The Winograd path of `conv2d`. The tile rows of the batch are split into blocks, a multiple of
+/// the worker count when there are enough tiles; each worker transforms a block, runs the 16 GEMMs
+/// on it and writes its outputs (bias and activation on the way), so no batch-sized intermediate
+/// is stored and a block's transformed data stays in cache. With too few tiles for that (a
+/// 7×7 or 14×14 map at batch 1), the whole batch is one block and each of its three phases is
+/// split across the workers instead: by channel, by GEMM, by output channel.
+/// `filters` are `winogradFilters(weight)` if the caller keeps them.
 func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
                     activation: FusedActivation, filters: Tensor?) {
     let tl = WinogradTiling(g)
     guard let u = filters ?? winogradFilters(weight, g.cfg) else { return }
-    let tileRows = g.n * tl.th
+    let tileRows = g.n * tl.th, workers = Parallel.threads
     let perRow = 16 * tl.tw * (g.cin + g.cout)
-    var rowsPerBlock = max(1, ConvTuning.winogradBlockFloats / perRow)
-    // Enough blocks to keep every worker busy.
-    rowsPerBlock = min(rowsPerBlock, max(1, tileRows / (2 * Parallel.threads)))
-    let blocks = (tileRows + rowsPerBlock - 1) / rowsPerBlock
+    // Blocks: at least two per worker and within the cache budget, but never below
+    // `winogradMinTiles` tiles (narrower GEMMs lose more to packing than they gain).
+    let byBudget = (tileRows * perRow + ConvTuning.winogradBlockFloats - 1) / ConvTuning.winogradBlockFloats
+    let byTiles = max(1, tileRows * tl.tw / ConvTuning.winogradMinTiles)
+    var blocks = min(max(2 * workers, byBudget), byTiles, tileRows)
+    if blocks >= workers { blocks = blocks / workers * workers }
+    let rowsPerBlock = (tileRows + blocks - 1) / blocks
     let box = UncheckedBox((x.data, u.data, bias?.data, y.data))
+    let maxTiles = rowsPerBlock * tl.tw
+    let scratch = 16 * maxTiles * (g.cin + g.cout)
+
+    if blocks < workers && workers > 1 {
+        let tiles = tileRows * tl.tw
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tiles * (g.cin + g.cout)) { buf in
+            let v = UncheckedBox(buf.baseAddress!)
+            Parallel.forEachChunk(g.cin, minPerThread: 1) { cr in
+                let (xp, _, _, _) = box.value
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tl.stripCols) { sb in
+                    sb.baseAddress!.initialize(repeating: 0, count: 4 * tl.stripCols)
+                    winogradTransformInput(xp, g, tl, rows: 0, tileRows, channels: cr, strip: sb.baseAddress!, v.value)
+                }
+            }
+            let m = v.value + 16 * tiles * g.cin
+            BLAS.sgemmStridedBatched(m: g.cout, n: tiles, k: g.cin, a: u.data, lda: g.cin, strideA: g.cout * g.cin,
+                                     b: v.value, ldb: tiles, strideB: g.cin * tiles,
+                                     c: m, ldc: tiles, strideC: g.cout * tiles, batch: 16)
+            let mb = UncheckedBox(m)
+            Parallel.forEachChunk(g.cout, minPerThread: 1) { cr in
+                let (_, _, bp, yp) = box.value
+                winogradTransformOutput(mb.value, g, tl, rows: 0, tileRows, channels: cr, bias: bp, activation: activation, yp)
+            }
+        }
+        return
+    }
+
     Parallel.forEachChunk(blocks, minPerThread: 1) { r in
         let (xp, up, bp, yp) = box.value
-        let maxTiles = rowsPerBlock * tl.tw
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * maxTiles * (g.cin + g.cout) + 4 * tl.stripCols) { buf in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratch + 4 * tl.stripCols) { buf in
             let v = buf.baseAddress!, m = v + 16 * maxTiles * g.cin, strip = m + 16 * maxTiles * g.cout
             strip.initialize(repeating: 0, count: 4 * tl.stripCols)
             for blk in r {
                 let r0 = blk * rowsPerBlock, r1 = min(tileRows, r0 + rowsPerBlock)
+                if r0 >= r1 { continue }
                 let tiles = (r1 - r0) * tl.tw
-                winogradTransformInput(xp, g, tl, rows: r0, r1, strip: strip, v)
+                winogradTransformInput(xp, g, tl, rows: r0, r1, channels: 0..<g.cin, strip: strip, v)
                 for xi in 0..<16 {
                     BLAS.sgemmSerial(transA: false, transB: false, m: g.cout, n: tiles, k: g.cin, alpha: 1,
                                      a: up + xi * g.cout * g.cin, lda: g.cin, b: v + xi * g.cin * tiles, ldb: tiles,
                                      beta: 0, c: m + xi * g.cout * tiles, ldc: tiles)
                 }
-                winogradTransformOutput(m, g, tl, rows: r0, r1, bias: bp, activation: activation, yp)
+                winogradTransformOutput(m, g, tl, rows: r0, r1, channels: 0..<g.cout, bias: bp, activation: activation, yp)
             }
         }
     }

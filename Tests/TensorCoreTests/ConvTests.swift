@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import TensorCore
 import TestSupport
 
@@ -28,13 +29,16 @@ final class ConvTests: XCTestCase {
     override func tearDown() {
         ConvTuning.targetColumns = 4096
         ConvTuning.winogradBlockFloats = 1 << 22
+        ConvTuning.winogradMinTiles = 64
         ConvTuning.winograd = true
         ConvTuning.pointwisePerImage = true
+        Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// Winograd F(2×2, 3×3) against the Double reference: odd sizes (partial tiles and partial
     /// 8-tile groups), padding 0, 1 and 2, channel counts off the vector width, a fused
-    /// activation, and blocks of one tile row (forced by a small block size) as well as blocks spanning images.
+    /// activation; on one and two workers, with blocks of one tile row (forced by a small block size),
+    /// blocks spanning images, and the whole batch as one block with its phases split across workers.
     func testWinogradMatchesNaive() throws {
         var rng = TestRNG(seed: 7)
         let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, pad: Int)] = [
@@ -48,13 +52,19 @@ final class ConvTests: XCTestCase {
             let w = rng.tensor([s.cout, s.cin, 3, 3])
             let b = rng.tensor([s.cout])
             let ref = naiveConv2d(x.doubles, x.shape, w.doubles, w.shape, b.doubles, cfg)
-            for (act, block) in [(FusedActivation.none, 1 << 22), (.relu, 4000)] {
-                ConvTuning.winogradBlockFloats = block
-                let y = try conv2d(x, weight: w, bias: b, cfg, activation: act)
-                XCTAssertEqual(y.shape, ref.shape)
-                let want = ref.y.map { Float(act == .relu ? max($0, 0) : $0) }
-                for (a, e) in zip(y.values, want) { worst = max(worst, abs(a - e) / (1 + abs(e))) }
-                if let m = closeness(y.values, want, rtol: 2e-5, atol: 2e-5) { XCTFail("winograd \(s) \(act): \(m)") }
+            for threads in [1, 2] {
+                Parallel.setThreads(threads)
+                for (act, block, minTiles) in [(FusedActivation.none, 1 << 22, 64), (.relu, 4000, 1), (.relu, 1 << 22, 1 << 30)] {
+                    ConvTuning.winogradBlockFloats = block
+                    ConvTuning.winogradMinTiles = minTiles
+                    let y = try conv2d(x, weight: w, bias: b, cfg, activation: act)
+                    XCTAssertEqual(y.shape, ref.shape)
+                    let want = ref.y.map { Float(act == .relu ? max($0, 0) : $0) }
+                    for (a, e) in zip(y.values, want) { worst = max(worst, abs(a - e) / (1 + abs(e))) }
+                    if let m = closeness(y.values, want, rtol: 2e-5, atol: 2e-5) {
+                        XCTFail("winograd \(s) \(act) threads \(threads) block \(block) min tiles \(minTiles): \(m)")
+                    }
+                }
             }
         }
         print("Winograd F(2,3) vs Double reference: max |Δ|/(1+|y|) = \(worst)")
