@@ -28,14 +28,18 @@ public final class MultiheadSelfAttention: Module {
     public override var children: [(String, Module)] { [("out_proj", outProj)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        let qkv = try linear(x, weight: bind(inProjWeight, ctx), bias: bind(inProjBias, ctx))
-        return try outProj(attention(qkv, heads: heads), ctx)
+        try attend(x, ctx, queries: nil)
     }
 
     /// The output rows of the first token only, [B,1,C] (keys and values still come from every token).
     func forwardFirstToken(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        try attend(x, ctx, queries: 1)
+    }
+
+    /// Output rows of the first `queries` tokens (nil: all of them).
+    private func attend(_ x: Variable, _ ctx: ForwardContext, queries: Int?) throws -> Variable {
         let qkv = try linear(x, weight: bind(inProjWeight, ctx), bias: bind(inProjBias, ctx))
-        return try outProj(attention(qkv, heads: heads, queries: 1), ctx)
+        return try outProj(attention(qkv, heads: heads, queries: queries), ctx)
     }
 }
 

@@ -65,12 +65,7 @@ public func attentionBackward(_ dOut: Tensor, _ qkv: Tensor, probs: Tensor, head
                          beta: 0, c: dbase + 2 * c + h * d, ldc: ld)
         BLAS.sgemmSerial(transA: false, transB: true, m: nq, n: t, k: d, alpha: 1, a: go + h * d, lda: c,
                          b: base + 2 * c + h * d, ldb: ld, beta: 0, c: sm, ldc: t)
-        for row in 0..<nq {
-            let pr = pm + row * t, g = sm + row * t
-            var dot: Float = 0
-            for j in 0..<t { dot += g[j] * pr[j] }
-            for j in 0..<t { g[j] = pr[j] * (g[j] - dot) * scale }
-        }
+        for row in 0..<nq { softmaxBackwardRow(sm + row * t, pm + row * t, sm + row * t, t, scale: scale) }
         BLAS.sgemmSerial(transA: false, transB: false, m: nq, n: d, k: t, alpha: 1, a: sm, lda: t, b: base + c + h * d,
                          ldb: ld, beta: 0, c: dbase + h * d, ldc: ld)
         BLAS.sgemmSerial(transA: true, transB: false, m: t, n: d, k: nq, alpha: 1, a: sm, lda: t, b: base + h * d,

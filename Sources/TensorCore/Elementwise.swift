@@ -206,14 +206,18 @@ public func softmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
     let dx = Tensor(uninitialized: y.shape)
     let gp = UncheckedBox(dy.data), yp = UncheckedBox(y.data), dp = UncheckedBox(dx.data)
     Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
-        for row in r {
-            let g = gp.value + row * n, yy = yp.value + row * n, d = dp.value + row * n
-            var dot: Float = 0
-            for j in 0..<n { dot += g[j] * yy[j] }
-            for j in 0..<n { d[j] = yy[j] * (g[j] - dot) }
-        }
+        for row in r { softmaxBackwardRow(gp.value + row * n, yp.value + row * n, dp.value + row * n, n) }
     }
     return dx
+}
+
+/// d = scale · y ⊙ (g − Σ g⊙y) for one row of softmax output y; d may alias g.
+@inline(__always)
+func softmaxBackwardRow(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int,
+                        scale: Float = 1) {
+    var dot: Float = 0
+    for j in 0..<n { dot += g[j] * y[j] }
+    for j in 0..<n { d[j] = y[j] * (g[j] - dot) * scale }
 }
 
 /// log softmax over the last dimension: x − max − log Σ e^(x − max).
