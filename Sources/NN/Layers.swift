@@ -42,18 +42,20 @@ public final class Conv2d: Module {
     /// Winograd filters of the current weight, keyed by the weight's storage: assigning
     /// `weight.value` (loading, folding) makes them stale and they are rebuilt on next use.
     /// Code that changes the weight's elements in place must assign a new tensor instead.
-    private var winogradCache: (storage: ObjectIdentifier, filters: Tensor?)?
+    /// The cache holds the storage itself (an ObjectIdentifier alone could be reused by a new
+    /// storage allocated at a freed one's address).
+    private var winogradCache: (storage: TensorStorage, filters: Tensor?)?
     private let winogradLock = NSLock()
 
     /// The inference forward on plain tensors (no graph), with `activation` as the convolution's
     /// epilogue; repeated calls reuse the Winograd filters of the current weight.
     public func infer(_ x: Tensor, activation: FusedActivation = .none) throws -> Tensor {
         try checkInput(x.shape)
-        let w = weight.value, key = ObjectIdentifier(w.storage)
+        let w = weight.value
         let filters: Tensor? = winogradLock.withLock {
-            if let c = winogradCache, c.storage == key { return c.filters }
+            if let c = winogradCache, c.storage === w.storage { return c.filters }
             let f = winogradFilters(w, config)
-            winogradCache = (key, f)
+            winogradCache = (w.storage, f)
             return f
         }
         return try conv2d(x, weight: w, bias: bias?.value, config, activation: activation, winogradFilters: filters)
