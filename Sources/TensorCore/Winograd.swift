@@ -82,6 +82,7 @@ private func winogradTransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry
     let cin = g.cin, h = g.h, w = g.w, pH = g.cfg.padH, pW = g.cfg.padW, pc = tl.stripCols
     let tiles = (r1 - r0) * tl.tw
     let ld = cin * tiles                               // stride between ξ blocks
+    let channelEnd = cs.upperBound * tiles
     for c in cs {
         for row in r0..<r1 {
             let img = row / tl.th, ty = row % tl.th
@@ -104,9 +105,13 @@ private func winogradTransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry
                 let (d0, d1, d2, d3) = winogradRow(p + 3 * pc)
                 let lanes = min(8, tl.tw - tx)
                 let at = base + tx
+                // A short group may still store all 8 lanes: the spill lands on tiles of later
+                // rows or channels, which this loop writes afterwards. It must not pass the end of
+                // this call's channels (beyond lie another worker's channels or the next ξ's tiles).
+                let whole = lanes == 8 || c * tiles + (row - r0) * tl.tw + tx + 8 <= channelEnd
                 @inline(__always) func put(_ xi: Int, _ val: SIMD8<Float>) {
                     let dst = at + xi * ld
-                    if lanes == 8 {
+                    if whole {
                         UnsafeMutableRawPointer(dst).storeBytes(of: val, as: SIMD8<Float>.self)
                     } else {
                         for k in 0..<lanes { dst[k] = val[k] }
@@ -123,7 +128,7 @@ private func winogradTransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry
 }
 
 /// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1), Aᵀ = [1 1 1 0; 0 1 −1 −1];
-/// M is [16, Cout, tiles].
+/// M is [16, Cout, tiles] followed by at least 8 readable floats.
 private func winogradTransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
                                      rows r0: Int, _ r1: Int, channels cs: Range<Int>, bias: UnsafePointer<Float>?,
                                      activation: FusedActivation, _ y: UnsafeMutablePointer<Float>) {
@@ -140,12 +145,10 @@ private func winogradTransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometr
             while tx < tl.tw {
                 let lanes = min(8, tl.tw - tx)
                 let at = base + tx
+                // Short groups load 8 lanes too (the buffer has 8 floats of slack past M); the
+                // extra lanes are never stored.
                 @inline(__always) func get(_ xi: Int) -> SIMD8<Float> {
-                    let src = at + xi * ld
-                    if lanes == 8 { return UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self) }
-                    var t = SIMD8<Float>()
-                    for k in 0..<lanes { t[k] = src[k] }
-                    return t
+                    UnsafeRawPointer(at + xi * ld).loadUnaligned(as: SIMD8<Float>.self)
                 }
                 // (Aᵀ M)[a][j] for a = 0, 1.
                 let m0 = (get(0), get(1), get(2), get(3))
@@ -207,7 +210,7 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
 
     if blocks < workers && workers > 1 {
         let tiles = tileRows * tl.tw
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tiles * (g.cin + g.cout)) { buf in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tiles * (g.cin + g.cout) + 8) { buf in
             let v = UncheckedBox(buf.baseAddress!)
             Parallel.forEachChunk(g.cin, minPerThread: 1) { cr in
                 let (xp, _, _, _) = box.value

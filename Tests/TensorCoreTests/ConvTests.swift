@@ -43,7 +43,7 @@ final class ConvTests: XCTestCase {
         var rng = TestRNG(seed: 7)
         let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, pad: Int)] = [
             (2, 16, 7, 9, 17, 1), (3, 20, 34, 40, 16, 1), (1, 24, 14, 14, 32, 0), (2, 16, 5, 11, 18, 2),
-            (1, 17, 56, 56, 16, 1),
+            (1, 17, 56, 56, 16, 1), (1, 64, 8, 8, 64, 1), (1, 32, 4, 4, 40, 1), (2, 48, 7, 7, 24, 1),
         ]
         var worst: Float = 0
         for s in shapes {
