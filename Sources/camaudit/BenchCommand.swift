@@ -116,7 +116,8 @@ struct Bench: ParsableCommand {
     }
 
     func benchModels(sgemm: Double, reps: Int) throws -> [[String: Any]] {
-        print("\nmodel forward, 224×224, threads \(threads) (BatchNorm folded; ms per image; peak RSS of the process so far)")
+        print("\nmodel forward, 224×224, threads \(threads) (BatchNorm folded; ms per image; peak RSS of the process so far;")
+        print("GFLOP/s counts the direct convolution's 2·MACs, so Winograd 3×3 layers count more than they execute)")
         var rows: [[String: Any]] = []
         for arch in archs {
             let m = try Self.model(arch)

@@ -151,6 +151,7 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
     // Dense 3×3 stride-1 convolutions run Winograd F(2,3); the same shapes through im2col + GEMM
     // show what it saves. GFLOP/s counts the direct convolution's 2·K·Cout·P, so Winograd can exceed 100 %.
     let threeByThree = resnet50Convs.filter { $0.k == 3 && $0.stride == 1 } + denseNet161Convs
+    print("(winograd and im2col rows: the same dense 3×3 stride-1 shapes both ways; GFLOP/s counts the direct 2·K·Cout·P)")
     let wino = runConvs(threeByThree, section: "winograd", backward: false)
     line("winograd", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: wino.flop,
          seconds: wino.seconds, ref: sgemmRate)
