@@ -42,15 +42,15 @@ public enum ConvTuning {
     /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) (see Winograd.swift); the bench
     /// and the tests turn it off to time or check the im2col path.
     nonisolated(unsafe) public static var winograd = true
-    /// 1×1 stride-1 convolutions of a batch run one GEMM per image, images spread over the workers
-    /// (instead of copying the batch into one wide column matrix and scattering the product back).
-    nonisolated(unsafe) public static var pointwisePerImage = true
     /// ... when both Cin and Cout are at least this (below it the 16 small GEMMs lose to one im2col GEMM).
     nonisolated(unsafe) public static var winogradMinChannels = 16
     /// Floats of transformed inputs and products one Winograd block may hold (per worker).
     nonisolated(unsafe) public static var winogradBlockFloats = 1 << 22
     /// Fewest tiles per Winograd block (the N of its GEMMs) when the batch is split into blocks.
     nonisolated(unsafe) public static var winogradMinTiles = 64
+    /// 1×1 stride-1 convolutions of a batch run one GEMM per image, images spread over the workers
+    /// (instead of copying the batch into one wide column matrix and scattering the product back).
+    nonisolated(unsafe) public static var pointwisePerImage = true
 }
 
 /// Output height and width of a convolution: ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1.

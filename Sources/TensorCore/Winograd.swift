@@ -23,6 +23,11 @@ func winogradApplies(weight s: [Int], _ cfg: Conv2dConfig) -> Bool {
 /// keep these and pass them back as `conv2d(…, winogradFilters:)`.
 public func winogradFilters(_ weight: Tensor, _ cfg: Conv2dConfig) -> Tensor? {
     guard winogradApplies(weight: weight.shape, cfg) else { return nil }
+    return winogradTransformFilters(weight)
+}
+
+/// U [16, Cout, Cin] for a 3×3 weight [Cout, Cin, 3, 3].
+func winogradTransformFilters(_ weight: Tensor) -> Tensor {
     let (cout, cin) = (weight.shape[0], weight.shape[1])
     let u = Tensor(uninitialized: [16, cout, cin])
     winogradTransformFilters(weight.data, cout: cout, cin: cin, u.data)
@@ -194,7 +199,7 @@ private func winogradTransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometr
 func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
                     activation: FusedActivation, filters: Tensor?) {
     let tl = WinogradTiling(g)
-    guard let u = filters ?? winogradFilters(weight, g.cfg) else { return }
+    let u = filters ?? winogradTransformFilters(weight)
     let tileRows = g.n * tl.th, workers = Parallel.threads
     let perRow = 16 * tl.tw * (g.cin + g.cout)
     // Blocks: at least two per worker and within the cache budget, but never below
