@@ -24,14 +24,14 @@ func targetCPUFlags() -> [String] {
 let cpuSettings: [SwiftSetting] = targetCPUFlags().isEmpty ? [] : [.unsafeFlags(targetCPUFlags())]
 
 // Layers, bottom to top: system libraries (Modules/) → TensorCore → Autograd → NN → Models →
-// Explain → Evaluation → camaudit CLI. ImageIO and Data sit beside the model stack; Report draws
+// Explain → Evaluation → camaudit CLI. Imaging and Datasets sit beside the model stack; Report draws
 // figures (overlays, colormaps) from tensors and images.
 let package = Package(
     name: "camaudit",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "camaudit", targets: ["camaudit"]),
-        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "ImageIO", "Data", "Evaluation", "Report"]),
+        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,12 +53,12 @@ let package = Package(
         .target(name: "NN", dependencies: ["TensorCore", "Autograd", "ZIPFoundation"], swiftSettings: cpuSettings),
         .target(name: "Models", dependencies: ["TensorCore", "Autograd", "NN"], swiftSettings: cpuSettings),
         .target(name: "Explain", dependencies: ["TensorCore", "Autograd", "NN", "Models"], swiftSettings: cpuSettings),
-        .target(name: "ImageIO", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
-        .target(name: "Data", dependencies: ["TensorCore", "ImageIO"], swiftSettings: cpuSettings),
-        .target(name: "Report", dependencies: ["TensorCore", "ImageIO"], swiftSettings: cpuSettings),
-        .target(name: "Evaluation", dependencies: ["TensorCore", "NN", "Models", "Explain", "ImageIO", "Data", "Report"], swiftSettings: cpuSettings),
+        .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
+        .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
+        .target(name: "Report", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report"], swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Explain", "ImageIO", "Data", "Evaluation", "Report",
+            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
@@ -69,9 +69,9 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["TensorCore", "Autograd", "NN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "TestSupport"]),
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),
-        .testTarget(name: "ImageIOTests", dependencies: ["TensorCore", "ImageIO", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["TensorCore", "ImageIO", "Data", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Data", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["TensorCore", "Imaging", "Datasets", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

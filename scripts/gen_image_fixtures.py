@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the small image fixtures ImageIOTests read: Tests/Fixtures/images/.
+"""Writes the small image fixtures ImagingTests read: Tests/Fixtures/images/.
 
 Each input image is written by PIL; the expected pixels are what PIL (and, for the resize
 fixtures, torchvision) return when they read/resize it, saved as .npy (uint8 or int32).

@@ -3,8 +3,8 @@ import TensorCore
 import NN
 import Models
 import Explain
-import ImageIO
-import Data
+import Imaging
+import Datasets
 import Report
 
 /// The metrics `camaudit evaluate` can compute, with the conventions each number follows.

@@ -1,5 +1,5 @@
 import TensorCore
-import ImageIO
+import Imaging
 
 /// CAM overlays as in the study's figure and pytorch-grad-cam's `show_cam_on_image`:
 /// 0.5·image + 0.5·JET(map), the map in [0, 1].

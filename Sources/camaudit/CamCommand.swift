@@ -3,7 +3,7 @@ import Foundation
 import TensorCore
 import Models
 import Explain
-import ImageIO
+import Imaging
 import Report
 
 struct Cam: ParsableCommand {

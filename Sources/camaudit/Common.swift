@@ -3,7 +3,7 @@ import Foundation
 import TensorCore
 import NN
 import Models
-import ImageIO
+import Imaging
 
 /// Options shared by the commands that run a model.
 struct ModelOptions: ParsableArguments {

@@ -3,8 +3,8 @@ import Foundation
 import TensorCore
 import Models
 import Explain
-import ImageIO
-import Data
+import Imaging
+import Datasets
 import Evaluation
 
 struct Evaluate: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import TensorCore
-import ImageIO
+import Imaging
 import Evaluation
 
 struct Metrics: ParsableCommand {

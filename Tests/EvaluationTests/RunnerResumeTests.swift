@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import TensorCore
 import Models
-import Data
+import Datasets
 import Evaluation
 
 /// `camaudit evaluate`'s runner: an interrupted run (killed mid-row) resumes to the same results.csv

@@ -17,7 +17,7 @@ public enum ImageFile {
 
     /// Decodes PNG or JPEG bytes, chosen by their signature.
     public static func decode(_ bytes: [UInt8], maxPixels: Int? = defaultMaxPixels, name: String = "<bytes>") throws -> Image {
-        if bytes.isEmpty { throw ImageIOError(.corrupt, path: name, "empty file") }
+        if bytes.isEmpty { throw ImagingError(.corrupt, path: name, "empty file") }
         if bytes.count >= 8, Array(bytes[0..<8]) == PNG.signature {
             return try PNG.decode(bytes, maxPixels: maxPixels, name: name)
         }
@@ -25,18 +25,18 @@ public enum ImageFile {
             return try JPEG.decode(bytes, maxPixels: maxPixels, name: name)
         }
         let head = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
-        throw ImageIOError(.unknownFormat, path: name, "not a PNG or JPEG file (starts with \(head))")
+        throw ImagingError(.unknownFormat, path: name, "not a PNG or JPEG file (starts with \(head))")
     }
 
     /// The whole file as bytes, or an error naming it.
     public static func readBytes(_ path: String) throws -> [UInt8] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ImageIOError(.unreadable, path: path, "no such file")
+            throw ImagingError(.unreadable, path: path, "no such file")
         }
-        guard !isDir.boolValue else { throw ImageIOError(.unreadable, path: path, "is a directory, not an image file") }
+        guard !isDir.boolValue else { throw ImagingError(.unreadable, path: path, "is a directory, not an image file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImageIOError(.unreadable, path: path, "cannot read file (permissions?)")
+            throw ImagingError(.unreadable, path: path, "cannot read file (permissions?)")
         }
         return [UInt8](data)
     }
@@ -46,7 +46,7 @@ public enum ImageFile {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw ImageIOError(.writeFailed, path: path, "cannot write file: \(error.localizedDescription)")
+            throw ImagingError(.writeFailed, path: path, "cannot write file: \(error.localizedDescription)")
         }
     }
 
@@ -58,7 +58,7 @@ public enum ImageFile {
         for input in inputs {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
-                throw ImageIOError(.unreadable, path: input, "no such file or folder")
+                throw ImagingError(.unreadable, path: input, "no such file or folder")
             }
             if isDir.boolValue {
                 for f in listImages(in: input) where seen.insert(f).inserted { out.append(f) }

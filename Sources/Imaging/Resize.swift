@@ -164,7 +164,7 @@ public enum Resize {
     /// Resizes an image: bilinear (PIL-exact for 8-bit) or nearest.
     public static func image(_ img: Image, width: Int, height: Int, nearest: Bool = false) throws -> Image {
         guard width > 0, height > 0 else {
-            throw ImageIOError(.invalidArgument, path: "<resize>", "target size \(width)x\(height) must be positive")
+            throw ImagingError(.invalidArgument, path: "<resize>", "target size \(width)x\(height) must be positive")
         }
         if nearest {
             return Image(unchecked: width, height, img.channels, img.bitDepth,

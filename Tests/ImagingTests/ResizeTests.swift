@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import TensorCore
 import TestSupport
-@testable import ImageIO
+@testable import Imaging
 
 /// Resize against torchvision `Resize((224, 224))` on PIL images (scripts/gen_image_fixtures.py).
 final class ResizeTests: XCTestCase {

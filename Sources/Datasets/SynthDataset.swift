@@ -1,5 +1,5 @@
 import Foundation
-import ImageIO
+import Imaging
 import TensorCore
 
 /// Writes a phantom dataset: slices, masks, tags and the manifest.

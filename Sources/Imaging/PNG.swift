@@ -25,7 +25,7 @@ public enum PNG {
     ///   - name: the file name used in error messages.
     public static func decode(_ data: [UInt8], maxPixels: Int? = ImageFile.defaultMaxPixels, name: String = "<bytes>") throws -> Image {
         guard data.count >= 8, Array(data[0..<8]) == signature else {
-            throw ImageIOError(.unknownFormat, path: name, "not a PNG file (no PNG signature)")
+            throw ImagingError(.unknownFormat, path: name, "not a PNG file (no PNG signature)")
         }
         let bytes = stripColorspaceChunks(data)
         var image = png_image()
@@ -39,15 +39,15 @@ public enum PNG {
         }
         return try bytes.withUnsafeBytes { raw -> Image in
             guard png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count) != 0 else {
-                throw ImageIOError(.corrupt, path: name, "corrupt PNG: \(message())")
+                throw ImagingError(.corrupt, path: name, "corrupt PNG: \(message())")
             }
             let width = Int(image.width), height = Int(image.height)
             guard width > 0, height > 0 else {
-                throw ImageIOError(.zeroSize, path: name, "zero-size PNG (\(width)x\(height))")
+                throw ImagingError(.zeroSize, path: name, "zero-size PNG (\(width)x\(height))")
             }
             let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
             if let cap = maxPixels, overflow || pixels > cap {
-                throw ImageIOError(.tooLarge, path: name, "PNG is \(width)x\(height) = \(pixels) pixels, above the cap of \(cap) (decompression bomb?)")
+                throw ImagingError(.tooLarge, path: name, "PNG is \(width)x\(height) = \(pixels) pixels, above the cap of \(cap) (decompression bomb?)")
             }
             let fileFormat = image.format
             var format = fileFormat & ~formatColormap
@@ -59,12 +59,12 @@ public enum PNG {
             if sixteen {
                 var buffer = [UInt16](repeating: 0, count: count)
                 let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-                guard ok != 0 else { throw ImageIOError(.corrupt, path: name, "corrupt PNG: \(message())") }
+                guard ok != 0 else { throw ImagingError(.corrupt, path: name, "corrupt PNG: \(message())") }
                 return Image(unchecked: width, height, channels, 16, buffer)
             } else {
                 var buffer = [UInt8](repeating: 0, count: count)
                 let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-                guard ok != 0 else { throw ImageIOError(.corrupt, path: name, "corrupt PNG: \(message())") }
+                guard ok != 0 else { throw ImagingError(.corrupt, path: name, "corrupt PNG: \(message())") }
                 return Image(unchecked: width, height, channels, 8, buffer.map { UInt16($0) })
             }
         }
@@ -86,7 +86,7 @@ public enum PNG {
     /// Encodes interleaved 8-bit samples (channels 1...4) as PNG without building an `Image`.
     public static func encode8(_ bytes: [UInt8], width: Int, height: Int, channels: Int, fast: Bool = false, name: String = "<image>") throws -> [UInt8] {
         guard width > 0, height > 0, (1...4).contains(channels), bytes.count == width * height * channels else {
-            throw ImageIOError(.invalidArgument, path: name, "cannot write PNG: \(width)x\(height)x\(channels) with \(bytes.count) bytes")
+            throw ImagingError(.invalidArgument, path: name, "cannot write PNG: \(width)x\(height)x\(channels) with \(bytes.count) bytes")
         }
         let format: UInt32 = (channels >= 3 ? formatColor : 0) | (channels == 2 || channels == 4 ? formatAlpha : 0)
         return try bytes.withUnsafeBytes { raw in
@@ -109,7 +109,7 @@ public enum PNG {
 
     private static func encodeRaw(_ raw: UnsafeRawBufferPointer, width: Int, height: Int, format: UInt32, fast: Bool, name: String) throws -> [UInt8] {
         guard width <= Int(UInt32.max), height <= Int(UInt32.max) else {
-            throw ImageIOError(.invalidArgument, path: name, "image \(width)x\(height) too large for PNG")
+            throw ImagingError(.invalidArgument, path: name, "image \(width)x\(height) too large for PNG")
         }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -138,9 +138,9 @@ public enum PNG {
                 continue
             }
             let msg = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            throw ImageIOError(.writeFailed, path: name, "PNG encoding failed: \(msg)")
+            throw ImagingError(.writeFailed, path: name, "PNG encoding failed: \(msg)")
         }
-        throw ImageIOError(.writeFailed, path: name, "PNG encoding failed: output buffer too small")
+        throw ImagingError(.writeFailed, path: name, "PNG encoding failed: output buffer too small")
     }
 
     /// Returns the bytes with gAMA, sRGB, iCCP and cHRM chunks removed (whole chunks, so every

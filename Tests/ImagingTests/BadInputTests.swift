@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 import TensorCore
 import TestSupport
-@testable import ImageIO
+@testable import Imaging
 
-/// Bad files end in one ImageIOError naming the file; mutated bytes never crash the decoders.
+/// Bad files end in one ImagingError naming the file; mutated bytes never crash the decoders.
 final class BadInputTests: XCTestCase {
     let dir = fixturesDirectory + "/images/"
     var tmp = ""
@@ -17,12 +17,12 @@ final class BadInputTests: XCTestCase {
 
     func bytes(_ name: String) throws -> [UInt8] { try ImageFile.readBytes(dir + name) }
 
-    func assertFails(_ data: [UInt8], named name: String, kind: ImageIOError.Kind, maxPixels: Int? = ImageFile.defaultMaxPixels,
+    func assertFails(_ data: [UInt8], named name: String, kind: ImagingError.Kind, maxPixels: Int? = ImageFile.defaultMaxPixels,
                      line: UInt = #line) throws {
         let path = tmp + "/" + name
         try Data(data).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try ImageFile.read(path, maxPixels: maxPixels), line: line) { e in
-            guard let err = e as? ImageIOError else { return XCTFail("not an ImageIOError: \(e)", line: line) }
+            guard let err = e as? ImagingError else { return XCTFail("not an ImagingError: \(e)", line: line) }
             XCTAssertEqual(err.kind, kind, "\(err)", line: line)
             XCTAssertTrue(err.description.contains(name), "message should name the file: \(err)", line: line)
         }
@@ -92,10 +92,10 @@ final class BadInputTests: XCTestCase {
 
     func testMissingAndDirectory() throws {
         XCTAssertThrowsError(try ImageFile.read(tmp + "/nope.png")) { e in
-            XCTAssertEqual((e as? ImageIOError)?.kind, .unreadable)
+            XCTAssertEqual((e as? ImagingError)?.kind, .unreadable)
             XCTAssertTrue("\(e)".contains("nope.png"))
         }
-        XCTAssertThrowsError(try ImageFile.read(tmp)) { e in XCTAssertEqual((e as? ImageIOError)?.kind, .unreadable) }
+        XCTAssertThrowsError(try ImageFile.read(tmp)) { e in XCTAssertEqual((e as? ImagingError)?.kind, .unreadable) }
     }
 
     /// Thousands of mutated PNG, JPEG and .npy byte strings: each decode either succeeds or throws.
@@ -126,7 +126,7 @@ final class BadInputTests: XCTestCase {
         for i in 0..<3000 {
             let src = seeds[i % seeds.count]
             let m = mutate(src)
-            do { _ = try ImageFile.decode(m, maxPixels: 1 << 20, name: "fuzz-\(i)"); decoded += 1 } catch is ImageIOError { thrown += 1 }
+            do { _ = try ImageFile.decode(m, maxPixels: 1 << 20, name: "fuzz-\(i)"); decoded += 1 } catch is ImagingError { thrown += 1 }
         }
         for i in 0..<1000 {
             let m = mutate(npySeeds[i % npySeeds.count])

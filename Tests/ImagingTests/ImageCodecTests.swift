@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import TensorCore
 import TestSupport
-@testable import ImageIO
+@testable import Imaging
 
 /// Golden pixels from scripts/gen_image_fixtures.py (PIL's decode of PIL-written files).
 final class ImageCodecTests: XCTestCase {

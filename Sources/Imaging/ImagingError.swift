@@ -1,7 +1,7 @@
 import Foundation
 
 /// One error for every way an image can fail to load or save; the message names the file.
-public struct ImageIOError: Error, CustomStringConvertible, LocalizedError, Equatable {
+public struct ImagingError: Error, CustomStringConvertible, LocalizedError, Equatable {
     public enum Kind: String, Sendable {
         case unreadable      // cannot open or read the file
         case unknownFormat   // neither PNG nor JPEG (e.g. a text file named .png)

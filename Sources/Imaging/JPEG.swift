@@ -11,7 +11,7 @@ public enum JPEG {
     /// Decodes JPEG bytes into an 8-bit image (1 or 3 channels).
     public static func decode(_ data: [UInt8], maxPixels: Int? = ImageFile.defaultMaxPixels, name: String = "<bytes>") throws -> Image {
         guard data.count >= 3, data[0] == 0xFF, data[1] == 0xD8, data[2] == 0xFF else {
-            throw ImageIOError(.unknownFormat, path: name, "not a JPEG file (no SOI marker)")
+            throw ImagingError(.unknownFormat, path: name, "not a JPEG file (no SOI marker)")
         }
         var out: UnsafeMutablePointer<UInt8>? = nil
         var w: Int32 = 0, h: Int32 = 0, c: Int32 = 0
@@ -26,14 +26,14 @@ public enum JPEG {
         let text = msg.withUnsafeBufferPointer { b in String(decoding: b.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         switch rc {
         case 0: break
-        case 2: throw ImageIOError(.tooLarge, path: name, "JPEG is \(text)")
+        case 2: throw ImagingError(.tooLarge, path: name, "JPEG is \(text)")
         default:
-            if text.hasPrefix("zero-size") { throw ImageIOError(.zeroSize, path: name, "zero-size JPEG") }
-            if text.hasPrefix("CMYK") { throw ImageIOError(.unsupported, path: name, text) }
-            throw ImageIOError(.corrupt, path: name, "corrupt JPEG: \(text)")
+            if text.hasPrefix("zero-size") { throw ImagingError(.zeroSize, path: name, "zero-size JPEG") }
+            if text.hasPrefix("CMYK") { throw ImagingError(.unsupported, path: name, text) }
+            throw ImagingError(.corrupt, path: name, "corrupt JPEG: \(text)")
         }
         guard let pixels = out, w > 0, h > 0, c == 1 || c == 3 else {
-            throw ImageIOError(.corrupt, path: name, "corrupt JPEG: decoder returned no pixels")
+            throw ImagingError(.corrupt, path: name, "corrupt JPEG: decoder returned no pixels")
         }
         let n = Int(w) * Int(h) * Int(c)
         var samples = [UInt16](repeating: 0, count: n)
@@ -57,7 +57,7 @@ public enum JPEG {
         defer { camaudit_jpeg_free(out) }
         guard rc == 0, let o = out else {
             let text = msg.withUnsafeBufferPointer { b in String(decoding: b.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-            throw ImageIOError(.writeFailed, path: name, "JPEG encoding failed: \(text)")
+            throw ImagingError(.writeFailed, path: name, "JPEG encoding failed: \(text)")
         }
         return Array(UnsafeBufferPointer(start: o, count: size))
     }

@@ -1,5 +1,5 @@
 import Foundation
-import ImageIO
+import Imaging
 import TensorCore
 
 /// A lesion box in pixel coordinates of the original image; `x1`, `y1` exclusive (PIL crop box).

@@ -1,5 +1,5 @@
 import Foundation
-import ImageIO
+import Imaging
 import TensorCore
 
 /// How class folders are found.
@@ -165,7 +165,7 @@ public enum DatasetScanner {
 
     static func reasonText(_ error: Error, path: String) -> String {
         switch error {
-        case let e as ImageIOError: return e.path == path ? e.reason : e.description
+        case let e as ImagingError: return e.path == path ? e.reason : e.description
         case let e as DatasetError: return e.path == path ? e.reason : e.description
         default: return "\(error)"
         }

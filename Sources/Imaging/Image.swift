@@ -17,10 +17,10 @@ public struct Image: Sendable, Equatable {
     /// Creates an image; throws if the sample count or layout is inconsistent.
     public init(width: Int, height: Int, channels: Int, bitDepth: Int, samples: [UInt16]) throws {
         guard width > 0, height > 0, (1...4).contains(channels), bitDepth == 8 || bitDepth == 16 else {
-            throw ImageIOError(.invalidArgument, path: "<image>", "invalid image \(width)x\(height), \(channels) channels, \(bitDepth)-bit")
+            throw ImagingError(.invalidArgument, path: "<image>", "invalid image \(width)x\(height), \(channels) channels, \(bitDepth)-bit")
         }
         guard samples.count == width * height * channels else {
-            throw ImageIOError(.invalidArgument, path: "<image>", "\(width)x\(height)x\(channels) needs \(width * height * channels) samples, got \(samples.count)")
+            throw ImagingError(.invalidArgument, path: "<image>", "\(width)x\(height)x\(channels) needs \(width * height * channels) samples, got \(samples.count)")
         }
         self.width = width
         self.height = height

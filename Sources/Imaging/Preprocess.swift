@@ -13,7 +13,7 @@ public struct HUWindow: Sendable, Equatable {
     public init(parsing text: String) throws {
         let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 2, let c = parts[0], let w = parts[1], w > 0, c.isFinite, w.isFinite else {
-            throw ImageIOError(.invalidArgument, path: "--window", "expected center,width with width > 0, got '\(text)'")
+            throw ImagingError(.invalidArgument, path: "--window", "expected center,width with width > 0, got '\(text)'")
         }
         self.init(center: c, width: w)
     }
@@ -108,20 +108,20 @@ public struct Preprocessing: Sendable, Equatable {
     /// Reads files (in parallel) into a batch Tensor [N, 3, height, width], in the given order.
     /// The first failing file (in input order) is thrown.
     public func batch(_ paths: [String]) throws -> Tensor {
-        guard !paths.isEmpty else { throw ImageIOError(.invalidArgument, path: "<inputs>", "no images to load") }
+        guard !paths.isEmpty else { throw ImagingError(.invalidArgument, path: "<inputs>", "no images to load") }
         let per = 3 * height * width
         let out = Tensor(uninitialized: [paths.count, 3, height, width])
-        var errors = [ImageIOError?](repeating: nil, count: paths.count)
+        var errors = [ImagingError?](repeating: nil, count: paths.count)
         errors.withUnsafeMutableBufferPointer { errs in
             let box = UncheckedBox(errs)
             Parallel.forEach(paths.count) { i in
                 do {
                     let t = try load(paths[i])
                     (out.data + i * per).update(from: t.data, count: per)
-                } catch let e as ImageIOError {
+                } catch let e as ImagingError {
                     box.value[i] = e
                 } catch {
-                    box.value[i] = ImageIOError(.unreadable, path: paths[i], "\(error)")
+                    box.value[i] = ImagingError(.unreadable, path: paths[i], "\(error)")
                 }
             }
         }
@@ -133,7 +133,7 @@ public struct Preprocessing: Sendable, Equatable {
     public func batch(inputs: [String]) throws -> (tensor: Tensor, files: [String]) {
         let files = try ImageFile.expandInputs(inputs)
         guard !files.isEmpty else {
-            throw ImageIOError(.invalidArgument, path: inputs.joined(separator: ", "), "no PNG or JPEG files found")
+            throw ImagingError(.invalidArgument, path: inputs.joined(separator: ", "), "no PNG or JPEG files found")
         }
         return (try batch(files), files)
     }

@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 import TensorCore
 import TestSupport
-import ImageIO
-@testable import Data
+import Imaging
+@testable import Datasets
 
 final class DatasetTests: XCTestCase {
     var tmp = ""
