@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "NN", "TestSupport"]),
-        .testTarget(name: "NNTests", dependencies: ["TensorCore", "Autograd", "NN", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "TestSupport"]),
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),

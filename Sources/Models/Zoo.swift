@@ -45,21 +45,14 @@ extension Module {
     }
 }
 
-/// Builds `arch` and loads a checkpoint (.safetensors or .pth) into it; the class count comes from
-/// the classifier weight. ViT takes `imageSize` from the positional embedding when it is not given.
+/// Builds `arch` and loads a checkpoint (.safetensors, .pth zip or legacy) into it; the class count
+/// comes from the classifier weight. ViT takes `imageSize` from the positional embedding when it is
+/// not given. The state dict is found with `CheckpointDefaults.shared` (the CLI's
+/// `--checkpoint-key`/`--strip-prefix`), and notes go to its `report`.
 public func loadModel(_ arch: Architecture, weights path: String, imageSize: Int? = nil) throws -> ImageClassifier {
-    let sd = try loadCheckpoint(path: path)
-    guard let w = sd[arch.classifierWeightKey], w.rank == 2 else {
-        let sample = sd.keys.prefix(3).joined(separator: ", ")
-        throw CheckpointError(file: path, reason: "no '\(arch.classifierWeightKey)' [K, C] tensor: not a \(arch.rawValue) state dict (first keys: \(sample))")
-    }
-    var size = imageSize ?? 224
-    if arch == .vit_b_16, imageSize == nil, let pos = sd["encoder.pos_embedding"], pos.rank == 3 {
-        let grid = Int(Double(pos.shape[1] - 1).squareRoot().rounded())
-        if grid * grid + 1 == pos.shape[1] { size = grid * 16 }
-    }
-    let model = try makeModel(arch, numClasses: w.shape[0], imageSize: size)
-    try model.load(sd, file: path)
+    let defaults = CheckpointDefaults.shared
+    let (model, notes) = try loadModel(arch, weights: path, imageSize: imageSize, selection: defaults.selection, numClasses: defaults.numClasses)
+    if let report = defaults.report { notes.forEach(report) }
     return model
 }
 

@@ -13,11 +13,13 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Checkpoint (.safetensors or .pth state_dict). Without it: random weights from --seed.")
     var weights: String?
 
+    @OptionGroup var checkpoint: CheckpointOptions
+
     @Option(help: "Seed for random weights (when no --weights).")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("num-classes"), help: "Class count for random weights (when no --weights).")
-    var numClasses: Int = 3
+    @Option(name: .customLong("num-classes"), help: "Class count for random weights (default 3); a checkpoint's head keeps its own.")
+    var numClasses: Int?
 
     @Option(name: .customLong("image-size"), help: "Input size images are resized to (ViT: a multiple of 16).")
     var imageSize: Int = 224
@@ -41,10 +43,11 @@ struct ModelOptions: ParsableArguments {
         let arch = try architecture()
         if let weights {
             guard FileManager.default.fileExists(atPath: weights) else { throw CLIError("\(weights): no such file") }
-            let m = try loadModel(arch, weights: weights, imageSize: arch == .vit_b_16 ? imageSize : nil)
+            let m = try checkpoint.loadModel(arch, weights: weights, imageSize: arch == .vit_b_16 ? imageSize : nil, numClasses: numClasses)
             try m.foldBatchNorms()
             return m
         }
+        let numClasses = numClasses ?? 3
         let m = try makeModel(arch, numClasses: numClasses, imageSize: imageSize)
         m.initialize(seed: seed)
         try m.foldBatchNorms()

@@ -26,6 +26,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Checkpoint(s), comma-separated: several weights of one architecture give the Consist measure. Default: random weights.")
     var weights: String?
 
+    @OptionGroup var checkpoint: CheckpointOptions
+
     @Option(help: "Seeds of random models when no --weights (comma-separated).")
     var seeds: String = "0,1"
 
@@ -104,6 +106,7 @@ struct Evaluate: ParsableCommand {
         }
         if let weights {
             plan.weights = weights.split(separator: ",").map(String.init)
+            checkpoint.expect(numClasses: numClasses)
             for w in plan.weights where !FileManager.default.fileExists(atPath: w) { throw CLIError("\(w): no such file") }
         } else {
             plan.randomSeeds = try seeds.split(separator: ",").map {

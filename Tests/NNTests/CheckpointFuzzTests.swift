@@ -61,6 +61,17 @@ final class CheckpointFuzzTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/camaudit_pwned"))
     }
 
+    /// The legacy container has no checksum, so every mutation reaches its five pickles, the
+    /// element counts or the storage bytes: the reader must bounds-check all of them.
+    func testMutatedLegacyFilesOnlyThrowOrLoad() throws {
+        let names = ["tiny_legacy.pth", "tiny_legacy_f16.pth", "tiny_legacy_wrapped.pth", "hostile_legacy_keys.pth"]
+        let r = try fuzzFiles(names, rounds: 600, seed: 13)
+        print("checkpoint fuzz (legacy): \(r.total) mutants, \(r.loaded) loaded, \(r.total - r.loaded) refused")
+        XCTAssertEqual(r.total, names.count * 600)
+        XCTAssertGreaterThan(r.loaded, 0, "some mutants (e.g. changed float bytes) must still load")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/camaudit_pwned"))
+    }
+
     /// The zip's CRC check stops most mutations before the unpickler, so mutate the pickles directly
     /// and run them against fake storages of the sizes their persistent ids declare.
     func testMutatedPicklesOnlyThrowOrLoad() throws {

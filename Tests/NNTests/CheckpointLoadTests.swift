@@ -10,20 +10,7 @@ final class CheckpointLoadTests: XCTestCase {
     typealias F = CheckpointFixtures
 
     private func checkTiny(_ name: String, expected npy: String, dtype: CheckpointDType, file: StaticString = #filePath, line: UInt = #line) throws {
-        let sd = try loadCheckpoint(path: F.path(name))
-        XCTAssertEqual(Set(sd.keys), Set(F.tinyKeys.map(\.0)), name, file: file, line: line)
-        for (k, shape) in F.tinyKeys {
-            XCTAssertEqual(sd[k]?.shape, shape, "\(name) \(k)", file: file, line: line)
-            let want: CheckpointDType = k.hasSuffix("num_batches_tracked") ? .int64 : dtype
-            XCTAssertEqual(sd.sourceDType(of: k), want, "\(name) \(k)", file: file, line: line)
-        }
-        let got = try F.flat(sd, keys: F.tinyKeys.map(\.0))
-        let ref = try NPY.read(path: F.path(npy)).values
-        // Every format converts exactly to float32, so the comparison is exact.
-        XCTAssertEqual(got.count, ref.count, file: file, line: line)
-        XCTAssertNil(closeness(got, ref, rtol: 0, atol: 0), name, file: file, line: line)
-        XCTAssertEqual(sd["1.num_batches_tracked"]?.values, [7], file: file, line: line)
-        try validate(sd, expected: F.tinyKeys, file: name)
+        try F.checkTiny(try loadCheckpoint(path: F.path(name)), name: name, expected: npy, dtype: dtype, file: file, line: line)
     }
 
     func testFloat32BothFormatsAndPickleProtocol4() throws {
@@ -77,10 +64,6 @@ final class CheckpointLoadTests: XCTestCase {
 
     func testIntegerTensorOtherThanCounterIsRefused() {
         F.assertThrows(["int_tensor.pth", "'fc.index'", "integer"]) { _ = try loadCheckpoint(path: F.path("int_tensor.pth")) }
-    }
-
-    func testLegacyFormatIsRefused() {
-        F.assertThrows(["legacy.pth", "legacy"]) { _ = try loadCheckpoint(path: F.path("legacy.pth")) }
     }
 
     func testDamagedFilesGiveCleanErrors() {

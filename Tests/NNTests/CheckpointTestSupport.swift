@@ -25,6 +25,24 @@ enum CheckpointFixtures {
         return out
     }
 
+    /// Checks `sd` is the fixture model: keys, shapes, source dtypes, and values exactly equal to
+    /// PyTorch's dump `npy`.
+    static func checkTiny(_ sd: StateDict, name: String, expected npy: String, dtype: CheckpointDType, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(Set(sd.keys), Set(tinyKeys.map(\.0)), name, file: file, line: line)
+        for (k, shape) in tinyKeys {
+            XCTAssertEqual(sd[k]?.shape, shape, "\(name) \(k)", file: file, line: line)
+            let want: CheckpointDType = k.hasSuffix("num_batches_tracked") ? .int64 : dtype
+            XCTAssertEqual(sd.sourceDType(of: k), want, "\(name) \(k)", file: file, line: line)
+        }
+        let got = try flat(sd, keys: tinyKeys.map(\.0))
+        let ref = try NPY.read(path: path(npy)).values
+        // Every format converts exactly to float32, so the comparison is exact.
+        XCTAssertEqual(got.count, ref.count, file: file, line: line)
+        XCTAssertNil(closeness(got, ref, rtol: 0, atol: 0), name, file: file, line: line)
+        XCTAssertEqual(sd["1.num_batches_tracked"]?.values, [7], file: file, line: line)
+        try validate(sd, expected: tinyKeys, file: name)
+    }
+
     /// Runs `body`, expects a `CheckpointError` whose message contains every string in `needles`.
     static func assertThrows(_ needles: [String], file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
         do {

@@ -4,11 +4,23 @@ import TensorCore
 /// Loads a checkpoint, choosing the reader by content (zip magic, pickle opcode, safetensors
 /// header) and, for `.safetensors` files, by extension. A DataParallel `module.` prefix on every
 /// key is removed.
-/// - Parameter path: a `.safetensors` file, or a `torch.save` zip (`.pth`, `.pt`, `.bin`, …).
+/// - Parameter path: a `.safetensors` file, a `torch.save` zip (`.pth`, `.pt`, `.bin`, `.ckpt`, …)
+///   or a legacy (pre-1.6) `torch.save` file.
 /// - Returns: the state dict, entries in file order.
 /// - Throws: `CheckpointError` naming the file and the problem; a hostile pickle is refused
 ///   without executing anything.
 public func loadCheckpoint(path: String) throws -> StateDict {
+    try loadCheckpoint(path: path, selection: CheckpointSelection()).stateDict
+}
+
+/// Loads a checkpoint as `loadCheckpoint(path:)` does, finding the state dict inside a training
+/// checkpoint (`{"state_dict": …}`, `{"model_state_dict": …, "optimizer_state_dict": …}`, Lightning
+/// files, …) or where `selection` says, and reports what it did in `notes`.
+/// - Parameters:
+///   - path: the checkpoint.
+///   - selection: `--checkpoint-key` / `--strip-prefix`; empty to find the state dict automatically.
+/// - Throws: `CheckpointError`; when several state dicts could be meant, the message lists them.
+public func loadCheckpoint(path: String, selection: CheckpointSelection) throws -> LoadedCheckpoint {
     let url = URL(fileURLWithPath: path)
     let data: Data
     do {
@@ -16,26 +28,31 @@ public func loadCheckpoint(path: String) throws -> StateDict {
     } catch {
         throw CheckpointError(file: path, reason: "cannot read file (\(error.localizedDescription))")
     }
-    let sd: StateDict = try data.withUnsafeBytes { raw in
+    return try data.withUnsafeBytes { raw in
         let magic = Array(raw.prefix(4))
         if url.pathExtension.lowercased() == "safetensors" || (Safetensors.looksLike(raw) && magic.first != 0x80) {
-            return try Safetensors.decode(raw, file: path)
+            var sd = try Safetensors.decode(raw, file: path)
+            var notes: [String] = []
+            if selection.key != nil {
+                throw CheckpointError(file: path, reason: "--checkpoint-key does not apply to a .safetensors file (it holds one flat state dict)")
+            }
+            sd = try StateDictLocator.applyPrefixes(sd, file: path, selection: selection, notes: &notes)
+            return LoadedCheckpoint(stateDict: sd, notes: notes)
         }
         if magic.count == 4, magic[0] == 0x50, magic[1] == 0x4B, magic[2] == 0x03 || magic[2] == 0x05 {
-            return try TorchCheckpoint.read(path: path)
+            return try TorchCheckpoint.read(path: path, selection: selection)
         }
         if magic.first == 0x80 {
-            return try TorchCheckpoint.readBarePickle(Array(raw), file: path)
+            return try TorchCheckpoint.readBarePickle(data, file: path, selection: selection)
+        }
+        if LegacyCheckpoint.looksLikeTar(raw) {
+            throw CheckpointError(file: path, reason: "tar-format torch.save file (PyTorch ≤ 0.1) is not supported; re-save it with torch.save(torch.load(path), path) in a recent PyTorch")
         }
         if raw.count < 4 {
             throw CheckpointError(file: path, reason: "truncated: \(raw.count) bytes is not a checkpoint")
         }
-        throw CheckpointError(file: path, reason: "unrecognised checkpoint format (expected .safetensors or a torch.save zip archive)")
+        throw CheckpointError(file: path, reason: "unrecognised checkpoint format (expected .safetensors, a torch.save zip archive or a legacy torch.save file)")
     }
-    if !sd.isEmpty, sd.keys.allSatisfy({ $0.hasPrefix("module.") }) {
-        return sd.strippingPrefix("module.")
-    }
-    return sd
 }
 
 /// Writes `sd` as `.safetensors` (F32, with I64 for `num_batches_tracked`), atomically: the bytes

@@ -37,6 +37,8 @@ struct TensorRef {
 /// The only globals the unpickler resolves.
 enum AllowedGlobal: Equatable {
     case orderedDict
+    /// `set`/`frozenset`, which protocol-2 pickles build by calling the class on a list (kept as a list).
+    case set
     case rebuildTensorV2, rebuildTensor, rebuildParameter, rebuildParameterWithState
     case torchSize
     case storageType(String)
@@ -50,9 +52,20 @@ enum AllowedGlobal: Equatable {
         "QInt32Storage": nil, "QUInt4x2Storage": nil, "QUInt2x4Storage": nil,
     ]
 
+    /// Bytes per element of every storage type above (the legacy container stores unreadable ones
+    /// too, and the reader must step over their bytes).
+    static let storageItemSizes: [String: Int] = [
+        "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "DoubleStorage": 8,
+        "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1,
+        "ByteStorage": 1, "BoolStorage": 1, "UntypedStorage": 1,
+        "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16, "QInt8Storage": 1, "QUInt8Storage": 1,
+        "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1,
+    ]
+
     init?(module: String, name: String) {
         switch (module, name) {
         case ("collections", "OrderedDict"): self = .orderedDict
+        case ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset"): self = .set
         case ("torch._utils", "_rebuild_tensor_v2"): self = .rebuildTensorV2
         case ("torch._utils", "_rebuild_tensor"): self = .rebuildTensor
         case ("torch._utils", "_rebuild_parameter"): self = .rebuildParameter
@@ -115,8 +128,10 @@ struct RestrictedUnpickler {
     /// Position after STOP, so callers can read the pickles that follow (legacy format).
     private(set) var endOffset = 0
 
-    init(_ bytes: [UInt8], persistentLoad: @escaping (PickleValue) throws -> PickleValue) {
+    /// - Parameter start: where the pickle begins in `bytes` (the legacy container holds several in a row).
+    init(_ bytes: [UInt8], start: Int = 0, persistentLoad: @escaping (PickleValue) throws -> PickleValue) {
         self.bytes = bytes
+        self.pos = min(max(start, 0), bytes.count)
         self.persistentLoad = persistentLoad
     }
 
@@ -329,6 +344,13 @@ struct RestrictedUnpickler {
                 }
             }
             return .dict(d)
+        case .set:
+            let l = PickleList()
+            if let first = a.first {
+                guard case let .list(items) = first else { throw fail("unsupported pickle: set(\(first.kind))") }
+                l.items = items.items
+            }
+            return .list(l)
         case .rebuildTensorV2, .rebuildTensor:
             guard a.count >= 4, case let .storage(s) = a[0], case let .int(offset) = a[1],
                   case let .tuple(sizeV) = a[2], case let .tuple(strideV) = a[3] else {

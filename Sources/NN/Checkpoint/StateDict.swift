@@ -89,6 +89,31 @@ public struct StateDict: Sendable {
         }
     }
 
+    /// A copy holding only the entries whose key satisfies `include`, in order.
+    public func filtered(_ include: (String) -> Bool) -> StateDict {
+        var out = StateDict()
+        for e in entries where include(e.key) {
+            out.position[e.key] = out.entries.count
+            out.entries.append(e)
+        }
+        return out
+    }
+
+    /// A copy with every key passed through `rename`, in order; a key renamed onto an existing one
+    /// replaces it, as assigning into a Python dict does.
+    public func renamingKeys(_ rename: (String) -> String) -> StateDict {
+        var out = StateDict()
+        for e in entries {
+            let k = rename(e.key)
+            let entry = Entry(key: k, tensor: e.tensor, sourceDType: e.sourceDType)
+            if let i = out.position[k] { out.entries[i] = entry } else {
+                out.position[k] = out.entries.count
+                out.entries.append(entry)
+            }
+        }
+        return out
+    }
+
     /// A copy with `prefix` removed from every key that has it (e.g. DataParallel's `module.`).
     public func strippingPrefix(_ prefix: String) -> StateDict {
         var out = StateDict()

@@ -4,16 +4,14 @@ internal import ZIPFoundation
 
 /// Reading `torch.save(model.state_dict(), path)` files: the zip format of PyTorch ≥ 1.6
 /// (`<archive>/data.pkl`, `<archive>/data/<key>`, `<archive>/byteorder`, `<archive>/version`),
-/// unpickled by `RestrictedUnpickler`, which executes nothing. Legacy (pre-1.6) files are refused.
+/// unpickled by `RestrictedUnpickler`, which executes nothing. The legacy container is read by
+/// `LegacyCheckpoint`.
 public enum TorchCheckpoint {
-    /// Keys under which training scripts commonly wrap the state dict, tried in order.
-    public static let wrapperKeys = ["state_dict", "model_state_dict", "model"]
-
     /// Storages larger than this are refused before being read (no real checkpoint comes close).
     static let maxStorageBytes: UInt64 = 1 << 36
 
     /// Reads a torch zip checkpoint at `path`.
-    public static func read(path: String) throws -> StateDict {
+    public static func read(path: String, selection: CheckpointSelection = CheckpointSelection()) throws -> LoadedCheckpoint {
         func fail(_ r: String) -> CheckpointError { CheckpointError(file: path, reason: r) }
         let fileSize = UInt64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.uint64Value ?? 0)
         let archive: Archive
@@ -89,7 +87,7 @@ public enum TorchCheckpoint {
         }
 
         var cache: [String: Data] = [:]
-        return try stateDict(from: root, file: path) { name, ref in
+        return try stateDict(from: root, file: path, selection: selection) { name, ref in
             try materialize(ref, key: name, bigEndian: bigEndian, file: path) { s in
                 if let d = cache[s.key] { return d }
                 let d = try contents(prefix + "data/" + s.key)
@@ -110,47 +108,39 @@ public enum TorchCheckpoint {
     }
 
     /// Reads a file that is a bare pickle (not a zip). A legacy `torch.save` file is recognised by
-    /// its leading magic number and refused; any other pickle is unpickled with the same
-    /// restrictions (so hostile pickles are refused by global name) and must hold no tensors.
-    static func readBarePickle(_ bytes: [UInt8], file: String) throws -> StateDict {
-        let legacyMagic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]  // 0x1950a86a20f9469cfc6c
-        let root = try unpickle(bytes, file: file) { _ in
-            throw PickleFailure(message: "pickle references tensor storage but is not a torch.save zip archive")
+    /// its leading magic number and read by `LegacyCheckpoint`; any other pickle is unpickled with
+    /// the same restrictions (so hostile pickles are refused by global name) and must hold no tensors.
+    static func readBarePickle(_ data: Data, file: String, selection: CheckpointSelection = CheckpointSelection()) throws -> LoadedCheckpoint {
+        let bytes = [UInt8](data)
+        var u = RestrictedUnpickler(bytes) { _ in
+            throw PickleFailure(message: "pickle references tensor storage but is neither a torch.save zip archive nor a legacy torch.save file")
         }
-        if case let .bigInt(b) = root, b == legacyMagic {
-            throw CheckpointError(file: file, reason: "legacy (PyTorch < 1.6) torch.save format is not supported; re-save it with torch.save(torch.load(path), path) in a recent PyTorch, or convert it to .safetensors")
+        let root: PickleValue
+        do { root = try u.load() } catch let e as PickleFailure { throw CheckpointError(file: file, reason: e.message) }
+        if LegacyCheckpoint.isMagic(root) {
+            return try LegacyCheckpoint.read(data, bytes: bytes, after: u.endOffset, file: file, selection: selection)
         }
-        return try stateDict(from: root, file: file) { key, _ in
+        return try stateDict(from: root, file: file, selection: selection) { key, _ in
             throw CheckpointError(file: file, reason: "tensor '\(key)' has no storage outside a torch.save zip archive")
         }
     }
 
     // MARK: - From unpickled values to a state dict
 
-    /// Picks the state dict out of the unpickled root (a plain state dict, or one wrapped under
-    /// `state_dict`/`model_state_dict`/`model` beside non-tensor entries) and materialises its tensors.
-    static func stateDict(from root: PickleValue, file: String, tensor: (String, TensorRef) throws -> (Tensor, CheckpointDType)) throws -> StateDict {
-        guard case let .dict(top) = root else {
-            throw CheckpointError(file: file, reason: "checkpoint holds a \(root.kind), not a dict of tensors")
-        }
-        var chosen = top
-        for k in wrapperKeys {
-            if case let .dict(inner)? = top.value(forKey: k) { chosen = inner; break }
-        }
+    /// Finds the state dict in the unpickled root (`StateDictLocator`), materialises only its
+    /// tensors (optimizer state and other entries are parsed but never read), applies the prefixes.
+    static func stateDict(from root: PickleValue, file: String, selection: CheckpointSelection = CheckpointSelection(),
+                          tensor: (String, TensorRef) throws -> (Tensor, CheckpointDType)) throws -> LoadedCheckpoint {
+        var notes: [String] = []
+        let chosen = try StateDictLocator.locate(root, file: file, selection: selection, notes: &notes)
         var sd = StateDict()
         for (k, v) in chosen.pairs {
-            guard case let .string(key) = k else {
-                throw CheckpointError(file: file, reason: "state dict has a \(k.kind) key; keys must be strings")
-            }
-            guard case let .tensor(ref) = v else {
-                let names = top.pairs.compactMap { if case let .string(s) = $0.0 { return "'\(s)'" } else { return nil } }
-                throw CheckpointError(file: file, reason: "entry '\(key)' is a \(v.kind), not a tensor; no state dict found (top-level keys: \(names.prefix(12).joined(separator: ", ")); a wrapped state dict must be under \(wrapperKeys.map { "'\($0)'" }.joined(separator: ", ")))")
-            }
+            guard case let .string(key) = k, case let .tensor(ref) = v else { continue }  // locate checked
             let (t, dtype) = try tensor(key, ref)
             try sd.set(key, t, sourceDType: dtype, file: file)
         }
-        guard !sd.isEmpty else { throw CheckpointError(file: file, reason: "checkpoint contains no tensors") }
-        return sd
+        sd = try StateDictLocator.applyPrefixes(sd, file: file, selection: selection, notes: &notes)
+        return LoadedCheckpoint(stateDict: sd, notes: notes)
     }
 
     /// Reads one tensor view out of its storage bytes, checking the view lies inside the storage.
