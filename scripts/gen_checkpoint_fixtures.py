@@ -206,6 +206,13 @@ def legacy_containers(p, sd, opt) -> None:
         back = back.get("model_state_dict", back)
         assert all(torch.equal(back[k], sd[k]) for k in sd), name
 
+    # storage views, which only PyTorch < 0.4 wrote (view_metadata in the persistent id): built by
+    # hand with pickle in the layout _legacy_save had then, and read back by torch.load as the check
+    legacy_storage_views(p("tiny_legacy_views.pth"))
+    back = torch.load(p("tiny_legacy_views.pth"), weights_only=False)
+    np.save(p("tiny_legacy_views_expected.npy"), np.concatenate([v.reshape(-1).numpy() for v in back.values()]).astype("<f4"))
+    print("legacy views:", {k: (tuple(v.shape), v.stride(), v.storage_offset()) for k, v in back.items()})
+
     # hostile: the os.system payload in each of the five pickles in turn (written by pickle, spliced in)
     raw = open(p("tiny_legacy.pth"), "rb").read()
     spans = pickle_spans(raw)
@@ -216,6 +223,40 @@ def legacy_containers(p, sd, opt) -> None:
     # and the way torch itself writes it: a payload object inside the saved dict
     save({"x": torch.ones(2), "payload": Evil()}, "hostile_legacy.pth")
     assert not os.path.exists(PWNED), "generator itself must not trigger the payload"
+
+
+def legacy_storage_views(path: str) -> None:
+    """{"a": 2x2 view at element 2 of a 10-element storage, "b": 3 elements at 6, "c": the root}."""
+    import struct
+    root = np.arange(10, dtype="<f4") * 0.5 - 1
+
+    class Storage:
+        def __init__(self, view):
+            self.view = view
+
+    class Rebuild:
+        def __init__(self, storage, size, stride):
+            self.args = (storage, 0, size, stride, False, collections.OrderedDict())
+
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, self.args)
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", torch.FloatStorage, "root", "cpu", 10, obj.view)
+            return None
+
+    obj = collections.OrderedDict([("a", Rebuild(Storage(("v1", 2, 4)), (2, 2), (2, 1))),
+                                   ("b", Rebuild(Storage(("v2", 6, 3)), (3,), (1,))),
+                                   ("c", Rebuild(Storage(None), (10,), (1,)))])
+    with open(path, "wb") as f:
+        for head in [0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True,
+                                                    "type_sizes": {"short": 2, "int": 4, "long": 4}}]:
+            pickle.dump(head, f, protocol=2)
+        Pickler(f, protocol=2).dump(obj)
+        pickle.dump(["root"], f, protocol=2)
+        f.write(struct.pack("<q", 10) + root.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,21 @@ final class CheckpointLegacyTests: XCTestCase {
         XCTAssertEqual(small["w"]?.values, [1, 1])
     }
 
+    /// Storage views (`view_metadata` in the persistent id, written by PyTorch < 0.4), with the
+    /// values torch.load reads from the same file as the reference.
+    func testLegacyStorageViews() throws {
+        let sd = try loadCheckpoint(path: F.path("tiny_legacy_views.pth"))
+        XCTAssertEqual(sd.keys, ["a", "b", "c"])
+        XCTAssertEqual(sd["a"]?.shape, [2, 2])
+        XCTAssertEqual(sd["b"]?.shape, [3])
+        XCTAssertEqual(sd["c"]?.shape, [10])
+        let ref = try NPY.read(path: F.path("tiny_legacy_views_expected.npy")).values
+        XCTAssertNil(closeness(try F.flat(sd, keys: ["a", "b", "c"]), ref, rtol: 0, atol: 0))
+        // a is elements 2..<6 of the root storage, b 6..<9: the offsets were applied.
+        XCTAssertEqual(sd["a"]?.values, Array(sd["c"]!.values[2..<6]))
+        XCTAssertEqual(sd["b"]?.values, Array(sd["c"]!.values[6..<9]))
+    }
+
     func testLegacyTrainingCheckpointSkipsOptimizerState() throws {
         // {"epoch", "model_state_dict", "optimizer_state_dict" (SGD momentum tensors), "loss"}
         let r = try load("tiny_legacy_wrapped.pth")
@@ -60,19 +75,27 @@ final class CheckpointLegacyTests: XCTestCase {
             try Data(original.prefix(keep)).write(to: URL(fileURLWithPath: path))
             F.assertThrows(["damaged.pth"]) { _ = try loadCheckpoint(path: path) }
         }
-        // An element count that disagrees with the persistent id.
-        let r = try load("tiny_legacy.pth")
-        XCTAssertFalse(r.stateDict.isEmpty)
+        // An element count that disagrees with the persistent id: the first storage's count
+        // follows the five pickles (storages are in key order, which differs between saves).
+        var pos = 0
+        for _ in 0..<5 {
+            var u = RestrictedUnpickler(original, start: pos) { _ in
+                .storage(StorageRef(dtype: .float32, typeName: "FloatStorage", key: "0", numel: 1 << 20))
+            }
+            _ = try u.load()
+            pos = u.endOffset
+        }
+        let count = Int(original[pos])
+        XCTAssertTrue([1, 2, 4, 8, 108].contains(count), "first storage count \(count)")  // the tiny model's sizes
+        XCTAssertEqual(Array(original[(pos + 1)..<(pos + 8)]), [0, 0, 0, 0, 0, 0, 0])
         var bad = original
-        // The last storage is 5.bias (2 float32): its count sits 16 bytes before the end.
-        XCTAssertEqual(Array(bad[(bad.count - 16)..<(bad.count - 8)]), [2, 0, 0, 0, 0, 0, 0, 0])
-        bad[bad.count - 16] = 3
+        bad[pos] = UInt8(count + 1)
         try Data(bad).write(to: URL(fileURLWithPath: path))
-        F.assertThrows(["damaged.pth", "holds 3 elements", "says 2"]) { _ = try loadCheckpoint(path: path) }
-        bad[bad.count - 16] = 2
-        bad[bad.count - 9] = 0x80  // a negative / huge count
+        F.assertThrows(["damaged.pth", "holds \(count + 1) elements", "says \(count)"]) { _ = try loadCheckpoint(path: path) }
+        bad[pos] = UInt8(count)
+        bad[pos + 7] = 0x80  // a negative / huge count
         try Data(bad).write(to: URL(fileURLWithPath: path))
-        F.assertThrows(["damaged.pth", "legacy torch.save file"]) { _ = try loadCheckpoint(path: path) }
+        F.assertThrows(["damaged.pth", "legacy torch.save file", "elements but its persistent id says"]) { _ = try loadCheckpoint(path: path) }
     }
 
     // MARK: - Finding the state dict

@@ -60,24 +60,9 @@ enum LegacyCheckpoint {
         var storages: [String: StorageRef] = [:]
         var views: [String: (root: String, offset: Int)] = [:]
         let root = try next("object") { pid in
-            guard case let .tuple(t) = pid, t.count >= 5, case .string("storage") = t[0],
-                  case let .global(.storageType(typeName)) = t[1] else {
-                throw PickleFailure(message: "unsupported persistent id (expected ('storage', torch.XStorage, key, location, numel, view))")
-            }
-            let key: String
-            switch t[2] {
-            case let .string(s): key = s
-            case let .int(i): key = String(i)
-            default: throw PickleFailure(message: "persistent id has a \(t[2].kind) storage key")
-            }
-            guard case let .int(numel) = t[4], numel >= 0 else { throw PickleFailure(message: "persistent id has a bad element count") }
-            let dtype = AllowedGlobal.storageTypes[typeName] ?? nil
-            let ref = StorageRef(dtype: dtype, typeName: typeName, key: key, numel: numel)
-            if let prior = storages[key], prior.typeName != typeName || prior.numel != numel {
-                throw PickleFailure(message: "storage \(key) is described twice with different types or sizes")
-            }
-            storages[key] = ref
-            guard t.count >= 6, case let .tuple(view) = t[5] else { return .storage(ref) }
+            let (ref, viewMetadata) = try TorchCheckpoint.storageRef(pid, recordingIn: &storages)
+            guard let view = viewMetadata else { return .storage(ref) }
+            let (key, numel, dtype, typeName) = (ref.key, ref.numel, ref.dtype, ref.typeName)
             guard view.count == 3, case let .string(viewKey) = view[0], case let .int(offset) = view[1], case let .int(size) = view[2],
                   offset >= 0, size >= 0, offset <= numel, size <= numel - offset else {
                 throw PickleFailure(message: "storage \(key) has a view outside it: \(view.map(\.kind))")

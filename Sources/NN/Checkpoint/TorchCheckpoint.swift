@@ -67,23 +67,7 @@ public enum TorchCheckpoint {
         var storages: [String: StorageRef] = [:]
         let pickle = [UInt8](try contents(pkl))
         let root = try unpickle(pickle, file: path) { pid in
-            guard case let .tuple(t) = pid, t.count >= 5, case .string("storage") = t[0],
-                  case let .global(.storageType(typeName)) = t[1] else {
-                throw PickleFailure(message: "unsupported persistent id (expected ('storage', torch.XStorage, key, location, numel))")
-            }
-            let key: String
-            switch t[2] {
-            case let .string(s): key = s
-            case let .int(i): key = String(i)
-            default: throw PickleFailure(message: "persistent id has a \(t[2].kind) storage key")
-            }
-            guard case let .int(numel) = t[4], numel >= 0 else { throw PickleFailure(message: "persistent id has a bad element count") }
-            let ref = StorageRef(dtype: AllowedGlobal.storageTypes[typeName] ?? nil, typeName: typeName, key: key, numel: numel)
-            if let prior = storages[key], prior.typeName != typeName || prior.numel != numel {
-                throw PickleFailure(message: "storage \(key) is described twice with different types or sizes")
-            }
-            storages[key] = ref
-            return .storage(ref)
+            .storage(try storageRef(pid, recordingIn: &storages).storage)
         }
 
         var cache: [String: Data] = [:]
@@ -95,6 +79,30 @@ public enum TorchCheckpoint {
                 return d
             }
         }
+    }
+
+    /// Parses a storage's persistent id, `('storage', torch.XStorage, key, location, numel)` plus,
+    /// in the legacy format, `view_metadata` (returned as is, nil when None or absent), and records
+    /// the storage in `storages`, refusing one described twice differently.
+    static func storageRef(_ pid: PickleValue, recordingIn storages: inout [String: StorageRef]) throws -> (storage: StorageRef, view: [PickleValue]?) {
+        guard case let .tuple(t) = pid, t.count >= 5, case .string("storage") = t[0],
+              case let .global(.storageType(typeName)) = t[1] else {
+            throw PickleFailure(message: "unsupported persistent id (expected ('storage', torch.XStorage, key, location, numel))")
+        }
+        let key: String
+        switch t[2] {
+        case let .string(s): key = s
+        case let .int(i): key = String(i)
+        default: throw PickleFailure(message: "persistent id has a \(t[2].kind) storage key")
+        }
+        guard case let .int(numel) = t[4], numel >= 0 else { throw PickleFailure(message: "persistent id has a bad element count") }
+        let ref = StorageRef(dtype: AllowedGlobal.storageTypes[typeName] ?? nil, typeName: typeName, key: key, numel: numel)
+        if let prior = storages[key], prior.typeName != typeName || prior.numel != numel {
+            throw PickleFailure(message: "storage \(key) is described twice with different types or sizes")
+        }
+        storages[key] = ref
+        if t.count >= 6, case let .tuple(view) = t[5] { return (ref, view) }
+        return (ref, nil)
     }
 
     /// Runs the restricted unpickler, turning its failures into `CheckpointError`s naming `file`.
