@@ -11,7 +11,7 @@ BatchNorm buffers. Expected values are stored as .npy (float32, tensors flattene
 EXPECTED_KEYS order) so the Swift tests compare against numbers PyTorch produced, not its own output.
 The hostile fixtures try to `touch /tmp/camaudit_pwned`; the tests check that file never appears.
 
-Whole-model fixtures (ModelsTests/CheckpointModelTests.swift; the scheme is in scripts/README.md): every
+Whole-model fixtures (NNTests/CheckpointModelTests.swift; the scheme is in scripts/README.md): every
 tensor of a torchvision model is a strided view into a few small shared storages, so torch.save writes
 the full state dict of ResNet-101 or DenseNet-161 in under 300 kB, and the Swift test loads the file
 exactly as a user would and compares logits with PyTorch's. Legacy (pre-1.6) files for each of the
