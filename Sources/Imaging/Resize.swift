@@ -67,6 +67,8 @@ public enum Resize {
     ///   - src: `height * width * channels` bytes.
     /// - Returns: `outHeight * outWidth * channels` bytes.
     public static func bilinear8(_ src: [UInt8], width: Int, height: Int, channels: Int, outWidth: Int, outHeight: Int) -> [UInt8] {
+        // Zero sizes would divide by zero in the taps.
+        guard width > 0, height > 0, outWidth > 0, outHeight > 0 else { return [] }
         let h = Taps(inSize: width, outSize: outWidth)
         let v = Taps(inSize: height, outSize: outHeight)
         let kh = h.fixedPoint, kv = v.fixedPoint
@@ -109,6 +111,7 @@ public enum Resize {
 
     /// Bilinear (antialiased) resize of one float plane [height, width] with PIL's weights, no rounding.
     public static func bilinear(_ src: [Float], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [Float] {
+        guard width > 0, height > 0, outWidth > 0, outHeight > 0 else { return [] }
         let h = Taps(inSize: width, outSize: outWidth)
         let v = Taps(inSize: height, outSize: outHeight)
         let wh = h.weights.map { Float($0) }, wv = v.weights.map { Float($0) }

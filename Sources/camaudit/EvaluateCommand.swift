@@ -55,6 +55,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Threads for BLAS and our loops.") var threads: Int?
     @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder.") var splitSeed: UInt64 = 42
     @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.") var strict = false
+    @OptionGroup var input: DatasetOptions
 
     func run() throws {
         if let threads { Parallel.setThreads(threads) }
@@ -81,7 +82,7 @@ struct Evaluate: ParsableCommand {
         guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw CLIError("\(data): no such file or folder") }
         let manifest: Manifest
         if isDir.boolValue {
-            let scanned = try DatasetScanner.scan(root: data, options: ScanOptions(strict: strict))
+            let scanned = try DatasetScanner.scan(root: data, options: input.scanOptions(strict: strict))
             writeStderr(scanned.summary)
             manifest = scanned.manifest(seed: splitSeed)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
