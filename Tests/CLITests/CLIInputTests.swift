@@ -41,8 +41,9 @@ final class CLIInputTests: CLITestCase {
             XCTAssertFalse(rows.contains { $0.contains("broken") })
             XCTAssertTrue(r.stderr.contains("skipped 1 of 3"), r.stderr)
             XCTAssertTrue(r.stderr.contains(path("in/broken.png")), r.stderr)
-            let strict = [cmd, "--model", "resnet50", "--image-size", "32", "--strict", path("in")]
-            assertClearError(try CLI.run(strict), strict, mentions: [path("in/broken.png")])
+            let strict = try CLI.run([cmd, "--model", "resnet50", "--image-size", "32", "--strict", path("in")])
+            XCTAssertEqual(strict.status, 1, strict.stderr)
+            XCTAssertTrue(strict.stderrLines.last?.hasPrefix("Error: \(path("in/broken.png"))") ?? false, strict.stderr)
         }
     }
 
@@ -146,16 +147,21 @@ final class CLIInputTests: CLITestCase {
         try put("masks/cats/0.png", try PNG.encode8(m, width: 24, height: 24, channels: 1))
         try put("boxes.csv", Array("file,x0,y0,x1,y1\n2.png,8,6,16,14\n".utf8))
         let args = ["evaluate", "--data", path("data"), "--masks", path("masks"), "--boxes", path("boxes.csv"), "--model", "resnet50",
-                    "--image-size", "32", "--seeds", "0", "--metrics", "locacc", "--split", "test", "--out", path("out")]
+                    "--image-size", "32", "--seeds", "0", "--metrics", "locacc", "--limit", "1", "--out", path("out")]
         _ = try CLI.run(args)
         let manifest = try String(contentsOfFile: path("out/manifest.csv"), encoding: .utf8)
         let rows = manifest.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = rows[0]
         let file = try XCTUnwrap(header.firstIndex(of: "file")), mask = try XCTUnwrap(header.firstIndex(of: "mask"))
         let boxes = try XCTUnwrap(header.firstIndex(of: "boxes"))
-        let byFile = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[file], $0) })
-        XCTAssertTrue(byFile["cats/0.png"]?[mask].hasSuffix("masks/cats/0.png") ?? false, manifest)
-        XCTAssertEqual(byFile["dogs/2.png"]?[boxes], "8 6 16 14", manifest)
+        // Paths are written relative to the manifest's folder (or absolute): match by their tails.
+        let byFile = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { (($0[file] as NSString).lastPathComponent, $0) })
+        let maskPath = try XCTUnwrap(byFile["0.png"]?[mask])
+        XCTAssertTrue(maskPath.hasSuffix("masks/cats/0.png"), manifest)
+        let resolved = maskPath.hasPrefix("/") ? maskPath : path("out/" + maskPath)
+        XCTAssertEqual(URL(fileURLWithPath: resolved).standardized.path, URL(fileURLWithPath: path("masks/cats/0.png")).standardized.path)
+        XCTAssertEqual(byFile["2.png"]?[boxes], "8 6 16 14", manifest)
+        XCTAssertEqual(byFile["1.png"]?[mask], "", manifest)
         let missing = ["evaluate", "--data", path("data"), "--masks", path("nope"), "--model", "resnet50", "--out", path("out2")]
         assertClearError(try CLI.run(missing), missing, mentions: ["--masks", path("nope")])
     }
