@@ -223,20 +223,20 @@ public struct Manifest: Sendable {
 public enum MaskTools {
     /// A 0/255 grey mask with the union of boxes (clipped to the image) filled.
     public static func maskFromBoxes(_ boxes: [LesionBox], width: Int, height: Int) throws -> Image {
-        var s = [UInt16](repeating: 0, count: width * height)
+        var s = [UInt8](repeating: 0, count: width * height)
         for b in boxes {
             for y in max(0, b.y0)..<max(max(0, b.y0), min(height, b.y1)) {
                 for x in max(0, b.x0)..<max(max(0, b.x0), min(width, b.x1)) { s[y * width + x] = 255 }
             }
         }
-        return try Image(width: width, height: height, channels: 1, bitDepth: 8, samples: s)
+        return try Image(width: width, height: height, channels: 1, bytes: s)
     }
 
     /// Bounding box (x1, y1 exclusive) and pixel count of the non-zero pixels of channel 0; nil if empty.
     public static func extent(_ img: Image) -> (box: LesionBox, area: Int)? {
         var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1, area = 0
         for y in 0..<img.height {
-            for x in 0..<img.width where img.samples[(y * img.width + x) * img.channels] != 0 {
+            for x in 0..<img.width where img.sample((y * img.width + x) * img.channels) != 0 {
                 area += 1
                 x0 = min(x0, x); y0 = min(y0, y); x1 = max(x1, x); y1 = max(y1, y)
             }

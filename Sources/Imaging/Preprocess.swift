@@ -93,7 +93,7 @@ public struct Preprocessing: Sendable, Equatable {
         if img.bitDepth == 8 {
             let greyish = img.channels <= 2
             let src = greyish ? img.grey() : img.rgb()
-            let resized = Resize.bilinear8(src.samples.map { UInt8(truncatingIfNeeded: $0) }, width: img.width, height: img.height,
+            let resized = Resize.bilinear8(src.bytes, width: img.width, height: img.height,
                                            channels: src.channels, outWidth: width, outHeight: height)
             for c in 0..<3 {
                 let dst = out.data + c * n
@@ -107,9 +107,9 @@ public struct Preprocessing: Sendable, Equatable {
             let g = img.grey()
             var plane = [Float](repeating: 0, count: g.pixelCount)
             if let window {
-                for i in 0..<plane.count { plane[i] = window.apply(Double(g.samples[i]) * rescaleSlope + rescaleIntercept) }
+                for i in 0..<plane.count { plane[i] = window.apply(Double(g.words[i]) * rescaleSlope + rescaleIntercept) }
             } else {
-                for i in 0..<plane.count { plane[i] = Float(g.samples[i]) / 65535 }
+                for i in 0..<plane.count { plane[i] = Float(g.words[i]) / 65535 }
             }
             fill(out, resizedFrom: plane, width: g.width, height: g.height)
         }
@@ -241,10 +241,10 @@ public struct Preprocessing: Sendable, Equatable {
     /// A lesion mask resized with PIL's nearest neighbour → Tensor [height, width] of 0/1
     /// (any non-zero sample in the first channel counts as lesion).
     public func mask(_ img: Image) -> Tensor {
-        let g = img.channels == 1 ? img.samples : (0..<img.pixelCount).map { img.samples[$0 * img.channels] }
+        let g = (0..<img.pixelCount).map { img.sample($0 * img.channels) != 0 }
         let r = Resize.nearest(g, width: img.width, height: img.height, channels: 1, outWidth: width, outHeight: height)
         let t = Tensor(uninitialized: [height, width])
-        for i in 0..<r.count { t.data[i] = r[i] != 0 ? 1 : 0 }
+        for i in 0..<r.count { t.data[i] = r[i] ? 1 : 0 }
         return t
     }
 

@@ -41,7 +41,7 @@ struct Metrics: ParsableCommand {
                     throw CLIError("\(f): mask is \(img.width)×\(img.height), maps are \(w)×\(h)")
                 }
                 let t = Tensor(uninitialized: [h, w])
-                for i in 0..<(h * w) { t.data[i] = img.samples[i] != 0 ? 1 : 0 }
+                for i in 0..<(h * w) { t.data[i] = img.sample(i) != 0 ? 1 : 0 }
                 maskList.append(t)
             }
         } else {
