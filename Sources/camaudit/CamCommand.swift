@@ -36,10 +36,10 @@ struct Cam: ParsableCommand {
     var eigenSmooth = false
 
     @Option(name: .customLong("batch-size"), help: "Images per pass, default 8 (Score-CAM/Ablation-CAM: masked copies per forward, defaults 16/32); \(OptionRange.batchSize).",
-            transform: intOption("--batch-size", OptionRange.batchSize))
+            transform: intOption(OptionRange.batchSize))
     var batchSize: Int?
 
-    @Option(name: .customLong("cam-seed"), help: "Seed for RandomCAM (0...2^64-1, default 0).", transform: seedOption("--cam-seed"))
+    @Option(name: .customLong("cam-seed"), help: "Seed for RandomCAM (0...2^64-1, default 0).", transform: seedOption)
     var camSeed: UInt64 = 0
 
     @Flag(help: "Refuse an unreadable image instead of skipping it.")
@@ -57,7 +57,7 @@ struct Cam: ParsableCommand {
         if let overlayDir { try prepareWritableFolder(overlayDir, option: "--overlay-dir") }
         let imagesPerPass = m == .scorecam || m == .ablationcam ? 1 : (batchSize ?? 8)
         let copiesPerPass = m == .scorecam ? (batchSize ?? 16) : m == .ablationcam ? (batchSize ?? 32) : imagesPerPass
-        try options.checkMemory(images: copiesPerPass * (augSmooth ? 6 : 1))
+        try options.checkMemory(images: copiesPerPass * (augSmooth ? 6 : 1), backward: true)
         var set = try InputSet(inputs, preprocessing: options.preprocessing(image), strict: strict)
         let n = set.items.count
         var targets: [Int]? = nil

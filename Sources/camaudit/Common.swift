@@ -14,22 +14,22 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Checkpoint (.safetensors or .pth state_dict). Without it: random weights from --seed.")
     var weights: String?
 
-    @Option(help: "Seed for random weights (when no --weights; 0...2^64-1, default 0).", transform: seedOption("--seed"))
+    @Option(help: "Seed for random weights (when no --weights; 0...2^64-1, default 0).", transform: seedOption)
     var seed: UInt64 = 0
 
     @Option(name: .customLong("num-classes"), help: "Class count for random weights (when no --weights; \(OptionRange.numClasses), default 3).",
-            transform: intOption("--num-classes", OptionRange.numClasses))
+            transform: intOption(OptionRange.numClasses))
     var numClasses: Int = 3
 
     @Option(name: .customLong("image-size"), help: "Input size images are resized to (\(OptionRange.imageSize), default 224; ViT: a multiple of 16).",
-            transform: intOption("--image-size", OptionRange.imageSize))
+            transform: intOption(OptionRange.imageSize))
     var imageSize: Int = 224
 
     @Flag(name: .customLong("imagenet-norm"), help: "Apply ImageNet mean/std to image inputs (off by default, as in the study).")
     var imagenetNorm = false
 
     @Option(help: "Threads for BLAS and our loops (\(OptionRange.threads); default: OPENBLAS_NUM_THREADS or all cores).",
-            transform: intOption("--threads", OptionRange.threads))
+            transform: intOption(OptionRange.threads))
     var threads: Int?
 
     func architecture() throws -> Architecture {
@@ -62,9 +62,9 @@ struct ModelOptions: ParsableArguments {
     func preprocessing(_ image: ImageOptions) -> Preprocessing { image.preprocessing(size: imageSize, imagenetNormalize: imagenetNorm) }
 
     /// Refuses a run whose model and activations cannot fit in memory, before building anything.
-    func checkMemory(images: Int) throws {
+    func checkMemory(images: Int, backward: Bool) throws {
         let arch = try architecture()
-        try MemoryBudget.require(MemoryBudget.modelRun(arch, imageSize: imageSize, numClasses: numClasses, images: images),
+        try MemoryBudget.require(MemoryBudget.modelRun(arch, imageSize: imageSize, numClasses: numClasses, images: images, backward: backward),
                                  for: "\(arch.rawValue) at --image-size \(imageSize) with \(numClasses) classes, \(images) image(s) per pass (--image-size, --batch-size)")
     }
 }
@@ -78,7 +78,7 @@ struct ImageOptions: ParsableArguments {
     var window = WindowChoice(text: "lung", window: .lung)
 
     @Option(name: .customLong("hu-offset"), help: "Stored value of 0 HU in 16-bit images: HU = stored − N (0...65535, default 1024; 32768 for signed data stored unsigned).",
-            transform: intOption("--hu-offset", 0...65535))
+            transform: intOption(0...65535))
     var huOffset: Int = 1024
 
     func preprocessing(size: Int, imagenetNormalize: Bool) -> Preprocessing {

@@ -15,7 +15,7 @@ struct Metrics: ParsableCommand {
     @Option(help: "Masks: a .npy [N,H,W] / [H,W] (non-zero = lesion) or a folder of PNG masks (sorted by name, one per map).")
     var masks: String
 
-    @Option(help: "Binarisation threshold τ in [0, 1] (default 0.5).", transform: { Float(try doubleOption("--threshold", 0...1)($0)) })
+    @Option(help: "Binarisation threshold τ in [0, 1] (default 0.5).", transform: { Float(try doubleOption(0...1)($0)) })
     var threshold: Float = 0.5
 
     @Option(help: "Write the per-image table as CSV here (default: stdout only).")

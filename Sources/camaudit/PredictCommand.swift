@@ -17,7 +17,7 @@ struct Predict: ParsableCommand {
     var output: String?
 
     @Option(name: .customLong("batch-size"), help: "Images per forward pass (\(OptionRange.batchSize), default 8).",
-            transform: intOption("--batch-size", OptionRange.batchSize))
+            transform: intOption(OptionRange.batchSize))
     var batchSize: Int = 8
 
     @Option(name: .customLong("class-names"), help: "Comma-separated class names for the table.")
@@ -31,7 +31,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         if let output { try checkWritableFile(output, option: "--output") }
-        try options.checkMemory(images: batchSize)
+        try options.checkMemory(images: batchSize, backward: false)
         var set = try InputSet(inputs, preprocessing: options.preprocessing(image), strict: strict)
         let model = try options.load()
         let n = set.items.count

@@ -14,14 +14,14 @@ struct Synth: ParsableCommand {
 
     @Option(help: "Output folder (images/, masks/, shortcut_masks/, manifest.csv).") var out: String
     @Option(help: "Number of slices (\(countRange); classes alternate benign, malignant, normal).",
-            transform: intOption("--count", countRange)) var count: Int
+            transform: intOption(countRange)) var count: Int
     @Option(help: "Slice width and height in pixels (\(sizeRange), default 512).",
-            transform: intOption("--size", sizeRange)) var size: Int = 512
-    @Option(help: "Seed: the same seed gives the same bytes (0...2^64-1, default 0).", transform: seedOption("--seed")) var seed: UInt64 = 0
+            transform: intOption(sizeRange)) var size: Int = 512
+    @Option(help: "Seed: the same seed gives the same bytes (0...2^64-1, default 0).", transform: seedOption) var seed: UInt64 = 0
     @Option(help: "Fraction of slices carrying a class-correlated corner tag (shortcut), 0...1 (default 0).",
-            transform: doubleOption("--shortcut", 0...1)) var shortcut: Double = 0
+            transform: doubleOption(0...1)) var shortcut: Double = 0
     @Option(help: "Worker threads (\(OptionRange.threads); default: all cores).",
-            transform: intOption("--threads", OptionRange.threads)) var threads: Int?
+            transform: intOption(OptionRange.threads)) var threads: Int?
 
     func run() throws {
         if let t = threads { Parallel.setThreads(t) }

@@ -3,10 +3,11 @@ import Foundation
 import Models
 
 // Numeric options are checked where they are parsed (ArgumentParser's `transform:`), so a bad
-// value is one line naming the option and its valid range, exit 64, before anything is allocated.
+// value is one line naming the option (ArgumentParser adds the name) and its valid range, exit 64,
+// before anything is allocated.
 
 /// A transform for an integer option that must lie in `range`.
-func intOption(_ name: String, _ range: ClosedRange<Int>) -> @Sendable (String) throws -> Int {
+func intOption(_ range: ClosedRange<Int>) -> @Sendable (String) throws -> Int {
     { text in
         guard let v = Int(text.trimmingCharacters(in: .whitespaces)) else {
             throw ValidationError("must be an integer in \(range.lowerBound)...\(range.upperBound)")
@@ -17,7 +18,7 @@ func intOption(_ name: String, _ range: ClosedRange<Int>) -> @Sendable (String) 
 }
 
 /// A transform for a floating-point option that must be finite and lie in `range`.
-func doubleOption(_ name: String, _ range: ClosedRange<Double>) -> @Sendable (String) throws -> Double {
+func doubleOption(_ range: ClosedRange<Double>) -> @Sendable (String) throws -> Double {
     { text in
         guard let v = Double(text.trimmingCharacters(in: .whitespaces)), v.isFinite, range.contains(v) else {
             throw ValidationError("must be a finite number in [\(numberText(range.lowerBound)), \(numberText(range.upperBound))]")
@@ -29,13 +30,11 @@ func doubleOption(_ name: String, _ range: ClosedRange<Double>) -> @Sendable (St
 private func numberText(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 
 /// A transform for an unsigned 64-bit seed.
-func seedOption(_ name: String) -> @Sendable (String) throws -> UInt64 {
-    { text in
-        guard let v = UInt64(text.trimmingCharacters(in: .whitespaces)) else {
-            throw ValidationError("must be an integer in 0...\(UInt64.max)")
-        }
-        return v
+@Sendable func seedOption(_ text: String) throws -> UInt64 {
+    guard let v = UInt64(text.trimmingCharacters(in: .whitespaces)) else {
+        throw ValidationError("must be an integer in 0...\(UInt64.max)")
     }
+    return v
 }
 
 /// Ranges shared by the commands (one place, so help texts and checks agree).
@@ -74,7 +73,9 @@ enum MemoryBudget {
     /// activations (kept for the backward pass of gradient CAMs) of `images` images at once.
     /// Rough per-architecture constants measured at 224 px; the point is to refuse 100 GB, not to
     /// predict 1.2 GB.
-    static func modelRun(_ arch: Architecture, imageSize s: Int, numClasses k: Int, images: Int) -> Double {
+    /// - Parameter backward: whether activations are kept for a backward pass (CAMs); inference
+    ///   frees them layer by layer and needs about a fifth.
+    static func modelRun(_ arch: Architecture, imageSize s: Int, numClasses k: Int, images: Int, backward: Bool) -> Double {
         let (params, features, bytesPerPixel): (Double, Double, Double) = switch arch {
         case .resnet50: (25.6e6, 2048, 2500)
         case .resnet101: (44.5e6, 2048, 3800)
@@ -83,11 +84,11 @@ enum MemoryBudget {
         case .vit_b_16: (86.6e6, 768, 1500)
         }
         let px = Double(s) * Double(s)
-        var activations = bytesPerPixel * px
+        var activations = bytesPerPixel * px * (backward ? 1 : 0.2)
         if arch == .vit_b_16 {
-            // Attention probabilities: 12 layers × 12 heads × tokens², kept for the backward pass.
+            // Attention probabilities: 12 heads × tokens² per layer, all 12 layers kept for a backward pass.
             let tokens = px / 256 + 1
-            activations += 12 * 12 * tokens * tokens * 4 * 2
+            activations += (backward ? 12 : 1) * 12 * tokens * tokens * 4 * 2
         }
         let weights = (params + Double(k) * features) * 4 * 2
         return weights + activations * Double(max(1, images))
