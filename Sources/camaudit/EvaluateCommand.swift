@@ -47,8 +47,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "At most this many images.")
     var limit: Int?
 
-    @Option(name: .customLong("image-size")) var imageSize: Int = 224
-    @Option(name: .customLong("batch-size")) var batchSize: Int = 8
+    @Option(name: .customLong("image-size"), help: "Side images are resized to (16…4096; ViT: a multiple of 16).") var imageSize: Int = 224
+    @Option(name: .customLong("batch-size"), help: "Images per forward (1…4096).") var batchSize: Int = 8
     @Option(help: "Deletion/insertion steps.") var steps: Int = 50
     @Option(help: "Binarisation threshold τ.") var threshold: Float = 0.5
     @Option(name: .customLong("overlay-dir"), help: "Write overlays of the first images per model here.") var overlayDir: String?
