@@ -72,6 +72,8 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TensorCore", "Imaging", "Datasets", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
+        // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
+        .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

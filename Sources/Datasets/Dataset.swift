@@ -99,7 +99,9 @@ public enum DatasetScanner {
         // Decode in parallel: every slot written by exactly one worker.
         struct Probe { var item: ManifestItem?; var bad: BadFile? }
         var probes = [Probe](repeating: Probe(item: nil, bad: nil), count: entries.count)
-        let maskFolder = options.maskFolder
+        // A relative mask folder is the caller's (the shell's), not the dataset root's: anchor it
+        // now, or masks outside the root would be recorded relative to the wrong folder.
+        let maskFolder = options.maskFolder.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         let maxPixels = options.maxPixels
         let classNames = classFolders.map(\.className)
         probes.withUnsafeMutableBufferPointer { buf in

@@ -143,9 +143,13 @@ public struct Manifest: Sendable {
             guard let split = Split(rawValue: r["split"] ?? "") else {
                 throw DatasetError(path: path, reason: "row \(line): split must be train, val or test, got '\(r["split"] ?? "")'")
             }
+            guard !cls.isEmpty else { throw DatasetError(path: path, reason: "row \(line): empty class") }
             let ci: Int
             if let v = try int(r, "class_index", line) { ci = v } else {
-                ci = classIndex[cls] ?? classIndex.count
+                ci = -1  // numbered below, once every class name is known
+            }
+            if let known = classIndex[cls], known != ci {
+                throw DatasetError(path: path, reason: "row \(line): class '\(cls)' has class_index \(ci < 0 ? "(empty)" : String(ci)) here and \(known < 0 ? "(empty)" : String(known)) on an earlier row")
             }
             classIndex[cls] = ci
             var box: LesionBox? = nil
@@ -167,8 +171,35 @@ public struct Manifest: Sendable {
                                       width: try int(r, "width", line) ?? 0, height: try int(r, "height", line) ?? 0,
                                       hash: r["hash"] ?? "", duplicateGroup: try int(r, "duplicate_group", line), extra: extra))
         }
+        try numberClasses(&items, classIndex, path: path)
         let dir = (path as NSString).deletingLastPathComponent
         return Manifest(items: items, extraColumns: extras, directory: dir.isEmpty ? "." : dir)
+    }
+
+    /// The class order rule: with a `class_index` column, its values are the model's output indices
+    /// and must be exactly 0..<K, one name each; without it (every row empty), classes are numbered
+    /// in sorted name order, as torchvision's `ImageFolder` numbers its folders.
+    static func numberClasses(_ items: inout [ManifestItem], _ classIndex: [String: Int], path: String) throws {
+        let given = classIndex.filter { $0.value >= 0 }
+        if given.isEmpty {
+            let order = Dictionary(uniqueKeysWithValues: classIndex.keys.sorted().enumerated().map { ($1, $0) })
+            for i in items.indices { items[i].classIndex = order[items[i].className] ?? 0 }
+            return
+        }
+        if let missing = classIndex.first(where: { $0.value < 0 })?.key {
+            throw DatasetError(path: path, reason: "class '\(missing)' has no class_index while other classes have one; fill the column for every row or for none")
+        }
+        let k = classIndex.count
+        var byIndex: [Int: String] = [:]
+        for (name, ci) in classIndex.sorted(by: { $0.key < $1.key }) {
+            guard (0..<k).contains(ci) else {
+                throw DatasetError(path: path, reason: "class '\(name)' has class_index \(ci), outside the class list: \(k) classes need indices 0...\(k - 1)")
+            }
+            if let other = byIndex[ci] {
+                throw DatasetError(path: path, reason: "class_index \(ci) names two classes, '\(other)' and '\(name)'")
+            }
+            byIndex[ci] = name
+        }
     }
 
     /// The item's lesion mask at its own resolution as a binary image [height, width] (0/255),
@@ -192,20 +223,20 @@ public struct Manifest: Sendable {
 public enum MaskTools {
     /// A 0/255 grey mask with the union of boxes (clipped to the image) filled.
     public static func maskFromBoxes(_ boxes: [LesionBox], width: Int, height: Int) throws -> Image {
-        var s = [UInt16](repeating: 0, count: width * height)
+        var s = [UInt8](repeating: 0, count: width * height)
         for b in boxes {
             for y in max(0, b.y0)..<max(max(0, b.y0), min(height, b.y1)) {
                 for x in max(0, b.x0)..<max(max(0, b.x0), min(width, b.x1)) { s[y * width + x] = 255 }
             }
         }
-        return try Image(width: width, height: height, channels: 1, bitDepth: 8, samples: s)
+        return try Image(width: width, height: height, channels: 1, bytes: s)
     }
 
     /// Bounding box (x1, y1 exclusive) and pixel count of the non-zero pixels of channel 0; nil if empty.
     public static func extent(_ img: Image) -> (box: LesionBox, area: Int)? {
         var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1, area = 0
         for y in 0..<img.height {
-            for x in 0..<img.width where img.samples[(y * img.width + x) * img.channels] != 0 {
+            for x in 0..<img.width where img.sample((y * img.width + x) * img.channels) != 0 {
                 area += 1
                 x0 = min(x0, x); y0 = min(y0, y); x1 = max(x1, x); y1 = max(y1, y)
             }

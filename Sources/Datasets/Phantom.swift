@@ -12,10 +12,13 @@ import Foundation
 ///
 /// Classes: normal (no lesion); benign (small smooth round nodule, 3–7 mm, a third calcified);
 /// malignant (10–30 mm lobulated mass, often spiculated, a third abutting the pleura).
-/// Every slice draws from its own SplitMix64 stream (seed, index): the same seed gives the same
-/// bytes in any order and with any thread count.
+/// Every slice draws its anatomy, its lesion and its noise from three streams of its own, each
+/// seeded by a hash of (seed, index, purpose) (`StreamSeed`): no slice shares draws with another,
+/// so lesions never repeat across slices or splits, and the same seed gives the same bytes in any
+/// order and with any thread count.
 public struct PhantomGenerator: Sendable {
-    public static let version = "1"
+    /// 2: independent hashed streams per slice (version 1 reused shifted streams, so lesions repeated).
+    public static let version = "2"
     public static let classes = ["benign", "malignant", "normal"]
 
     public var size: Int
@@ -35,7 +38,10 @@ public struct PhantomGenerator: Sendable {
 
     /// Draws slice `index`.
     public func slice(_ index: Int) -> PhantomSlice {
-        var d = PhantomDrawer(size: size, rng: SeededRNG(seed: seed, stream: UInt64(index)))
+        let i = UInt64(truncatingIfNeeded: index)
+        var d = PhantomDrawer(size: size, rng: StreamSeed.rng(seed, index: i, purpose: .anatomy),
+                              lesionRNG: StreamSeed.rng(seed, index: i, purpose: .lesion),
+                              renderingRNG: StreamSeed.rng(seed, index: i, purpose: .rendering))
         return d.draw(classIndex: classIndex(of: index), shortcutFraction: shortcutFraction)
     }
 }
@@ -62,15 +68,20 @@ public struct PhantomSlice: Sendable {
 struct PhantomDrawer {
     let n: Int
     let k: Double       // pixels per 512-grid pixel
+    /// The stream being drawn from: anatomy first, then the lesion's, then the rendering's.
     var rng: SeededRNG
+    var lesionRNG: SeededRNG
+    var renderingRNG: SeededRNG
     var hu: [Float]
     var lung: [UInt8]   // 1 inside either lung (before lesions, vessels)
     var params: [String: String] = [:]
 
-    init(size: Int, rng: SeededRNG) {
+    init(size: Int, rng: SeededRNG, lesionRNG: SeededRNG, renderingRNG: SeededRNG) {
         n = size
         k = Double(size) / 512
         self.rng = rng
+        self.lesionRNG = lesionRNG
+        self.renderingRNG = renderingRNG
         hu = [Float](repeating: -1000, count: size * size)
         lung = [UInt8](repeating: 0, count: size * size)
     }
@@ -237,7 +248,8 @@ struct PhantomDrawer {
 
         drawVessels(centerX: cx, spineY: spineY, gap: gap)
 
-        // Lesion.
+        // Lesion, from its own stream: how much anatomy drew does not shift it.
+        rng = lesionRNG
         var lesion = [UInt8](repeating: 0, count: n * n)
         var lesionArea = 0
         var lesionBox: LesionBox? = nil
@@ -252,6 +264,7 @@ struct PhantomDrawer {
         } }
         if lesionArea > 0 { lesionBox = LesionBox(x0: bx0, y0: by0, x1: bx1 + 1, y1: by1 + 1) }
 
+        rng = renderingRNG
         let pixels = render()
 
         // Shortcut tag, burned into the displayed image.

@@ -13,8 +13,8 @@ public struct SplitFractions: Sendable, Equatable {
 
 public enum Splitter {
     /// Deterministic stratified split: within each class, units (single files, or whole duplicate
-    /// groups, which never straddle splits) are shuffled with a seeded generator (one stream per
-    /// class, so adding a class does not reshuffle the others) and dealt greedily to the split
+    /// groups, which never straddle splits) are shuffled with a seeded generator (one hashed stream per
+    /// class, independent of the others, so adding a class does not reshuffle the others) and dealt greedily to the split
     /// furthest below its target count `round(n·fraction)` for val/test (train gets the rest);
     /// ties go train, val, test.
     /// - Parameters:
@@ -36,7 +36,7 @@ public enum Splitter {
         let total = max(fractions.train + fractions.val + fractions.test, 1e-12)
         for c in unitsByClass.keys.sorted() {
             var units = unitsByClass[c] ?? []
-            var rng = SeededRNG(seed: seed, stream: UInt64(truncatingIfNeeded: c))
+            var rng = StreamSeed.rng(seed, index: UInt64(truncatingIfNeeded: c), purpose: .split)
             rng.shuffle(&units)
             let count = units.reduce(0) { $0 + (members[$1]?.count ?? 0) }
             let nVal = Int((Double(count) * fractions.val / total).rounded())

@@ -36,9 +36,7 @@ public enum JPEG {
             throw ImagingError(.corrupt, path: name, "corrupt JPEG: decoder returned no pixels")
         }
         let n = Int(w) * Int(h) * Int(c)
-        var samples = [UInt16](repeating: 0, count: n)
-        for i in 0..<n { samples[i] = UInt16(pixels[i]) }
-        return Image(unchecked: Int(w), Int(h), Int(c), 8, samples)
+        return Image(unchecked: Int(w), Int(h), Int(c), bytes: Array(UnsafeBufferPointer(start: pixels, count: n)))
     }
 
     /// Encodes an 8-bit grey or RGB image (other layouts are converted: alpha dropped, 16-bit scaled).

@@ -60,12 +60,12 @@ public enum PNG {
                 var buffer = [UInt16](repeating: 0, count: count)
                 let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
                 guard ok != 0 else { throw ImagingError(.corrupt, path: name, "corrupt PNG: \(message())") }
-                return Image(unchecked: width, height, channels, 16, buffer)
+                return Image(unchecked: width, height, channels, words: buffer)
             } else {
                 var buffer = [UInt8](repeating: 0, count: count)
                 let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
                 guard ok != 0 else { throw ImagingError(.corrupt, path: name, "corrupt PNG: \(message())") }
-                return Image(unchecked: width, height, channels, 8, buffer.map { UInt16($0) })
+                return Image(unchecked: width, height, channels, bytes: buffer)
             }
         }
     }
@@ -75,7 +75,7 @@ public enum PNG {
     /// - Parameter fast: favour speed over compression (libpng's `PNG_IMAGE_FLAG_FAST`).
     public static func encode(_ img: Image, fast: Bool = false, name: String = "<image>") throws -> [UInt8] {
         if img.bitDepth == 16 && img.channels == 1 {
-            return try img.samples.withUnsafeBytes { raw in
+            return try img.words.withUnsafeBytes { raw in
                 try encodeRaw(raw, width: img.width, height: img.height, format: formatLinear, fast: fast, name: name)
             }
         }

@@ -67,6 +67,8 @@ public enum Resize {
     ///   - src: `height * width * channels` bytes.
     /// - Returns: `outHeight * outWidth * channels` bytes.
     public static func bilinear8(_ src: [UInt8], width: Int, height: Int, channels: Int, outWidth: Int, outHeight: Int) -> [UInt8] {
+        // Zero sizes would divide by zero in the taps.
+        guard width > 0, height > 0, outWidth > 0, outHeight > 0 else { return [] }
         let h = Taps(inSize: width, outSize: outWidth)
         let v = Taps(inSize: height, outSize: outHeight)
         let kh = h.fixedPoint, kv = v.fixedPoint
@@ -109,6 +111,7 @@ public enum Resize {
 
     /// Bilinear (antialiased) resize of one float plane [height, width] with PIL's weights, no rounding.
     public static func bilinear(_ src: [Float], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [Float] {
+        guard width > 0, height > 0, outWidth > 0, outHeight > 0 else { return [] }
         let h = Taps(inSize: width, outSize: outWidth)
         let v = Taps(inSize: height, outSize: outHeight)
         let wh = h.weights.map { Float($0) }, wv = v.weights.map { Float($0) }
@@ -167,21 +170,24 @@ public enum Resize {
             throw ImagingError(.invalidArgument, path: "<resize>", "target size \(width)x\(height) must be positive")
         }
         if nearest {
-            return Image(unchecked: width, height, img.channels, img.bitDepth,
-                         Resize.nearest(img.samples, width: img.width, height: img.height, channels: img.channels, outWidth: width, outHeight: height))
+            return img.bitDepth == 8
+                ? Image(unchecked: width, height, img.channels,
+                        bytes: Resize.nearest(img.bytes, width: img.width, height: img.height, channels: img.channels, outWidth: width, outHeight: height))
+                : Image(unchecked: width, height, img.channels,
+                        words: Resize.nearest(img.words, width: img.width, height: img.height, channels: img.channels, outWidth: width, outHeight: height))
         }
         if img.bitDepth == 8 {
-            let out = bilinear8(img.samples.map { UInt8(truncatingIfNeeded: $0) }, width: img.width, height: img.height,
+            let out = bilinear8(img.bytes, width: img.width, height: img.height,
                                 channels: img.channels, outWidth: width, outHeight: height)
-            return Image(unchecked: width, height, img.channels, 8, out.map { UInt16($0) })
+            return Image(unchecked: width, height, img.channels, bytes: out)
         }
         // 16-bit: float per channel, rounded back to 16 bits.
         var samples = [UInt16](repeating: 0, count: width * height * img.channels)
         for c in 0..<img.channels {
-            let plane = (0..<img.pixelCount).map { Float(img.samples[$0 * img.channels + c]) }
+            let plane = (0..<img.pixelCount).map { Float(img.words[$0 * img.channels + c]) }
             let r = bilinear(plane, width: img.width, height: img.height, outWidth: width, outHeight: height)
             for i in 0..<r.count { samples[i * img.channels + c] = UInt16(max(0, min(65535, r[i].rounded()))) }
         }
-        return Image(unchecked: width, height, img.channels, 16, samples)
+        return Image(unchecked: width, height, img.channels, words: samples)
     }
 }

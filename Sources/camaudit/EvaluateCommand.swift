@@ -49,14 +49,15 @@ struct Evaluate: ParsableCommand {
     @Option(help: "At most this many images.")
     var limit: Int?
 
-    @Option(name: .customLong("image-size")) var imageSize: Int = 224
-    @Option(name: .customLong("batch-size")) var batchSize: Int = 8
+    @Option(name: .customLong("image-size"), help: "Side images are resized to (16…4096; ViT: a multiple of 16).") var imageSize: Int = 224
+    @Option(name: .customLong("batch-size"), help: "Images per forward (1…4096).") var batchSize: Int = 8
     @Option(help: "Deletion/insertion steps.") var steps: Int = 50
     @Option(help: "Binarisation threshold τ.") var threshold: Float = 0.5
     @Option(name: .customLong("overlay-dir"), help: "Write overlays of the first images per model here.") var overlayDir: String?
     @Option(help: "Threads for BLAS and our loops.") var threads: Int?
     @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder.") var splitSeed: UInt64 = 42
     @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.") var strict = false
+    @OptionGroup var input: DatasetOptions
 
     func run() throws {
         if let threads { Parallel.setThreads(threads) }
@@ -83,7 +84,7 @@ struct Evaluate: ParsableCommand {
         guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw CLIError("\(data): no such file or folder") }
         let manifest: Manifest
         if isDir.boolValue {
-            let scanned = try DatasetScanner.scan(root: data, options: ScanOptions(strict: strict))
+            let scanned = try DatasetScanner.scan(root: data, options: input.scanOptions(strict: strict))
             writeStderr(scanned.summary)
             manifest = scanned.manifest(seed: splitSeed)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

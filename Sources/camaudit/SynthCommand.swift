@@ -9,18 +9,44 @@ struct Synth: ParsableCommand {
         commandName: "synth",
         abstract: "Draw synthetic lung-CT slices (normal / benign / malignant) with exact lesion masks and a manifest.")
 
+    static let countRange = 1...10_000_000
+    static let sizeRange = 64...4096
+
     @Option(help: "Output folder (images/, masks/, shortcut_masks/, manifest.csv).") var out: String
-    @Option(help: "Number of slices (classes alternate benign, malignant, normal).") var count: Int
-    @Option(help: "Slice width and height in pixels.") var size: Int = 512
-    @Option(help: "Seed: the same seed gives the same bytes.") var seed: UInt64 = 0
-    @Option(help: "Fraction of slices carrying a class-correlated corner tag (shortcut), 0...1.") var shortcut: Double = 0
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Number of slices (\(countRange); classes alternate benign, malignant, normal).",
+            transform: intOption(countRange)) var count: Int
+    @Option(help: "Slice width and height in pixels (\(sizeRange), default 512).",
+            transform: intOption(sizeRange)) var size: Int = 512
+    @Option(help: "Seed: the same seed gives the same bytes (0...2^64-1, default 0).", transform: seedOption) var seed: UInt64 = 0
+    @Option(help: "Fraction of slices carrying a class-correlated corner tag (shortcut), 0...1 (default 0).",
+            transform: doubleOption(0...1)) var shortcut: Double = 0
+    @Option(help: "Worker threads (\(OptionRange.threads); default: all cores).",
+            transform: intOption(OptionRange.threads)) var threads: Int?
 
     func run() throws {
         if let t = threads { Parallel.setThreads(t) }
+        try checkResources()
         let s = try SynthDataset.generate(out: out, count: count, size: size, seed: seed, shortcutFraction: shortcut)
         let classes = s.perClass.keys.sorted().map { "\($0) \(s.perClass[$0] ?? 0)" }.joined(separator: ", ")
         print("wrote \(s.count) slices (\(classes); \(s.shortcutCount) with shortcut tag) in \(String(format: "%.2f", s.seconds)) s "
               + "(\(String(format: "%.1f", Double(s.count) / max(s.seconds, 1e-9))) slices/s) → \(s.manifestPath)")
+    }
+
+    /// Refuses a set that cannot fit: manifest rows in memory, per-thread canvases, and the PNGs on disk.
+    func checkResources() throws {
+        let px = Double(size) * Double(size)
+        // ~2 KB per manifest row (generator parameters as strings) + HU canvas, masks and noise per worker.
+        let memory = Double(count) * 2048 + Double(Parallel.threads) * px * 24
+        try MemoryBudget.require(memory, for: "synth --count \(count) --size \(size)")
+        // Noisy 8-bit slices compress to about half a byte per pixel; masks are nearly free.
+        let disk = Double(count) * (px * 0.4 + 2048)
+        var probe = out
+        while !FileManager.default.fileExists(atPath: probe), probe != "/", !probe.isEmpty {
+            probe = (probe as NSString).deletingLastPathComponent
+        }
+        if let attrs = try? FileManager.default.attributesOfFileSystem(forPath: probe.isEmpty ? "." : probe),
+           let free = (attrs[.systemFreeSize] as? NSNumber)?.doubleValue, disk > free {
+            throw CLIError("synth --count \(count) --size \(size) needs about \(MemoryBudget.gib(disk)) on disk, more than the \(MemoryBudget.gib(free)) free under \(probe.isEmpty ? "." : probe); lower --count or --size")
+        }
     }
 }

@@ -140,4 +140,32 @@ final class DatasetTests: XCTestCase {
         // 2 ≤ (y + 0.5)·0.4 < 5, i.e. y = 5…11 (7 rows): 56 pixels.
         XCTAssertEqual(am.values.reduce(0, +), 56)
     }
+
+    // MARK: - manifest class indices
+
+    func manifest(_ rows: String) throws -> Manifest {
+        try put("m.csv", Array(("file,class,class_index,split\n" + rows).utf8))
+        return try Manifest.read(path: tmp + "/m.csv")
+    }
+
+    func testClassIndexOutsideTheClassListIsRefused() throws {
+        XCTAssertThrowsError(try manifest("a.png,cat,0,train\nb.png,dog,5,test\n")) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("m.csv") && text.contains("'dog'") && text.contains("class_index 5") && text.contains("0...1"), text)
+        }
+        XCTAssertThrowsError(try manifest("a.png,cat,-1,train\nb.png,dog,0,test\n"))
+        XCTAssertThrowsError(try manifest("a.png,cat,0,train\nb.png,dog,0,test\n")) { e in XCTAssertTrue("\(e)".contains("two classes"), "\(e)") }
+        XCTAssertThrowsError(try manifest("a.png,cat,0,train\nb.png,cat,1,test\n")) { e in XCTAssertTrue("\(e)".contains("row 3"), "\(e)") }
+        XCTAssertThrowsError(try manifest("a.png,cat,0,train\nb.png,dog,,test\n")) { e in XCTAssertTrue("\(e)".contains("'dog'"), "\(e)") }
+        let ok = try manifest("a.png,dog,1,train\nb.png,cat,0,test\n")
+        XCTAssertEqual(ok.classes, ["cat", "dog"])
+        XCTAssertEqual(ok.items.map(\.classIndex), [1, 0])
+    }
+
+    func testClassesWithoutIndicesAreNumberedInSortedNameOrder() throws {
+        // ImageFolder's rule, whatever the row order: cat 0, dog 1, emu 2.
+        let m = try manifest("a.png,emu,,train\nb.png,cat,,test\nc.png,dog,,val\nd.png,emu,,val\n")
+        XCTAssertEqual(m.classes, ["cat", "dog", "emu"])
+        XCTAssertEqual(m.items.map(\.classIndex), [2, 0, 1, 2])
+    }
 }

@@ -107,4 +107,69 @@ final class PhantomTests: XCTestCase {
         XCTAssertEqual(t.shape, [224, 224])
         XCTAssertGreaterThan(t.values.reduce(0, +), 0)
     }
+
+    // MARK: - independence of slices
+
+    /// One 500-slice set, generated once for the tests below (256 px: lesions of several pixels,
+    /// so two masks can only coincide if the generator repeats itself).
+    static let fiveHundred: (dir: String, manifest: Manifest) = {
+        let dir = NSTemporaryDirectory() + "synth500-\(getpid())-\(UUID().uuidString)"
+        let s = try! SynthDataset.generate(out: dir, count: 500, size: 256, seed: 0)
+        return (dir, try! Manifest.read(path: s.manifestPath))
+    }()
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: fiveHundred.dir)
+        super.tearDown()
+    }
+
+    func testNoTwoLesionMasksOfFiveHundredSlicesAreIdentical() throws {
+        let m = PhantomTests.fiveHundred.manifest
+        XCTAssertEqual(m.items.count, 500)
+        var seen: [[UInt16]: String] = [:]
+        var lesions = 0
+        for it in m.items where (it.lesionArea ?? 0) > 0 {
+            let mask = try XCTUnwrap(m.lesionMask(it))
+            lesions += 1
+            if let other = seen[mask.samples] { XCTFail("\(it.file) has the same lesion mask as \(other)") }
+            seen[mask.samples] = it.file
+        }
+        XCTAssertEqual(lesions, 334, "benign and malignant slices all carry a lesion")
+        // Centres and sizes do not repeat either (version 1 repeated 9 centres in 60 slices).
+        let centres = m.items.compactMap { it -> String? in
+            guard let x = it.extra["lesion_cx"], !x.isEmpty else { return nil }
+            return x + "," + (it.extra["lesion_cy"] ?? "")
+        }
+        XCTAssertEqual(centres.count, 334)
+        XCTAssertEqual(Set(centres).count, centres.count)
+        XCTAssertEqual(m.items.first?.extra["phantom_version"], PhantomGenerator.version)
+    }
+
+    func testNoLesionIsSharedAcrossSplits() throws {
+        let m = PhantomTests.fiveHundred.manifest
+        // A lesion's identity: its mask bytes, and separately its centre + radius + kind.
+        var maskSplit: [[UInt16]: (Split, String)] = [:]
+        var shapeSplit: [String: (Split, String)] = [:]
+        for it in m.items where (it.lesionArea ?? 0) > 0 {
+            let mask = try XCTUnwrap(m.lesionMask(it)).samples
+            if let (s, f) = maskSplit[mask], s != it.split { XCTFail("lesion of \(it.file) (\(it.split)) also in \(f) (\(s))") }
+            maskSplit[mask] = (it.split, it.file)
+            let shape = ["lesion_kind", "lesion_cx", "lesion_cy", "lesion_radius_px"].map { it.extra[$0] ?? "" }.joined(separator: "|")
+            if let (s, f) = shapeSplit[shape], s != it.split { XCTFail("lesion \(shape) of \(it.file) (\(it.split)) also in \(f) (\(s))") }
+            shapeSplit[shape] = (it.split, it.file)
+        }
+        XCTAssertEqual(Set(m.items.map(\.split)), [.train, .val, .test])
+    }
+
+    func testSlicesDrawFromUnrelatedStreams() {
+        // Neighbouring indices and seeds give unrelated first draws (the old scheme made stream
+        // i + 1 equal to stream i advanced by one draw).
+        var a = StreamSeed.rng(0, index: 1, purpose: .anatomy)
+        var b = StreamSeed.rng(0, index: 0, purpose: .anatomy)
+        _ = b.next()
+        let firstA = (0..<8).map { _ in a.next() }, firstB = (0..<8).map { _ in b.next() }
+        XCTAssertTrue(Set(firstA).isDisjoint(with: firstB))
+        XCTAssertNotEqual(StreamSeed.seed(0, index: 1, purpose: .anatomy), StreamSeed.seed(1, index: 0, purpose: .anatomy))
+        XCTAssertNotEqual(StreamSeed.seed(0, index: 1, purpose: .anatomy), StreamSeed.seed(0, index: 1, purpose: .lesion))
+    }
 }

@@ -22,9 +22,10 @@ final class ImageCodecTests: XCTestCase {
         XCTAssertEqual(img.channels, channels, "\(file) channels", file: path, line: line)
         XCTAssertEqual(img.bitDepth, bitDepth, "\(file) bit depth", file: path, line: line)
         let want = ref.values.map { Int($0) }
-        XCTAssertEqual(img.samples.count, want.count, file: path, line: line)
+        let samples = img.samples
+        XCTAssertEqual(samples.count, want.count, file: path, line: line)
         var worst = 0
-        for i in 0..<min(want.count, img.samples.count) { worst = max(worst, abs(Int(img.samples[i]) - want[i])) }
+        for i in 0..<min(want.count, samples.count) { worst = max(worst, abs(Int(samples[i]) - want[i])) }
         print("golden \(file): max |Δ| = \(worst)")
         XCTAssertLessThanOrEqual(worst, tolerance, "\(file) vs PIL", file: path, line: line)
     }
@@ -44,6 +45,23 @@ final class ImageCodecTests: XCTestCase {
         let img = try ImageFile.read(dir + "grey16.png")
         // Set by the fixture script: 0, 65535, 424 (= −600 HU stored as HU + 1024).
         XCTAssertEqual(Array(img.samples[0..<3]), [0, 65535, 424])
+    }
+
+    func testEightBitSamplesStayEightBit() throws {
+        // Decoders hand 8-bit files over as bytes (no widened copy); 16-bit files as words.
+        for f in ["grey8.png", "rgb.png", "rgba.png", "palette.png", "grey.jpg", "rgb.jpg"] {
+            let img = try ImageFile.read(dir + f)
+            XCTAssertEqual(img.bitDepth, 8, f)
+            XCTAssertEqual(img.bytes.count, img.pixelCount * img.channels, f)
+            XCTAssertTrue(img.words.isEmpty, f)
+            XCTAssertTrue(img.grey().words.isEmpty && img.rgb().words.isEmpty, f)
+            XCTAssertTrue(try Resize.image(img, width: 7, height: 5).words.isEmpty, f)
+            XCTAssertEqual(img.bytes8(), img.bytes, f)
+        }
+        let sixteen = try ImageFile.read(dir + "grey16.png")
+        XCTAssertTrue(sixteen.bytes.isEmpty)
+        XCTAssertEqual(sixteen.words.count, sixteen.pixelCount)
+        XCTAssertThrowsError(try Image(width: 1, height: 1, channels: 1, bitDepth: 8, samples: [256]))
     }
 
     func testJPEGGoldenPixels() throws {
