@@ -1,8 +1,8 @@
 import Foundation
-import Models
 import Explain
 import Imaging
 import Datasets
+import Models
 
 /// A sweep: data × models (with their weights) × CAM methods × metrics × parameter grids.
 /// Stored as SWEEP.json (`camaudit evaluate --save-config`, and config.json beside every run's
@@ -194,5 +194,37 @@ public struct SweepConfig: Codable, Equatable, Sendable {
             split = v
         }
         return Resolved(architectures: archs, weights: models.map(\.weights), methods: ms, metrics: mets, split: split)
+    }
+}
+
+extension SweepConfig {
+    /// Weights per architecture from repeated `--weights` values: `ARCH=a.safetensors,b.pth` for one
+    /// architecture, or a bare list for every architecture without its own entry. An entry whose
+    /// text before `=` is not an architecture name is a bare path (file names may hold `=`).
+    /// - Returns: for each of `architectures`, its checkpoints (empty: random weights).
+    public static func parseWeights(_ entries: [String], architectures: [String]) throws -> [[String]] {
+        var perArch: [String: [String]] = [:]
+        var bare: [String]? = nil
+        func list(_ s: Substring) -> [String] { s.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        for entry in entries {
+            if let eq = entry.firstIndex(of: "="), Architecture(rawValue: String(entry[..<eq])) != nil {
+                let arch = String(entry[..<eq])
+                guard architectures.contains(arch) else {
+                    throw SweepError.invalidConfig(field: "weights", detail: "\(arch)=… given, but \(arch) is not among the models (\(architectures.joined(separator: ",")))")
+                }
+                guard perArch[arch] == nil else { throw SweepError.invalidConfig(field: "weights", detail: "\(arch) is given twice") }
+                let files = list(entry[entry.index(after: eq)...])
+                guard !files.isEmpty else { throw SweepError.invalidConfig(field: "weights", detail: "\(arch)=: no checkpoint given") }
+                perArch[arch] = files
+            } else {
+                guard bare == nil else {
+                    throw SweepError.invalidConfig(field: "weights", detail: "only one list without ARCH= is allowed (it applies to every architecture without its own); use ARCH=FILES per architecture")
+                }
+                let files = list(entry[...])
+                guard !files.isEmpty else { throw SweepError.invalidConfig(field: "weights", detail: "no checkpoint given") }
+                bare = files
+            }
+        }
+        return architectures.map { perArch[$0] ?? bare ?? [] }
     }
 }

@@ -116,24 +116,6 @@ struct Evaluate: ParsableCommand {
         let archNames: [String] = model == "all" ? Architecture.allCases.map(\.rawValue) : model.split(separator: ",", omittingEmptySubsequences: false).map {
             String($0).trimmingCharacters(in: .whitespaces)
         }
-        var perArch: [String: [String]] = [:]
-        var bare: [String]? = nil
-        for entry in weights {
-            let list = { (s: Substring) in s.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            if let eq = entry.firstIndex(of: "="), Architecture(rawValue: String(entry[..<eq])) != nil {
-                let arch = String(entry[..<eq])
-                guard archNames.contains(arch) else { throw ValidationError("--weights \(arch)=…: \(arch) is not in --model \(model)") }
-                guard perArch[arch] == nil else { throw ValidationError("--weights: \(arch) is given twice") }
-                let files = list(entry[entry.index(after: eq)...])
-                guard !files.isEmpty else { throw ValidationError("--weights \(arch)=: no checkpoint given") }
-                perArch[arch] = files
-            } else {
-                guard bare == nil else { throw ValidationError("--weights: only one list without ARCH= (it applies to every architecture without its own)") }
-                let files = list(entry[...])
-                guard !files.isEmpty else { throw ValidationError("--weights: no checkpoint given") }
-                bare = files
-            }
-        }
         func numbers<T>(_ text: String, _ option: String, _ parse: (String) -> T?) throws -> [T] {
             let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
             guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--\(option) is empty") }
@@ -142,8 +124,9 @@ struct Evaluate: ParsableCommand {
                 return v
             }
         }
+        let perArch = try configValue { try SweepConfig.parseWeights(weights, architectures: archNames) }
         var config = SweepConfig(data: .init(path: data, split: split, limit: limit, splitSeed: splitSeed, strict: strict),
-                                 models: archNames.map { .init(architecture: $0, weights: perArch[$0] ?? bare ?? []) })
+                                 models: zip(archNames, perArch).map { .init(architecture: $0, weights: $1) })
         config.methods = methods.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
         config.metrics = metrics.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
         if config.models.contains(where: { $0.weights.isEmpty }) { config.seeds = try numbers(seeds, "seeds") { UInt64($0) } }
@@ -154,11 +137,16 @@ struct Evaluate: ParsableCommand {
         config.camSeed = camSeed
         config.preprocessing = .init(imagenetNormalize: imagenetNorm)
         if let overlayDir { config.overlays = .init(directory: overlayDir, perModel: overlaysPerModel) }
-        do { _ = try config.resolve() } catch let e as SweepError {
+        _ = try configValue { try config.resolve() }
+        return config
+    }
+
+    /// Runs `body`, turning a configuration refusal into a usage error (exit 64) naming the option.
+    func configValue<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as SweepError {
             if case let .invalidConfig(field, detail) = e { throw ValidationError("--\(field): \(detail)") }
             throw e
         }
-        return config
     }
 
     func run() throws {
