@@ -121,8 +121,10 @@ public struct Plan: Sendable {
         var missing: [String: String] = [:]
         for item in items {
             do { images.append(try identify(item, in: manifest)) } catch {
-                missing[item.file] = "\(error)"
-                log("missing: \(item.file): \(error)")
+                let why: String
+                if case let SweepError.io(path, detail)? = error as? SweepError { why = path == manifest.resolve(item.file) ? detail : "\(path): \(detail)" } else { why = "\(error)" }
+                missing[item.file] = why
+                log("missing: \(item.file): \(why)")
             }
         }
         let numClasses = config.numClasses ?? max(2, manifest.classes.count)
