@@ -45,6 +45,9 @@ final class PlanTests: XCTestCase {
         c = config(); c.metrics = ["locacc", "nope"]; assertRefused(c, "metrics")
         c = config(); c.numClasses = 0; assertRefused(c, "num-classes")
         c = config(); c.data.split = "dev"; assertRefused(c, "split")
+        c = config(); c.preprocessing.window = "soft"; assertRefused(c, "window")
+        c = config(); c.preprocessing.huOffset = -1; assertRefused(c, "hu-offset")
+        c = config(); c.preprocessing.window = "-600,1500"; XCTAssertNoThrow(try c.resolve())
     }
 
     /// `--weights resnet50=a,b --weights densenet161=c`; a bare list for the rest.
@@ -116,6 +119,10 @@ final class PlanTests: XCTestCase {
         var c3 = c; c3.grid.threshold = [0.3, 0.5]
         let p3 = try Plan.expand(c3, manifest: manifest)
         XCTAssertEqual(p3.expectedRows(p3.units[0]).filter { $0.key.metric == "locacc" }.count, 2 * 2)
+        // The 16-bit window and HU offset are preprocessing too.
+        var c5 = c; c5.preprocessing.window = "bone"
+        let p5 = try Plan.expand(c5, manifest: manifest)
+        XCTAssertTrue(Set(p5.expectedRows(p5.units[0]).filter { $0.key.metric != FactMetric.truth }.map(\.id)).isDisjoint(with: rows1.values))
         // Image size is preprocessing: it changes every row's key.
         var c4 = c; c4.imageSize = 96
         let p4 = try Plan.expand(c4, manifest: manifest)
