@@ -4,13 +4,7 @@ import Datasets
 import Evaluation
 @testable import Sweep
 
-final class PlanTests: XCTestCase {
-    var dir = ""
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "/camaudit-plan-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+final class PlanTests: TemporaryFolderTestCase {
 
     func config(_ path: String = "data/manifest.csv", models: [SweepConfig.ModelEntry] = [.init(architecture: "resnet50")]) -> SweepConfig {
         SweepConfig(data: .init(path: path), models: models)
