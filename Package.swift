@@ -24,14 +24,14 @@ func targetCPUFlags() -> [String] {
 let cpuSettings: [SwiftSetting] = targetCPUFlags().isEmpty ? [] : [.unsafeFlags(targetCPUFlags())]
 
 // Layers, bottom to top: system libraries (Modules/) → TensorCore → Autograd → NN → Models →
-// Explain → Evaluation → camaudit CLI. Imaging and Datasets sit beside the model stack; Report draws
+// Explain → Sweep (run driver; Evaluation is its metrics library) → camaudit CLI. Imaging and Datasets sit beside the model stack; Report draws
 // figures (overlays, colormaps) from tensors and images.
 let package = Package(
     name: "camaudit",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "camaudit", targets: ["camaudit"]),
-        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report"]),
+        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Sweep"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,9 +56,12 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
         .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
         .target(name: "Report", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
-        .target(name: "Evaluation", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report"], swiftSettings: cpuSettings),
+        .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: cpuSettings),
+        // The run driver above the metrics: sweep configuration, plan of work units, executor, results store.
+        .target(name: "Sweep", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report", "Evaluation"],
+                swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report",
+            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Sweep",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
@@ -74,6 +77,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
         // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
+        .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
