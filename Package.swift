@@ -31,7 +31,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "camaudit", targets: ["camaudit"]),
-        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report"]),
+        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,9 +56,10 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
         .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
         .target(name: "Report", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
+        .target(name: "Training", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets"], swiftSettings: cpuSettings),
         .target(name: "Evaluation", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report"], swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report",
+            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
@@ -71,6 +72,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TensorCore", "Imaging", "Datasets", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Datasets", "Training", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
