@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
         .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
         .target(name: "Report", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
-        .target(name: "Training", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets"], swiftSettings: cpuSettings),
+        .target(name: "Training", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Evaluation"], swiftSettings: cpuSettings),
         .target(name: "Evaluation", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report"], swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training",
@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TensorCore", "Imaging", "Datasets", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Datasets", "Training", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Training", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
