@@ -78,6 +78,11 @@ struct Train: ParsableCommand {
             let scanned = try DatasetScanner.scan(root: data, options: ScanOptions())
             writeStderr(scanned.summary)
             manifest = scanned.manifest(seed: splitSeed)
+            // The split this run used, so PyTorch (scripts/train_torch.py) and later runs see the same one.
+            let path = TrainingOutputs(checkpoint: out).base + ".manifest.csv"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try manifest.write(to: path)
+            writeStderr("split written to \(path)")
         } else {
             manifest = try Manifest.read(path: data)
         }
