@@ -78,6 +78,9 @@ struct Train: ParsableCommand {
             let scanned = try DatasetScanner.scan(root: data, options: ScanOptions())
             writeStderr(scanned.summary)
             manifest = scanned.manifest(seed: splitSeed)
+            guard manifest.classes.count >= 2 else {
+                throw CLIError("\(data): \(manifest.items.count) readable images in \(manifest.classes.count) class folders; training needs at least two classes")
+            }
             // The split this run used, so PyTorch (scripts/train_torch.py) and later runs see the same one.
             let path = TrainingOutputs(checkpoint: out).base + ".manifest.csv"
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
