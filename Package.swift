@@ -31,7 +31,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "camaudit", targets: ["camaudit"]),
-        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Sweep"]),
+        .library(name: "CamAuditKit", targets: ["TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,11 +57,12 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
         .target(name: "Report", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
         .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: cpuSettings),
+        .target(name: "Training", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Evaluation"], swiftSettings: cpuSettings),
         // The run driver above the metrics: sweep configuration, plan of work units, executor, results store.
         .target(name: "Sweep", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report", "Evaluation"],
                 swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Sweep",
+            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
@@ -74,6 +75,7 @@ let package = Package(
         .testTarget(name: "ExplainTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Explain", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["TensorCore", "Imaging", "Datasets", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Training", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
         // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),

@@ -112,12 +112,52 @@ def rise_pair(m, x, saliency, cls_idx, steps=50):
     return float(np.trapezoid(del_curve, frac)), float(np.trapezoid(ins_curve, frac))
 
 
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return -1
+
+
+def bench_training(archs, repeats, quick):
+    """Full AdamW steps (train mode, dropout off, cross-entropy, backward, step) as `camaudit bench`
+    times them: batch 16 at 224 and 128 px (quick: batch 4 at 64), best of `repeats` after a warm-up,
+    peak RSS per row (reset through /proc/self/clear_refs)."""
+    rows = []
+    batch = 4 if quick else 16
+    for arch in archs:
+        for size in ([64] if quick else [224, 128]):
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            m = (torchvision.models.vit_b_16(num_classes=3, image_size=size) if arch == "vit_b_16"
+                 else getattr(torchvision.models, arch)(num_classes=3))
+            m.train()
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.Dropout) or type(mod).__name__ == "StochasticDepth":
+                    mod.eval()
+            opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+            x = torch.rand(batch, 3, size, size)
+            y = torch.arange(batch) % 3
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(m(x), y).backward()
+                opt.step()
+            t = timed(step, repeats)
+            rows.append({"arch": arch, "image_size": size, "batch": batch, "seconds_per_step": round(t, 3),
+                         "images_per_s": round(batch / t, 2), "peak_rss_mb": round(peak_rss_mb())})
+            print(f"# train {arch} {size}px: {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="skip ScoreCAM/AblationCAM on resnet50")
     ap.add_argument("--arch", action="append")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--training-only", action="store_true", help="only the training section")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import importlib.metadata as md
@@ -127,6 +167,9 @@ def main():
            "grad_cam": md.version("grad-cam"), "threads": args.threads, "quick": args.quick,
            "image_size": 224, "unit": "ms/image unless named otherwise", "repeats": args.repeats,
            "forward": {}, "gradcam": {}, "methods_resnet50": {}, "rise": {}}
+    out["training"] = bench_training(archs, args.repeats, args.quick)
+    if args.training_only:
+        return out
     for arch in archs:
         m = build(arch)
         layers, reshape = default_layers(arch, m)

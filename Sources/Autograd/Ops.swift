@@ -86,7 +86,7 @@ public func batchNormEval(_ x: Variable, weight: Variable, bias: Variable, runni
 /// BatchNorm2d with batch statistics (training). Returns the output and the batch mean and biased
 /// variance so the caller can update running statistics.
 public func batchNormTrain(_ x: Variable, weight: Variable, bias: Variable, eps: Float) throws
-    -> (y: Variable, mean: Tensor, invStd: Tensor) {
+    -> (y: Variable, mean: Tensor, invStd: Tensor, variance: Tensor) {
     let xv = x.value, wv = weight.value
     let r = try batchNorm2dTrain(xv, weight: wv, bias: bias.value, eps: eps)
     let mean = r.mean, invStd = r.invStd
@@ -94,7 +94,7 @@ public func batchNormTrain(_ x: Variable, weight: Variable, bias: Variable, eps:
         let b = try batchNorm2dTrainBackward(g, xv, weight: wv, mean: mean, invStd: invStd)
         return [b.dx, b.dw, b.db]
     }
-    return (y, mean, invStd)
+    return (y, mean, invStd, r.variance)
 }
 
 public func layerNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Float) throws -> Variable {

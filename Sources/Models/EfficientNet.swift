@@ -94,7 +94,7 @@ public final class MBConv: Module {
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         let r = try block(x, ctx)
         guard useResidual else { return r }
-        return try add(stochasticDepth(r, p: stochasticDepthProb, training: ctx.training, rng: &ctx.rng), x)
+        return try add(stochasticDepth(r, p: stochasticDepthProb, training: ctx.training && ctx.stochasticLayers, rng: &ctx.rng), x)
     }
 }
 

@@ -115,7 +115,7 @@ public final class BatchNorm2d: Module {
         let n = Float(x.shape[0] * x.shape[2] * x.shape[3])
         let rm = runningMean.value.copy(), rv = runningVar.value.copy()
         for i in 0..<c {
-            let biasedVar = 1 / (r.invStd.data[i] * r.invStd.data[i]) - eps
+            let biasedVar = r.variance.data[i]
             let unbiased = n > 1 ? biasedVar * n / (n - 1) : biasedVar
             rm.data[i] = (1 - momentum) * rm.data[i] + momentum * r.mean.data[i]
             rv.data[i] = (1 - momentum) * rv.data[i] + momentum * unbiased
@@ -193,7 +193,7 @@ public final class Dropout: Module {
     public let p: Float
     public init(_ p: Float) { self.p = p }
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        try dropout(x, p: p, training: ctx.training, rng: &ctx.rng)
+        try dropout(x, p: p, training: ctx.training && ctx.stochasticLayers, rng: &ctx.rng)
     }
 }
 

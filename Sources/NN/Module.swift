@@ -85,6 +85,9 @@ open class Module {
 public final class ForwardContext {
     /// Training mode: batch statistics in BatchNorm, dropout and stochastic depth active.
     public var training: Bool
+    /// Dropout and stochastic depth active in training mode (off: `--no-dropout`, BatchNorm still
+    /// uses batch statistics).
+    public var stochasticLayers = true
     /// Record the graph for parameter gradients (training).
     public var parameterGrads: Bool
     /// Randomness for dropout and stochastic depth.

@@ -115,13 +115,14 @@ public func batchNorm2dEvalParamGrads(_ dy: Tensor, _ x: Tensor, runningMean: Te
 // MARK: - BatchNorm (train)
 
 /// BatchNorm with batch statistics (biased variance, as PyTorch normalises in training).
-/// - Returns: y, and per-channel mean and 1/√(var + eps) for the backward.
-public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> (y: Tensor, mean: Tensor, invStd: Tensor) {
+/// - Returns: y, per-channel mean and 1/√(var + eps) for the backward, and the biased variance
+///   itself (for the running statistics: recovering it from invStd loses precision when var ≪ eps).
+public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> (y: Tensor, mean: Tensor, invStd: Tensor, variance: Tensor) {
     let (n, c, p) = try nchwDims(x, "batchNorm2dTrain")
     try requireVector(weight, c, "weight", "batchNorm2dTrain"); try requireVector(bias, c, "bias", "batchNorm2dTrain")
     guard n * p > 0 else { throw TensorError.invalidArgument(op: "batchNorm2dTrain", detail: "no values per channel in \(x.shape)") }
-    let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c])
-    let xp = x.data, mp = mean.data, ip = invStd.data
+    let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c]), variance = Tensor(uninitialized: [c])
+    let xp = x.data, mp = mean.data, ip = invStd.data, vp = variance.data
     let count = Double(n * p)
     Parallel.forEachChunk(c, minPerThread: 1) { r in
         for ch in r {
@@ -133,11 +134,12 @@ public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Flo
             for img in 0..<n { let b = xp + (img * c + ch) * p; var a: Float = 0; for i in 0..<p { let d = b[i] - muF; a += d * d }; v += Double(a) }
             mp[ch] = muF
             ip[ch] = Float(1 / (v / count + Double(eps)).squareRoot())
+            vp[ch] = Float(v / count)
         }
     }
     let s = Tensor(uninitialized: [c]), t = Tensor(uninitialized: [c])
     for i in 0..<c { s.data[i] = weight.data[i] * ip[i]; t.data[i] = bias.data[i] - mp[i] * s.data[i] }
-    return (try channelAffine(x, scale: s, shift: t), mean, invStd)
+    return (try channelAffine(x, scale: s, shift: t), mean, invStd, variance)
 }
 
 /// Gradients of training-mode BatchNorm: with x̂ = (x − mean)·invStd and M = N·H·W,

@@ -18,7 +18,7 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Threads for BLAS and our loops.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write all rows as JSON here.") var json: String = "bench.json"
-    @Option(help: "Sections to run: kernels, models, cams, metrics (comma-separated).") var sections: String = "kernels,models,cams,metrics"
+    @Option(help: "Sections to run: kernels, models, cams, metrics, training (comma-separated).") var sections: String = "kernels,models,cams,metrics,training"
     @Flag(help: "Small sizes and one repetition (a smoke run); skips Score-CAM on resnet50.") var quick = false
     @Option(help: "Repetitions (best time kept).") var reps: Int = 3
     @Option(help: "Architectures for the models, cams and metrics sections (comma-separated; default all five).")
@@ -59,6 +59,7 @@ struct Bench: ParsableCommand {
         if wanted.contains("models") { doc["models"] = try benchModels(sgemm: sgemm, reps: r) }
         if wanted.contains("cams") { doc["cams"] = try benchCAMs(reps: r) }
         if wanted.contains("metrics") { doc["metrics"] = try benchMetrics() }
+        if wanted.contains("training") { doc["training"] = try benchTraining(reps: r) }
         let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
         try atomicWrite(data, to: json)
         print("wrote \(json)")

@@ -1,0 +1,157 @@
+import Foundation
+import TensorCore
+import NN
+
+// Optimizers with torch.optim's semantics and arithmetic order (the default single-tensor CPU path
+// of PyTorch 2.x, non-amsgrad, non-maximize). State is keyed by state-dict key, so it can be saved
+// beside the weights and restored for `--resume`.
+
+/// A first-order optimizer over named parameters.
+public protocol Optimizer: AnyObject {
+    /// Applies one update with learning rate `lr` to every listed parameter with its gradient
+    /// (parameters that received no gradient are simply not listed, as torch.optim skips `grad is None`).
+    func step(_ params: [Gradient], lr: Float) throws
+    /// The optimizer state as named tensors (for checkpoints with state).
+    func stateTensors() -> [(String, Tensor)]
+    /// Restores what `stateTensors` returned.
+    func restore(_ state: [String: Tensor]) throws
+}
+
+/// A parameter, its state-dict key and its gradient from the latest backward pass.
+public struct Gradient {
+    public let key: String
+    public let parameter: Parameter
+    public let grad: Tensor
+
+    public init(key: String, parameter: Parameter, grad: Tensor) throws {
+        guard grad.shape == parameter.value.shape else {
+            throw TensorError.shapeMismatch(op: "optimizer step '\(key)'", detail: "gradient \(grad.shape) vs parameter \(parameter.value.shape)")
+        }
+        self.key = key; self.parameter = parameter; self.grad = grad
+    }
+}
+
+// MARK: - AdamW
+
+/// torch.optim.AdamW (Loshchilov & Hutter, decoupled weight decay), per step t:
+///
+///     p ← p·(1 − lr·λ)
+///     m ← lerp(m, g, 1 − β1)            v ← v·β2 + (1 − β2)·g·g
+///     p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
+///
+/// The bias corrections and step size are computed in double and rounded to float once, as
+/// PyTorch does with Python scalars; per-element arithmetic is float32 in PyTorch's order.
+public final class AdamW: Optimizer {
+    public let beta1: Double, beta2: Double, eps: Double, weightDecay: Double
+    /// Steps taken (PyTorch keeps one count per parameter; they are equal here).
+    public private(set) var steps: [String: Int] = [:]
+    private var expAvg: [String: Tensor] = [:], expAvgSq: [String: Tensor] = [:]
+
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 0.01) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+    }
+
+    public func step(_ params: [Gradient], lr: Float) throws {
+        let lrD = Double(lr)
+        for item in params {
+            let key = item.key, p = item.parameter, g = item.grad
+            let m = expAvg[key] ?? Tensor(zeros: g.shape), v = expAvgSq[key] ?? Tensor(zeros: g.shape)
+            let t = (steps[key] ?? 0) + 1
+            let decay = Float(1 - lrD * weightDecay)
+            let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
+            let bc1 = 1 - pow(beta1, Double(t)), bc2Sqrt = (1 - pow(beta2, Double(t))).squareRoot()
+            let negStep = Float(-(lrD / bc1)), bc2 = Float(bc2Sqrt), e = Float(eps)
+            // A new tensor: the old value may be captured by a graph or a filter cache.
+            let out = Tensor(uninitialized: p.value.shape)
+            let pp = p.value.data, op = out.data, gp = g.data, mp = m.data, vp = v.data
+            for i in 0..<out.count {
+                let pi = weightDecay != 0 ? pp[i] * decay : pp[i]
+                let gi = gp[i]
+                // torch.lerp with a weight below 0.5: start + weight·(end − start).
+                mp[i] = mp[i] + w1 * (gi - mp[i])
+                vp[i] = vp[i] * b2 + w2 * gi * gi
+                let denom = vp[i].squareRoot() / bc2 + e
+                op[i] = pi + negStep * mp[i] / denom
+            }
+            p.value = out
+            expAvg[key] = m; expAvgSq[key] = v; steps[key] = t
+        }
+    }
+
+    public func stateTensors() -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        for key in expAvg.keys.sorted() {
+            out.append(("exp_avg/" + key, expAvg[key]!))
+            out.append(("exp_avg_sq/" + key, expAvgSq[key]!))
+            out.append(("step/" + key, Tensor(scalar: Float(steps[key] ?? 0))))
+        }
+        return out
+    }
+
+    public func restore(_ state: [String: Tensor]) throws {
+        expAvg = [:]; expAvgSq = [:]; steps = [:]
+        for (name, t) in state {
+            if name.hasPrefix("exp_avg_sq/") { expAvgSq[String(name.dropFirst("exp_avg_sq/".count))] = t.copy() }
+            else if name.hasPrefix("exp_avg/") { expAvg[String(name.dropFirst("exp_avg/".count))] = t.copy() }
+            else if name.hasPrefix("step/") { steps[String(name.dropFirst("step/".count))] = Int(t.data[0]) }
+            else { throw TensorError.invalidArgument(op: "AdamW state", detail: "unknown entry '\(name)'") }
+        }
+        guard Set(expAvg.keys) == Set(expAvgSq.keys), Set(expAvg.keys) == Set(steps.keys) else {
+            throw TensorError.invalidArgument(op: "AdamW state", detail: "exp_avg, exp_avg_sq and step name different parameters")
+        }
+    }
+}
+
+// MARK: - SGD
+
+/// torch.optim.SGD with coupled weight decay, momentum (dampening 0) and optional Nesterov:
+///
+///     g ← g + λ·p
+///     b ← g (first step), b ← μ·b + g (later steps)
+///     g ← g + μ·b (Nesterov) or g ← b
+///     p ← p − lr·g
+///
+/// PyTorch's vectorised `add(alpha:)` is a fused multiply-add; so is ours.
+public final class SGD: Optimizer {
+    public let momentum: Float, weightDecay: Float, nesterov: Bool
+    private var buffers: [String: Tensor] = [:]
+
+    public init(momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.momentum = momentum; self.weightDecay = weightDecay; self.nesterov = nesterov
+    }
+
+    public func step(_ params: [Gradient], lr: Float) throws {
+        for item in params {
+            let key = item.key, p = item.parameter, g = item.grad
+            let out = Tensor(uninitialized: p.value.shape)
+            let pp = p.value.data, op = out.data, gp = g.data, n = out.count
+            let wd = weightDecay, mu = momentum, negLr = -lr
+            let first = buffers[key] == nil
+            let buf = momentum != 0 ? (buffers[key] ?? Tensor(uninitialized: g.shape)) : nil
+            for i in 0..<n {
+                var gi = wd != 0 ? gp[i].addingProduct(pp[i], wd) : gp[i]
+                if let b = buf?.data {
+                    b[i] = first ? gi : (b[i] * mu) + gi
+                    gi = nesterov ? gi.addingProduct(b[i], mu) : b[i]
+                }
+                op[i] = pp[i].addingProduct(gi, negLr)
+            }
+            if let buf { buffers[key] = buf }
+            p.value = out
+        }
+    }
+
+    public func stateTensors() -> [(String, Tensor)] {
+        buffers.keys.sorted().map { ("momentum_buffer/" + $0, buffers[$0]!) }
+    }
+
+    public func restore(_ state: [String: Tensor]) throws {
+        buffers = [:]
+        for (name, t) in state {
+            guard name.hasPrefix("momentum_buffer/") else {
+                throw TensorError.invalidArgument(op: "SGD state", detail: "unknown entry '\(name)'")
+            }
+            buffers[String(name.dropFirst("momentum_buffer/".count))] = t.copy()
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// The optimizer family.
+public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
+    case adamw, sgd
+}
+
+/// Everything that decides a training run's result (the JSON record stores it; `--resume`
+/// refuses a state written with different options).
+///
+/// Defaults are the study's recipe: AdamW, lr 1e-4, weight decay 0.01, 20 epochs, batch 16,
+/// cross-entropy, no augmentation, Resize to 224 + ToTensor, seed 42, best-validation checkpoint.
+public struct TrainingOptions: Sendable, Codable, Equatable {
+    public var architecture: String
+    public var epochs = 20
+    public var batchSize = 16
+    public var optimizer: OptimizerKind = .adamw
+    public var lr = 1e-4
+    /// AdamW: decoupled decay (PyTorch's default 0.01); SGD: L2 added to the gradient.
+    public var weightDecay = 0.01
+    /// SGD only.
+    public var momentum = 0.9
+    public var nesterov = false
+    public var schedule: Schedule = .none
+    public var warmupEpochs = 0
+    public var labelSmoothing: Float = 0
+    public var classWeights: ClassWeighting = .none
+    public var augment: Augmentation = .none
+    public var imageSize = 224
+    public var seed: UInt64 = 42
+    /// Dropout and stochastic depth in training (`--no-dropout` turns them off).
+    public var dropout = true
+    public var shuffle = true
+    /// Stop after this many optimizer steps in all.
+    public var maxSteps: Int?
+    /// The checkpoint fine-tuning started from.
+    public var initFrom: String?
+
+    public init(architecture: String) { self.architecture = architecture }
+
+    /// Checks the values before anything is read or written.
+    public func validate() throws {
+        func bad(_ s: String) -> TrainingError { .invalidOption(s) }
+        guard epochs >= 1 else { throw bad("--epochs must be ≥ 1, got \(epochs)") }
+        guard batchSize >= 1 else { throw bad("--batch-size must be ≥ 1, got \(batchSize)") }
+        guard lr > 0, lr.isFinite else { throw bad("--lr must be a positive number, got \(lr)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw bad("--weight-decay must be ≥ 0, got \(weightDecay)") }
+        guard momentum >= 0, momentum < 1 else { throw bad("--momentum must be in [0, 1), got \(momentum)") }
+        guard !nesterov || (optimizer == .sgd && momentum > 0) else { throw bad("--nesterov needs --optimizer sgd and a momentum > 0") }
+        guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else {
+            throw bad("--warmup-epochs must be in 0..<epochs, got \(warmupEpochs)")
+        }
+        guard labelSmoothing >= 0, labelSmoothing <= 1 else { throw bad("--label-smoothing must be in [0, 1], got \(labelSmoothing)") }
+        guard imageSize >= 16 else { throw bad("--image-size must be ≥ 16, got \(imageSize)") }
+        if architecture == "vit_b_16", imageSize % 16 != 0 { throw bad("--image-size must be a multiple of 16 for vit_b_16, got \(imageSize)") }
+        if let maxSteps, maxSteps < 1 { throw bad("--max-steps must be ≥ 1, got \(maxSteps)") }
+    }
+}

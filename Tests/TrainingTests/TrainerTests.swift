@@ -1,0 +1,110 @@
+import Foundation
+import XCTest
+import TensorCore
+import NN
+import Models
+import Datasets
+import Training
+import TestSupport
+
+/// The training loop on tiny synthetic phantom sets (`SynthDataset`, 64 px).
+final class TrainerTests: XCTestCase {
+    var tmp: String = ""
+
+    override func setUpWithError() throws {
+        tmp = NSTemporaryDirectory() + "camaudit-train-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: tmp) }
+
+    /// A phantom set with every row in `split` except the last of each class, which go to val and test.
+    func phantoms(count: Int) throws -> Manifest {
+        let s = try SynthDataset.generate(out: tmp + "/data", count: count, size: 64, seed: 3)
+        var m = try Manifest.read(path: s.manifestPath)
+        for i in m.items.indices { m.items[i].split = i < count - 6 ? .train : (i < count - 3 ? .val : .test) }
+        return m
+    }
+
+    func trainer(_ m: Manifest, _ o: TrainingOptions, out: String) throws -> Trainer {
+        let model = try makeModel(Architecture(rawValue: o.architecture)!, numClasses: m.classes.count, imageSize: o.imageSize)
+        model.initialize(seed: o.seed)
+        return try Trainer(options: o, manifest: m, model: model, outputs: TrainingOutputs(checkpoint: out, stepLog: out + ".steps.csv"), version: "test")
+    }
+
+    func testFitsATinyPhantomSet() throws {
+        let m = try phantoms(count: 15)
+        var o = TrainingOptions(architecture: "resnet50")
+        o.imageSize = 64; o.batchSize = 9; o.epochs = 30; o.lr = 1e-3; o.shuffle = false; o.dropout = false
+        let t = try trainer(m, o, out: tmp + "/w/fit.safetensors")
+        var fitted = false
+        t.log = { print($0) }
+        // Stop as soon as an epoch's training accuracy reaches 100 %.
+        for epochs in 1...o.epochs {
+            t.interruptAfterEpochs = 1
+            if try t.run(resume: epochs > 1) != nil { break }
+            let csv = try String(contentsOfFile: tmp + "/w/fit.epochs.csv", encoding: .utf8)
+            let last = csv.split(separator: "\n").last!.split(separator: ",")
+            if Double(last[2]) == 1 { fitted = true; break }
+        }
+        XCTAssertTrue(fitted, "resnet50 did not reach 100% training accuracy on 9 phantoms in \(o.epochs) epochs")
+    }
+
+    func testResumeEndsWithTheSameBytes() throws {
+        let m = try phantoms(count: 12)
+        var o = TrainingOptions(architecture: "efficientnet_b0")
+        o.imageSize = 64; o.batchSize = 4; o.epochs = 3; o.lr = 1e-3; o.augment = .basic
+        let a = try trainer(m, o, out: tmp + "/a/w.safetensors")
+        try a.run()
+        let b = try trainer(m, o, out: tmp + "/b/w.safetensors")
+        b.interruptAfterEpochs = 1
+        XCTAssertNil(try b.run())
+        // A fresh process would rebuild the model from scratch: so does this.
+        let c = try trainer(m, o, out: tmp + "/b/w.safetensors")
+        try c.run(resume: true)
+        for suffix in [".safetensors", ".resume.safetensors"] {
+            let x = try Data(contentsOf: URL(fileURLWithPath: tmp + "/a/w" + suffix))
+            let y = try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w" + suffix))
+            XCTAssertEqual(x, y, "w\(suffix) differs after resume")
+        }
+        let steps = try String(contentsOfFile: tmp + "/b/w.safetensors.steps.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(steps.count, 1 + 3 * 2, "one row per optimizer step after resuming")
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w.json"))) as! [String: Any]
+        XCTAssertEqual((record["history"] as? [Any])?.count, 3)
+        let test = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w.test.json"))) as! [String: Any]
+        XCTAssertEqual(test["images"] as? Int, 3)
+        XCTAssertEqual((test["confusion_matrix"] as? [[Int]])?.flatMap { $0 }.reduce(0, +), 3)
+    }
+
+    func testBadInputIsRefusedBeforeTraining() throws {
+        var m = try phantoms(count: 9)
+        let o = TrainingOptions(architecture: "resnet50")
+        // No validation rows.
+        var noVal = m
+        for i in noVal.items.indices where noVal.items[i].split == .val { noVal.items[i].split = .train }
+        XCTAssertThrowsError(try trainer(noVal, o, out: tmp + "/x.safetensors")) { XCTAssertEqual($0 as? TrainingError, .emptySplit("val")) }
+        // An output folder that cannot be created.
+        try Data().write(to: URL(fileURLWithPath: tmp + "/file"))
+        XCTAssertThrowsError(try trainer(m, o, out: tmp + "/file/x.safetensors")) {
+            guard case .unwritable = $0 as? TrainingError else { return XCTFail("\($0)") }
+        }
+        // One class only.
+        for i in m.items.indices { m.items[i].classIndex = 0; m.items[i].className = "normal" }
+        XCTAssertThrowsError(try Trainer(options: o, manifest: m, model: makeModel(.resnet50, numClasses: 1), outputs: TrainingOutputs(checkpoint: tmp + "/y.safetensors"), version: "t")) {
+            guard case .singleClass = $0 as? TrainingError else { return XCTFail("\($0)") }
+        }
+        var bad = o; bad.lr = -1
+        XCTAssertThrowsError(try bad.validate())
+    }
+
+    func testNonFiniteLossStopsBeforeTheUpdate() throws {
+        let model = try makeModel(.efficientnet_b0, numClasses: 3, imageSize: 32)
+        model.initialize(seed: 1)
+        let before = model.namedParameters().map { $0.1.value.values }
+        let x = Tensor(repeating: .nan, shape: [2, 3, 32, 32])
+        XCTAssertThrowsError(try trainStep(model, images: x, labels: [0, 1], optimizer: AdamW(), lr: 1e-3)) {
+            guard case .nonFiniteLoss = $0 as? TrainingError else { return XCTFail("\($0)") }
+        }
+        let after = model.namedParameters().map { $0.1.value.values }
+        XCTAssertEqual(before, after, "weights and running statistics are untouched")
+    }
+}
