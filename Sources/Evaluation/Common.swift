@@ -28,6 +28,15 @@ public enum EvaluationError: Error, CustomStringConvertible, LocalizedError, Equ
 
 // MARK: - Plane helpers
 
+/// True when every value of the map is the same (a blank or saturated map): no metric of it is
+/// defined, since every ordering and every threshold of it is arbitrary.
+public func isConstantMap(_ map: Tensor) -> Bool {
+    guard map.count > 1 else { return true }
+    let first = map.data[0]
+    for i in 1..<map.count where map.data[i] != first { return false }
+    return true
+}
+
 /// The (H, W) of a single map: shape `[H, W]`, or `[1, H, W]` / `[1, 1, H, W]`.
 func planeSize(_ t: Tensor, _ op: String, _ name: String) throws -> (h: Int, w: Int) {
     let s = t.shape
@@ -127,16 +136,10 @@ func readScores(_ logits: Tensor, classes: [Int], kind: ScoreKind, op: String) t
     }
 }
 
-/// Argmax of each row of logits `[N, K]` (first maximum wins).
+/// Argmax of each row of logits `[N, K]` (first maximum wins; `rowArgmax`).
 public func predictedClasses(_ logits: Tensor) throws -> [Int] {
-    guard logits.rank == 2, logits.shape[1] >= 1 else {
+    do { return try rowArgmax(logits) } catch {
         throw EvaluationError.shapeMismatch(op: "predictedClasses", detail: "logits must be [N, K], got \(logits.shape)")
-    }
-    let k = logits.shape[1]
-    return (0..<logits.shape[0]).map { i in
-        var best = 0
-        for j in 1..<k where logits.data[i * k + j] > logits.data[i * k + best] { best = j }
-        return best
     }
 }
 

@@ -94,8 +94,8 @@ public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
 /// Agreement of an image's map under one augmentation.
 public struct AugmentationScore: Sendable, Equatable {
     public let augmentation: Augmentation
-    /// IoU at the threshold over valid pixels (1 if both binarised maps are empty there).
-    public let iou: Double
+    /// IoU at the threshold over valid pixels; nil if both binarised maps are empty there.
+    public let iou: Double?
     /// Spearman ρ over valid pixels; nil when a map is constant there.
     public let spearman: Double?
 }
@@ -104,7 +104,8 @@ public struct AugmentationScore: Sendable, Equatable {
 public struct PairScore: Sendable, Equatable {
     public let first: Int
     public let second: Int
-    public let iou: Double
+    /// nil when both binarised maps are empty.
+    public let iou: Double?
     public let spearman: Double?
     /// SSIM (see `Similarity.ssim`); nil if not requested or the maps are smaller than 11×11.
     public let ssim: Double?
@@ -115,16 +116,21 @@ public enum Consistency {
     /// The study's Consist (Eq. 6) for one image: maps `[H, W]` of the same image from R + 1
     /// runs (seeds / re-initialisations of one architecture), binarised at τ; the mean of
     /// IoU(L_r, L_ref) over r = 1…R with the first map as reference, or over all pairs i < j when
-    /// `allPairs`. Two empty binarised maps count as IoU 1. `nil` for fewer than two maps.
+    /// `allPairs`. A pair is undefined — and left out of the mean — when either map is constant
+    /// (it holds no localisation) or both binarised maps are empty. `nil` for fewer than two maps
+    /// or when no pair is defined (e.g. every map blank, as with a zero classifier head).
     public static func consist(maps: [Tensor], threshold: Float = 0.5, allPairs: Bool = false) throws -> Double? {
         guard maps.count >= 2 else { return nil }
+        let constant = maps.map(isConstantMap)
         var s = 0.0, n = 0
         for i in 0..<(allPairs ? maps.count - 1 : 1) {
             for j in (i + 1)..<maps.count {
-                s += try Similarity.binaryIoU(maps[j], maps[i], threshold: threshold); n += 1
+                let iou = try Similarity.binaryIoU(maps[j], maps[i], threshold: threshold)
+                guard let v = iou, !constant[i], !constant[j] else { continue }
+                s += v; n += 1
             }
         }
-        return s / Double(n)
+        return n == 0 ? nil : s / Double(n)
     }
 
     /// Every pair i < j of maps `[H, W]` of one image (from different architectures, methods or

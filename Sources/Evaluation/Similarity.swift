@@ -4,8 +4,9 @@ import TensorCore
 /// Map-to-map similarity: binary IoU at a threshold, Spearman over pixels, SSIM.
 public enum Similarity {
     /// IoU of `[a ≥ τ]` and `[b ≥ τ]` over the pixels where `valid` is true (all if nil).
-    /// Two empty binarised maps agree perfectly: IoU 1.
-    public static func binaryIoU(_ a: Tensor, _ b: Tensor, threshold: Float = 0.5, valid: [Bool]? = nil) throws -> Double {
+    /// `nil` when both binarised maps are empty: two blank maps carry no localisation to agree on,
+    /// and scoring them 1 would read as perfect agreement (`Undefined.emptyBinarisedMaps`).
+    public static func binaryIoU(_ a: Tensor, _ b: Tensor, threshold: Float = 0.5, valid: [Bool]? = nil) throws -> Double? {
         _ = try samePlanes(a, b, "binaryIoU", "first map", "second map")
         var inter = 0, union = 0
         for i in 0..<a.count where valid?[i] ?? true {
@@ -13,7 +14,7 @@ public enum Similarity {
             if x && y { inter += 1 }
             if x || y { union += 1 }
         }
-        return union == 0 ? 1 : Double(inter) / Double(union)
+        return union == 0 ? nil : Double(inter) / Double(union)
     }
 
     /// Spearman's ρ between the pixel values of two maps (average ranks for ties), over `valid`

@@ -10,6 +10,8 @@ public struct SummaryGroup: Sendable, Equatable, Codable {
     public let n: Int
     /// Rows whose value is undefined or not finite (excluded from the statistics).
     public let undefined: Int
+    /// Why they are undefined, with counts (e.g. "constant map": 12).
+    public let undefinedReasons: [String: Int]
     public let mean: Double?
     public let median: Double?
     /// Seeded bootstrap percentile interval of the mean (`Stats.bootstrapCI`).
@@ -48,23 +50,31 @@ public struct Comparison: Sendable, Equatable, Codable {
 /// Summaries of a results store: grouping, bootstrap intervals, paired tests, and the
 /// summary.json / summary.md writers (atomic).
 public enum Summary {
-    /// Groups rows by model, method, metric and params (sorted by those keys).
+    /// Groups rows by model, method, metric and params (sorted by those keys). Facts about an
+    /// image (its true class) are not metrics and are left out. Each group's values are taken in
+    /// ascending order, so the numbers do not depend on the order rows were written in (a sharded
+    /// run merged gives the summary of a single-process run).
     public static func groups(_ rows: [ResultRow], resamples: Int = 1000, level: Double = 0.95, seed: UInt64 = 0) -> [SummaryGroup] {
         struct G: Hashable, Comparable {
             let model, method, metric, params: String
             static func < (l: G, r: G) -> Bool { (l.model, l.method, l.metric, l.params) < (r.model, r.method, r.metric, r.params) }
         }
-        var buckets: [G: (values: [Double], undefined: Int)] = [:]
-        for r in rows {
+        var buckets: [G: (values: [Double], undefined: Int, reasons: [String: Int])] = [:]
+        for r in rows where r.key.metric != FactMetric.truth {
             let g = G(model: r.key.model, method: r.key.method, metric: r.key.metric, params: r.key.params)
-            if let v = r.value, v.isFinite { buckets[g, default: ([], 0)].values.append(v) } else { buckets[g, default: ([], 0)].undefined += 1 }
+            if let v = r.value, v.isFinite { buckets[g, default: ([], 0, [:])].values.append(v) } else {
+                buckets[g, default: ([], 0, [:])].undefined += 1
+                let why = r.value == nil ? (r.reason.isEmpty ? "undefined" : r.reason) : "not finite"
+                buckets[g, default: ([], 0, [:])].reasons[why, default: 0] += 1
+            }
         }
         return buckets.keys.sorted().map { g in
             let b = buckets[g]!
-            let ci = Stats.bootstrapCI(b.values, level: level, resamples: resamples, seed: seed)
-            return SummaryGroup(model: g.model, method: g.method, metric: g.metric, params: g.params, n: b.values.count,
-                                undefined: b.undefined, mean: Stats.mean(b.values), median: Stats.median(b.values),
-                                ciLow: ci?.low, ciHigh: ci?.high)
+            let values = b.values.sorted()
+            let ci = Stats.bootstrapCI(values, level: level, resamples: resamples, seed: seed)
+            return SummaryGroup(model: g.model, method: g.method, metric: g.metric, params: g.params, n: values.count,
+                                undefined: b.undefined, undefinedReasons: b.reasons, mean: Stats.mean(values),
+                                median: Stats.median(values), ciLow: ci?.low, ciHigh: ci?.high)
         }
     }
 
@@ -74,7 +84,7 @@ public enum Summary {
         // family key → within → level → pairing unit → values
         var table: [String: [String: [String: [String: [Double]]]]] = [:]
         var familyParts: [String: (metric: String, params: String)] = [:]
-        for r in rows {
+        for r in rows where r.key.metric != FactMetric.truth {
             guard let v = r.value, v.isFinite else { continue }
             let k = r.key
             let family = k.metric + "\u{1}" + k.params
@@ -97,7 +107,8 @@ public enum Summary {
                         var xa: [Double] = [], xb: [Double] = []
                         for u in ua.keys.sorted() {
                             guard let vb = ub[u], let va = ua[u] else { continue }
-                            xa.append(va.reduce(0, +) / Double(va.count)); xb.append(vb.reduce(0, +) / Double(vb.count))
+                            // Sorted first: the average must not depend on the order rows were written in.
+                            xa.append(va.sorted().reduce(0, +) / Double(va.count)); xb.append(vb.sorted().reduce(0, +) / Double(vb.count))
                         }
                         let w = Stats.wilcoxon(xa, xb)
                         part.append(Comparison(factor: factor, metric: metric, params: params, within: within, a: names[i], b: names[j],
@@ -125,37 +136,46 @@ public enum Summary {
         public let bootstrap: Bootstrap
         public let groups: [SummaryGroup]
         public let comparisons: [Comparison]
+        /// Images of the run with no results (missing or unreadable file), with the reason; a run
+        /// with any is incomplete.
+        public let incomplete: [String: String]
         public struct Bootstrap: Sendable, Codable { public let resamples: Int; public let level: Double; public let seed: UInt64; public let statistic: String }
     }
 
-    /// Builds the summary of `rows`: groups and the model and method comparisons.
-    public static func document(_ rows: [ResultRow], resultsFile: String = "results.csv", resamples: Int = 1000,
-                                level: Double = 0.95, seed: UInt64 = 0) -> Document {
+    /// Builds the summary of `rows`: groups and the model and method comparisons. `incomplete`
+    /// names the images that have no rows (missing or unreadable), with the reason.
+    public static func document(_ rows: [ResultRow], resultsFile: String = "results.csv", incomplete: [String: String] = [:],
+                                resamples: Int = 1000, level: Double = 0.95, seed: UInt64 = 0) -> Document {
         Document(resultsFile: resultsFile, rows: rows.count,
                  bootstrap: .init(resamples: resamples, level: level, seed: seed, statistic: "mean (percentile interval)"),
                  groups: groups(rows, resamples: resamples, level: level, seed: seed),
-                 comparisons: comparisons(rows, factor: .model) + comparisons(rows, factor: .method))
+                 comparisons: comparisons(rows, factor: .model) + comparisons(rows, factor: .method),
+                 incomplete: incomplete)
     }
 
-    /// Writes summary.json (sorted keys, pretty) atomically.
-    public static func writeJSON(_ doc: Document, to path: String) throws {
+    /// summary.json's bytes (sorted keys, pretty, trailing newline).
+    public static func json(_ doc: Document) throws -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
-        do { data = try enc.encode(doc) } catch {
-            throw EvaluationError.io(path: path, detail: "cannot encode summary: \(error)")
+        do { return [UInt8](try enc.encode(doc)) + [UInt8(ascii: "\n")] } catch {
+            throw EvaluationError.invalidArgument(op: "Summary.json", detail: "cannot encode summary: \(error)")
         }
-        try atomicWrite(data + Data("\n".utf8), to: path)
     }
 
-    /// Writes summary.md (a table per section) atomically.
-    public static func writeMarkdown(_ doc: Document, to path: String) throws {
+    /// summary.md's text: a table per section.
+    public static func markdown(_ doc: Document) -> String {
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "–" }
         func p(_ v: Double?) -> String { v.map { $0 < 1e-4 ? String(format: "%.1e", $0) : String(format: "%.4f", $0) } ?? "–" }
         let pct = Int((doc.bootstrap.level * 100).rounded())
         var s = "# Evaluation summary\n\n"
         s += "\(doc.rows) rows from `\(doc.resultsFile)`. Mean, median and a seeded bootstrap \(pct)% percentile interval of the mean "
-        s += "(B = \(doc.bootstrap.resamples), seed \(doc.bootstrap.seed)); n counts defined values, undefined ones (e.g. empty masks) are listed apart.\n\n"
+        s += "(B = \(doc.bootstrap.resamples), seed \(doc.bootstrap.seed)); n counts defined values, undefined ones (empty masks, "
+        s += "constant maps, two empty binarised maps) are counted apart and never averaged.\n\n"
+        if !doc.incomplete.isEmpty {
+            s += "**Incomplete run:** \(doc.incomplete.count) image(s) have no results:\n\n"
+            for (file, why) in doc.incomplete.sorted(by: { $0.key < $1.key }) { s += "- `\(file)`: \(why)\n" }
+            s += "\n"
+        }
         s += "| model | method | metric | params | n | undefined | mean | median | \(pct)% CI |\n|---|---|---|---|---:|---:|---:|---:|---|\n"
         for g in doc.groups {
             s += "| \(g.model) | \(g.method) | \(g.metric) | \(g.params) | \(g.n) | \(g.undefined) | \(f(g.mean)) | \(f(g.median)) | [\(f(g.ciLow)), \(f(g.ciHigh))] |\n"
@@ -167,14 +187,21 @@ public enum Summary {
                 s += "| \(c.factor.rawValue) | \(c.metric) | \(c.params) | \(c.within) | \(c.a) | \(c.b) | \(c.n) | \(f(c.meanDifference)) | \(f(c.statistic)) | \(p(c.pValue)) | \(p(c.pHolm)) |\n"
             }
         }
-        try atomicWrite(Data(s.utf8), to: path)
+        return s
     }
 
-    /// Writes summary.json and summary.md into `directory` from the rows of a store.
-    public static func write(rows: [ResultRow], directory: String, resultsFile: String = "results.csv",
-                             resamples: Int = 1000, level: Double = 0.95, seed: UInt64 = 0) throws {
-        let doc = document(rows, resultsFile: resultsFile, resamples: resamples, level: level, seed: seed)
-        try writeJSON(doc, to: directory + "/summary.json")
-        try writeMarkdown(doc, to: directory + "/summary.md")
+    /// A short table for a terminal: one line per group (model, method, metric), n, undefined, mean.
+    public static func brief(_ doc: Document) -> String {
+        let header = ["model", "method", "metric", "n", "undef", "mean"]
+        var rows = doc.groups.filter { $0.metric != FactMetric.predicted && $0.metric != "correct" }.map { g in
+            [g.model, g.method, g.metric, String(g.n), String(g.undefined), g.mean.map { String(format: "%.4f", $0) } ?? "–"]
+        }
+        rows.insert(header, at: 0)
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in i >= 3 ? String(repeating: " ", count: widths[i] - c.count) + c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
     }
 }

@@ -173,14 +173,7 @@ public struct CAMExplainer {
 
 // MARK: - Helpers
 
-func argmaxRows(_ logits: Tensor) -> [Int] {
-    let (n, k) = (logits.shape[0], logits.shape[1])
-    return (0..<n).map { i in
-        var best = 0
-        for j in 1..<max(k, 1) where logits.data[i * k + j] > logits.data[i * k + best] { best = j }
-        return best
-    }
-}
+func argmaxRows(_ logits: Tensor) -> [Int] { (try? rowArgmax(logits)) ?? Array(repeating: 0, count: logits.shape.first ?? 0) }
 
 func multiplied(_ x: Tensor, _ f: Float) -> Tensor {
     let y = Tensor(uninitialized: x.shape)

@@ -6,6 +6,7 @@ import NN
 import Models
 import Explain
 import Evaluation
+import Sweep
 
 /// `camaudit bench`: the speed table. Ratios are taken against the square-SGEMM rate measured in the
 /// same run, and against PyTorch when scripts/bench_torch.py's numbers are merged by
@@ -177,7 +178,7 @@ struct Bench: ParsableCommand {
             // As `camaudit evaluate` runs it (and as scripts/bench_torch.py times PyTorch): the clean
             // forward once (its score ends both curves), then 50 + 50 perturbed inputs in batches
             // of the evaluation's default size: 101 forwards per image.
-            let batch = EvaluationPlan(architectures: [arch]).batchSize
+            let batch = SweepConfig.defaultBatchSize
             let t = DispatchTime.now().uptimeNanoseconds
             for i in 0..<images {
                 let img = try x.slice0(i..<(i + 1))

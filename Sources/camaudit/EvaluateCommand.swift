@@ -6,125 +6,224 @@ import Explain
 import Imaging
 import Datasets
 import Evaluation
+import Sweep
 
 struct Evaluate: ParsableCommand {
+    /// Exit code of a run that finished but left images without results (missing or unreadable files).
+    static let incompleteExitCode: Int32 = 3
+
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
         abstract: "Score CAMs on a dataset: localization, faithfulness, consistency, classification; resumable.",
         discussion: """
-        Writes OUT/results.csv (one row per image × model × weights × method × metric, with the parameters
-        that define the number; append-only, so an interrupted run resumes where it stopped), summary.json,
-        summary.md and classification.json. Metrics: \(MetricName.allCases.map(\.rawValue).joined(separator: ", ")).
+        A sweep with one configuration: the options below are written into a sweep configuration \
+        (--save-config writes it as SWEEP.json), expanded into work units and run.
+
+        Writes OUT/results.csv (one row per image × model × weights × method × metric, with the parameters \
+        that define the number and a content key: a digest of the image bytes, the checkpoint bytes, every \
+        parameter and the preprocessing), summary.json, summary.md, classification.json and config.json (this \
+        run's configuration). Rerunning into the same OUT reuses exactly the rows whose inputs are unchanged \
+        and recomputes the rest ("resuming: N rows reused, M units to compute"); changed weights or images \
+        behind the same file names are recomputed. One run writes to an OUT at a time (a lock on OUT/.lock).
+
+        Undefined numbers (empty masks, constant maps, two empty binarised maps) are recorded with the \
+        reason, counted in the summary's `undefined` column and never averaged.
+
+        Exit codes: 0 done; 1 error; 64 bad option; 3 finished, but some images have no results (missing or \
+        unreadable files, named on stderr and in summary.md).
+
+        Metrics: \(MetricName.allCases.map(\.rawValue).joined(separator: ", ")).
         """)
 
     @Option(help: "A manifest.csv (from `camaudit synth` or a previous scan) or a dataset folder (IQ-OTH/NCCD or class-per-folder).")
     var data: String
 
-    @Option(help: "Architecture, a comma-separated list, or 'all'.")
+    @Option(help: "Architecture, a comma-separated list, or 'all' (\(Architecture.allCases.map(\.rawValue).joined(separator: ", "))).")
     var model: String
 
-    @Option(help: "Checkpoint(s), comma-separated: several weights of one architecture give the Consist measure. Default: random weights.")
-    var weights: String?
+    @Option(help: ArgumentHelp("Checkpoints, comma-separated; repeat the option per architecture as ARCH=a.safetensors,b.pth. A bare list applies to every architecture without its own. Several weights of one architecture give the Consist measure. Default: random weights.",
+                               valueName: "[ARCH=]FILE,..."))
+    var weights: [String] = []
 
-    @Option(help: "Seeds of random models when no --weights (comma-separated).")
+    @Option(help: "Seeds of random models for architectures without --weights (comma-separated).")
     var seeds: String = "0,1"
 
-    @Option(name: .customLong("num-classes"), help: "Class count of random models.")
+    @Option(name: .customLong("num-classes"), help: "Class count of random models (default: the manifest's, at least 2).")
     var numClasses: Int?
 
-    @Option(help: "CAM methods, comma-separated.")
+    @Option(help: "CAM methods, comma-separated (\(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))).")
     var methods: String = "gradcam"
 
     @Option(help: "Metrics, comma-separated (default: the study's three and the cheap standard ones).")
     var metrics: String = MetricName.defaults.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Output folder.")
+    @Option(help: "Output folder (created; resumable).")
     var out: String
 
     @Option(help: "Only this split (train, val, test); default all.")
     var split: String?
 
-    @Option(help: "At most this many images.")
+    @Option(help: "At most this many images (≥ 1); default all.")
     var limit: Int?
 
-    @Option(name: .customLong("image-size")) var imageSize: Int = 224
-    @Option(name: .customLong("batch-size")) var batchSize: Int = 8
-    @Option(help: "Deletion/insertion steps.") var steps: Int = 50
-    @Option(help: "Binarisation threshold τ.") var threshold: Float = 0.5
-    @Option(name: .customLong("overlay-dir"), help: "Write overlays of the first images per model here.") var overlayDir: String?
-    @Option(help: "Threads for BLAS and our loops.") var threads: Int?
-    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder.") var splitSeed: UInt64 = 42
-    @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.") var strict = false
+    @Option(name: .customLong("image-size"), help: "Side images are resized to (16…4096; ViT: a multiple of 16).")
+    var imageSize: Int = 224
+
+    @Option(name: .customLong("batch-size"), help: "Images per forward and per work unit (1…4096).")
+    var batchSize: Int = SweepConfig.defaultBatchSize
+
+    @Option(help: "Deletion/insertion steps (1…10000); a comma-separated list runs each.")
+    var steps: String = "50"
+
+    @Option(help: "Binarisation threshold τ in [0, 1]; a comma-separated list runs each.")
+    var threshold: String = "0.5"
+
+    @Option(name: .customLong("cam-seed"), help: "Seed of stochastic methods and metrics (RISE, ROAD noise, random logits, cascade).")
+    var camSeed: UInt64 = 0
+
+    @Flag(name: .customLong("imagenet-norm"), help: "Apply ImageNet mean/std to the inputs (off by default, as in the study).")
+    var imagenetNorm = false
+
+    @Option(name: .customLong("overlay-dir"), help: "Write overlays of the first images per model, weights and method here (named by the image's relative path).")
+    var overlayDir: String?
+
+    @Option(name: .customLong("overlays"), help: "How many images per model, weights and method get an overlay.")
+    var overlaysPerModel: Int = 6
+
+    @Option(help: "Threads for BLAS and our loops (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder.")
+    var splitSeed: UInt64 = 42
+
+    @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.")
+    var strict = false
+
+    @Option(name: .customLong("save-config"), help: "Write the equivalent sweep configuration (SWEEP.json) to this file.")
+    var saveConfig: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Print the plan (work units, cost estimates, what is already done) without computing.")
+    var dryRun = false
+
+    @Flag(help: "If another run holds OUT, wait for it instead of refusing.")
+    var wait = false
+
+    /// The sweep configuration these options describe.
+    func sweepConfig() throws -> SweepConfig {
+        guard !model.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--model is empty; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) or all")
+        }
+        let archNames: [String] = model == "all" ? Architecture.allCases.map(\.rawValue) : model.split(separator: ",", omittingEmptySubsequences: false).map {
+            String($0).trimmingCharacters(in: .whitespaces)
+        }
+        func numbers<T>(_ text: String, _ option: String, _ parse: (String) -> T?) throws -> [T] {
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--\(option) is empty") }
+            return try parts.map {
+                guard let v = parse($0) else { throw ValidationError("--\(option): '\($0)' is not a valid value") }
+                return v
+            }
+        }
+        let perArch = try configValue { try SweepConfig.parseWeights(weights, architectures: archNames) }
+        var config = SweepConfig(data: .init(path: data, split: split, limit: limit, splitSeed: splitSeed, strict: strict),
+                                 models: zip(archNames, perArch).map { .init(architecture: $0, weights: $1) })
+        config.methods = methods.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+        config.metrics = metrics.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+        if config.models.contains(where: { $0.weights.isEmpty }) { config.seeds = try numbers(seeds, "seeds") { UInt64($0) } }
+        config.numClasses = numClasses
+        config.grid = .init(steps: try numbers(steps, "steps") { Int($0) }, threshold: try numbers(threshold, "threshold") { Float($0) })
+        config.imageSize = imageSize
+        config.batchSize = batchSize
+        config.camSeed = camSeed
+        config.preprocessing = .init(imagenetNormalize: imagenetNorm)
+        if let overlayDir { config.overlays = .init(directory: overlayDir, perModel: overlaysPerModel) }
+        _ = try configValue { try config.resolve() }
+        return config
+    }
+
+    /// Runs `body`, turning a configuration refusal into a usage error (exit 64) naming the option.
+    func configValue<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as SweepError {
+            if case let .invalidConfig(field, detail) = e { throw ValidationError("--\(field): \(detail)") }
+            throw e
+        }
+    }
 
     func run() throws {
-        if let threads { Parallel.setThreads(threads) }
-        let archs: [Architecture] = try model == "all" ? Architecture.allCases : model.split(separator: ",").map {
-            guard let a = Architecture(rawValue: String($0)) else {
-                throw ValidationError("unknown model '\($0)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) or all")
-            }
-            return a
+        if let threads {
+            guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
+            Parallel.setThreads(threads)
         }
-        let methodList: [CAMMethod] = try methods.split(separator: ",").map {
-            guard let m = CAMMethod(rawValue: String($0)) else {
-                throw ValidationError("unknown method '\($0)'; choose from \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return m
+        let config = try sweepConfig()
+        if let saveConfig {
+            try atomicWrite(try config.json(), to: saveConfig)
+            writeStderr("wrote the sweep configuration to \(saveConfig)")
         }
-        let metricList: [MetricName] = try metrics.split(separator: ",").map {
-            guard let m = MetricName(rawValue: String($0)) else {
-                throw ValidationError("unknown metric '\($0)'; choose from \(MetricName.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return m
+        if !dryRun {
+            // Refuse an unwritable output before any compute.
+            try checkWritable(out, option: "--out")
+            if let overlayDir { try checkWritable(overlayDir, option: "--overlay-dir") }
         }
-        guard batchSize >= 1, steps >= 1, imageSize >= 16 else { throw ValidationError("--batch-size, --steps must be ≥ 1 and --image-size ≥ 16") }
+        // A scanned folder is split once and its manifest kept beside the results.
+        var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw CLIError("\(data): no such file or folder") }
-        let manifest: Manifest
-        if isDir.boolValue {
-            let scanned = try DatasetScanner.scan(root: data, options: ScanOptions(strict: strict))
-            writeStderr(scanned.summary)
-            manifest = scanned.manifest(seed: splitSeed)
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue, !dryRun {
             try manifest.write(to: out + "/manifest.csv")
-        } else {
-            manifest = try Manifest.read(path: data)
+            manifest = try Manifest.read(path: out + "/manifest.csv")
         }
-        var plan = EvaluationPlan(architectures: archs)
-        plan.methods = methodList
-        plan.metrics = metricList
-        plan.imageSize = imageSize
-        plan.batchSize = batchSize
-        plan.steps = steps
-        plan.threshold = threshold
-        plan.overlayDir = overlayDir
-        plan.limit = limit
-        if let split {
-            guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
-            plan.split = s
+        let plan = try Plan.expand(config, manifest: manifest, log: { writeStderr($0) })
+        if config.models.contains(where: { $0.weights.isEmpty }) {
+            writeStderr("note: random weights for \(config.models.filter { $0.weights.isEmpty }.map(\.architecture).joined(separator: ", ")) (seeds \(config.seeds.map(String.init).joined(separator: ",")), \(plan.numClasses) classes) — the numbers show the pipeline, not a trained model")
         }
-        if let weights {
-            plan.weights = weights.split(separator: ",").map(String.init)
-            for w in plan.weights where !FileManager.default.fileExists(atPath: w) { throw CLIError("\(w): no such file") }
-        } else {
-            plan.randomSeeds = try seeds.split(separator: ",").map {
-                guard let s = UInt64($0) else { throw ValidationError("--seeds: '\($0)' is not a non-negative integer") }
-                return s
+        if dryRun {
+            print(plan.describe(), terminator: "")
+            if let done = try? Store.read(path: out + "/" + Store.fileName) {
+                let ids = Set(done.map(\.id))
+                let finished = plan.units.filter { plan.expectedRows($0).allSatisfy { ids.contains($0.id) } }.count
+                print("\(finished) of \(plan.units.count) units already complete in \(out)")
             }
-            plan.numClasses = numClasses ?? max(2, manifest.classes.count)
-            writeStderr("note: no --weights: random weights (seeds \(seeds), \(plan.numClasses) classes) — the numbers show the pipeline, not a trained model")
+            return
         }
-        let runner = EvaluationRunner(plan: plan, manifest: manifest, outDir: out)
-        runner.log = { writeStderr($0) }
+        let store = try Store(directory: out, wait: wait)
+        defer { store.close() }
+        if store.repairedBytes > 0 { writeStderr("repaired \(out)/results.csv: removed a torn last line (\(store.repairedBytes) bytes) left by an interrupted run") }
+        var reused = 0, toCompute = 0
+        for u in plan.units {
+            let expected = plan.expectedRows(u)
+            let have = expected.filter { store.contains($0.id) }.count
+            reused += have
+            if have < expected.count { toCompute += 1 }
+        }
+        writeStderr(reused > 0 ? "resuming: \(reused) rows reused, \(toCompute) units to compute" : "computing \(toCompute) units")
+        try RunRecord.write(config, to: out)
+        let executor = Executor(plan: plan)
+        executor.log = { writeStderr($0) }
         let tty = isatty(2) != 0
-        runner.progress = { line in
+        executor.progress = { line in
             FileHandle.standardError.write(((tty ? "\r\u{1B}[K" : "") + line + (tty ? "" : "\n")).data(using: .utf8)!)
         }
-        let written = try runner.run()
+        let report = try executor.run(plan.units, store: store)
         if tty { writeStderr("") }
-        if !runner.skippedItems.isEmpty {
-            writeStderr("\(runner.skippedItems.count) image(s) skipped: " + runner.skippedItems.joined(separator: ", "))
+        let incomplete = plan.missing.merging(executor.unreadable) { a, _ in a }
+        let doc = try Summary.write(rows: store.rows, directory: out, incomplete: incomplete)
+        print("wrote \(report.rowsWritten) new rows to \(out)/results.csv; summaries in \(out)/summary.md, summary.json, classification.json")
+        print(Summary.brief(doc), terminator: "")
+        if !incomplete.isEmpty {
+            writeStderr("incomplete: \(incomplete.count) image(s) have no results:")
+            for (file, why) in incomplete.sorted(by: { $0.key < $1.key }) { writeStderr("  \(file): \(why)") }
+            throw ExitCode(Evaluate.incompleteExitCode)
         }
-        print("wrote \(written) new rows to \(out)/results.csv; summaries in \(out)/summary.md, summary.json, classification.json")
-        if let md = try? String(contentsOfFile: out + "/summary.md", encoding: .utf8) { print(md) }
+    }
+
+    /// Creates `dir` if needed and proves a file can be written in it.
+    func checkWritable(_ dir: String, option: String) throws {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw CLIError("\(option) \(dir): cannot create the folder (\(error.localizedDescription))")
+        }
+        let probe = (dir as NSString).appendingPathComponent(".write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
+            throw CLIError("\(option) \(dir): the folder is not writable")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
     }
 }

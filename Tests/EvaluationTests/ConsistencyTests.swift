@@ -11,10 +11,25 @@ final class ConsistencyTests: XCTestCase {
         // All pairs add r1–r2 (IoU 1/3).
         XCTAssertEqual(try Consistency.consist(maps: [ref, r1, r2], allPairs: true)!, (1 + 1.0 / 3 + 1.0 / 3) / 3, accuracy: 1e-12)
         XCTAssertNil(try Consistency.consist(maps: [ref]))
-        XCTAssertEqual(try Similarity.binaryIoU(Tensor(zeros: [2, 2]), Tensor(zeros: [2, 2])), 1)
+        // Two empty binarised maps carry nothing to agree on: undefined, not 1.
+        XCTAssertNil(try Similarity.binaryIoU(Tensor(zeros: [2, 2]), Tensor(zeros: [2, 2])))
+        XCTAssertEqual(try Similarity.binaryIoU(Tensor(zeros: [2, 2]), t([2, 2], [1, 0, 0, 0])), 0)
         let p = try Consistency.pairwise(maps: [ref, r1, r2], withSSIM: false)
         XCTAssertEqual(p.map { [$0.first, $0.second] }, [[0, 1], [0, 2], [1, 2]])
         XCTAssertEqual(p[0].iou, 1)
+    }
+
+    /// A zero classifier head gives blank maps: Consist must be undefined, never 1 ("perfectly
+    /// consistent"); a constant map leaves the mean, and a pair of empty binarised maps too.
+    func testConsistOfBlankAndConstantMapsIsUndefined() throws {
+        let blank = Tensor(zeros: [1, 4]), full = Tensor(repeating: 1, shape: [1, 4])
+        XCTAssertNil(try Consistency.consist(maps: [blank, blank, blank]))
+        XCTAssertNil(try Consistency.consist(maps: [full, full]), "all-ones maps are constant: no localisation to agree on")
+        XCTAssertNil(try Consistency.consist(maps: [blank, blank], allPairs: true))
+        // Reference [1,1,0,0]; one defined pair (IoU 1/2 with [1,0,0,0]) and one blank map left out.
+        let ref = t([1, 4], [0.9, 0.6, 0.1, 0]), other = t([1, 4], [0.9, 0.2, 0.1, 0])
+        XCTAssertEqual(try Consistency.consist(maps: [ref, other, blank])!, 0.5, accuracy: 1e-12)
+        XCTAssertTrue(isConstantMap(blank)); XCTAssertTrue(isConstantMap(full)); XCTAssertFalse(isConstantMap(ref))
     }
 
     func testSSIM() throws {
@@ -54,7 +69,7 @@ final class ConsistencyTests: XCTestCase {
             XCTAssertEqual(row[1].iou, 1); XCTAssertEqual(row[1].spearman!, 1, accuracy: 1e-12)
             // Rotation and back interpolates twice: close, not exact.
             XCTAssertGreaterThan(row[2].spearman!, 0.95)
-            XCTAssertGreaterThan(row[2].iou, 0.8)
+            XCTAssertGreaterThan(row[2].iou!, 0.8)
         }
         // A method that ignores the image (always the left half) fails the flip test: IoU 0.
         let fixed: MapFunction = { images, _ in

@@ -1,0 +1,401 @@
+import Foundation
+import TensorCore
+import NN
+import Models
+import Explain
+import Imaging
+import Datasets
+import Report
+import Evaluation
+
+/// What a run did.
+public struct ExecutionReport: Sendable, Equatable {
+    /// Units computed in this run / found complete in the store.
+    public var unitsComputed = 0
+    public var unitsReused = 0
+    /// Rows appended in this run.
+    public var rowsWritten = 0
+}
+
+/// Runs work units and appends their rows to a store.
+///
+/// A unit whose expected rows (`Plan.expectedRows`) are all current in the store is skipped.
+/// Models are loaded once per weights and kept while units of their architecture run; each
+/// cascade stage's randomised model is built once per weights and reused by every batch; maps
+/// that later units need (cascade originals, Consist across weights, cross-architecture IoU) are
+/// kept only until their last use, and recomputed when a unit runs without them (a resumed or
+/// sharded run), which gives the same numbers.
+public final class Executor {
+    public let plan: Plan
+    /// Warnings and notes (stderr in the CLI).
+    public var log: (String) -> Void = { _ in }
+    /// One line of progress per unit.
+    public var progress: (String) -> Void = { _ in }
+    /// Images whose file could not be decoded, with the reason (they have no rows).
+    public private(set) var unreadable: [String: String] = [:]
+
+    private var itemsByFile: [String: ManifestItem] = [:]
+    private var models: [Int: ImageClassifier] = [:]
+    private var unfolded: [Int: ImageClassifier] = [:]
+    private var randomized: (weights: Int, stage: Int, model: ImageClassifier)? = nil
+    struct MapKey: Hashable { let image: Int, weights: Int, method: Int }
+    private var maps: [MapKey: Tensor] = [:]
+    private var lastUse: [MapKey: Int] = [:]
+    private var warned = Set<String>()
+
+    public init(plan: Plan) {
+        self.plan = plan
+        for it in plan.manifest.items where itemsByFile[it.file] == nil { itemsByFile[it.file] = it }
+    }
+
+    var methods: [CAMMethod] { plan.resolved.methods }
+    var metrics: [MetricName] { plan.resolved.metrics }
+    var config: SweepConfig { plan.config }
+
+    /// Runs `units` (any subset of `plan.units`, in the given order) into `store`.
+    @discardableResult
+    public func run(_ units: [WorkUnit], store: Store) throws -> ExecutionReport {
+        var report = ExecutionReport()
+        planLastUse(units)
+        let totalCost = max(units.reduce(0) { $0 + $1.cost }, 1e-9)
+        var doneCost = 0.0
+        let start = Date()
+        for (position, unit) in units.enumerated() {
+            let expected = plan.expectedRows(unit)
+            if expected.allSatisfy({ store.contains($0.id) }) {
+                report.unitsReused += 1
+            } else {
+                report.rowsWritten += try execute(unit, position: position, expected: expected, store: store)
+                report.unitsComputed += 1
+                doneCost += unit.cost
+            }
+            for k in lastUse.filter({ $0.value == position }).keys { maps[k] = nil }
+            let elapsed = Date().timeIntervalSince(start)
+            let remaining = units[(position + 1)...].reduce(0.0) { $0 + $1.cost }
+            let eta = doneCost > 0 ? elapsed / doneCost * min(remaining, totalCost) : 0
+            progress(String(format: "[%@] unit %d/%d  elapsed %.0fs  ETA %.0fs", label(unit), position + 1, units.count, elapsed, eta))
+        }
+        models = [:]; unfolded = [:]; randomized = nil; maps = [:]
+        return report
+    }
+
+    func label(_ u: WorkUnit) -> String {
+        let w = plan.weights[u.weights[0]]
+        switch u.kind {
+        case .model: return "\(w.architecture) \(w.tag)"
+        case .cascade: return "\(w.architecture) \(w.tag) cascade \(u.stage ?? 0)"
+        case .consist: return "\(w.architecture) consist"
+        case .crossArchitecture: return "cross-architecture"
+        }
+    }
+
+    /// For every map a later unit reads, the position of its last reader.
+    func planLastUse(_ units: [WorkUnit]) {
+        lastUse = [:]
+        maps = [:]
+        for (p, u) in units.enumerated() where u.kind != .model {
+            for i in u.images { for w in u.weights { for m in methods.indices { lastUse[MapKey(image: i, weights: w, method: m)] = p } } }
+        }
+    }
+
+    // MARK: - inputs
+
+    struct Decoded {
+        var indices: [Int]
+        var images: Tensor
+        var masks: [Tensor?]
+    }
+
+    /// Decodes a unit's images; unreadable ones are skipped, named and counted, never fatal.
+    func decode(_ indices: [Int]) throws -> Decoded? {
+        var good: [Int] = [], tensors: [Tensor] = [], masks: [Tensor?] = []
+        for i in indices {
+            let img = plan.images[i]
+            guard let item = itemsByFile[img.file] else { continue }
+            do {
+                let t = try plan.preprocessing.load(plan.manifest.resolve(item.file))
+                let m = try plan.manifest.lesionMaskTensor(item, preprocessing: plan.preprocessing)
+                tensors.append(try t.reshaped([1] + t.shape))
+                masks.append(m)
+                good.append(i)
+            } catch {
+                if unreadable[img.file] == nil { unreadable[img.file] = "\(error)"; log("skipping \(img.file): \(error)") }
+            }
+        }
+        guard !good.isEmpty else { return nil }
+        return Decoded(indices: good, images: try Tensor.concat0(tensors), masks: masks)
+    }
+
+    /// The folded model of weights `j` (loaded once while its architecture's units run).
+    func model(_ j: Int, evictOthers: Bool = true) throws -> ImageClassifier {
+        if let m = models[j] { return m }
+        let w = plan.weights[j]
+        if evictOthers {
+            models = models.filter { plan.weights[$0.key].architecture == w.architecture }
+            unfolded = unfolded.filter { plan.weights[$0.key].architecture == w.architecture }
+            if let r = randomized, plan.weights[r.weights].architecture != w.architecture { randomized = nil }
+        }
+        let m = try build(j)
+        try m.foldBatchNorms()
+        models[j] = m
+        return m
+    }
+
+    func build(_ j: Int) throws -> ImageClassifier {
+        let w = plan.weights[j]
+        if let path = w.path {
+            return try loadModel(w.arch, weights: path, imageSize: w.arch == .vit_b_16 ? config.imageSize : nil)
+        }
+        let m = try makeModel(w.arch, numClasses: plan.numClasses, imageSize: config.imageSize)
+        m.initialize(seed: w.seed ?? 0)
+        return m
+    }
+
+    func logitsFunction(_ model: ImageClassifier) -> LogitsFunction {
+        let bs = config.batchSize
+        return { x in
+            var outs: [Tensor] = []
+            var s = 0
+            while s < x.shape[0] {
+                let e = min(x.shape[0], s + bs)
+                outs.append(try model.logits(x.slice0(s..<e)).value)
+                s = e
+            }
+            return try Tensor.concat0(outs)
+        }
+    }
+
+    func explain(_ explainer: CAMExplainer, _ images: Tensor, _ method: CAMMethod, _ classes: [Int], arch: String) throws -> Tensor {
+        let r = try explainer.explain(images, CAMOptions(method: method, targetClasses: classes, seed: config.camSeed))
+        for w in r.warnings where !warned.contains(w) { warned.insert(w); log("warning: \(arch): \(w)") }
+        return r.maps
+    }
+
+    func plane(_ maps: Tensor, _ i: Int) throws -> Tensor { try maps.slice0(i..<(i + 1)).reshaped([maps.shape[1], maps.shape[2]]).copy() }
+
+    func keep(_ key: MapKey, _ map: Tensor, position: Int) {
+        if let last = lastUse[key], last > position { maps[key] = map }
+    }
+
+    /// Maps of `images` for weights `j` and method `m`: cached, or computed now (resumed or sharded runs).
+    func mapsOf(_ images: [Int], weights j: Int, method m: Int, position: Int) throws -> [Int: Tensor] {
+        var out: [Int: Tensor] = [:]
+        var todo: [Int] = []
+        for i in images { if let t = maps[MapKey(image: i, weights: j, method: m)] { out[i] = t } else { todo.append(i) } }
+        guard !todo.isEmpty, let d = try decode(todo) else { return out }
+        let model = try model(j, evictOthers: false)
+        let predicted = try predictedClasses(logitsFunction(model)(d.images))
+        let all = try explain(CAMExplainer(model: model), d.images, methods[m], predicted, arch: plan.weights[j].architecture)
+        for (k, i) in d.indices.enumerated() {
+            let p = try plane(all, k)
+            out[i] = p
+            keep(MapKey(image: i, weights: j, method: m), p, position: position)
+        }
+        return out
+    }
+
+    // MARK: - units
+
+    final class Writer {
+        let plan: Plan
+        let store: Store
+        var written = 0
+        init(plan: Plan, store: Store) { self.plan = plan; self.store = store }
+        func put(_ image: PlannedImage, model: String, weights: String, weightsID: String, method: String, _ r: RowName, _ o: Outcome) throws {
+            let id = plan.rowID(image: image, model: model, weights: weightsID, method: method, metric: r.metric, params: r.params)
+            let row = ResultRow(key: ResultKey(image: image.file, model: model, weights: weights, method: method, metric: r.metric, params: r.params),
+                                value: o.value, reason: o.reason, id: id)
+            if try store.append(row) { written += 1 }
+        }
+    }
+
+    func execute(_ unit: WorkUnit, position: Int, expected: [ExpectedRow], store: Store) throws -> Int {
+        let out = Writer(plan: plan, store: store)
+        switch unit.kind {
+        case .model: try runModel(unit, position: position, out)
+        case .cascade: try runCascade(unit, position: position, out)
+        case .consist: try runConsist(unit, position: position, out)
+        case .crossArchitecture: try runCrossArchitecture(unit, position: position, out)
+        }
+        // Every expected row of a readable image must now be stored: the plan and the executor
+        // derive rows from the same table, and this keeps them honest.
+        let unreadableFiles = Set(unreadable.keys)
+        if let lost = expected.first(where: { !store.contains($0.id) && !unreadableFiles.contains($0.key.image) }) {
+            throw SweepError.io(path: store.path, detail: "unit \(unit.index) did not produce the row \(lost.key) (internal error)")
+        }
+        return out.written
+    }
+
+    func runModel(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
+        guard let d = try decode(unit.images) else { return }
+        let j = unit.weights[0]
+        let w = plan.weights[j]
+        let arch = w.arch
+        let model = try model(j)
+        let logitsFn = logitsFunction(model)
+        let logits = try logitsFn(d.images)
+        let predicted = try predictedClasses(logits)
+        let k = logits.shape[1]
+        let probs = try softmaxLastDim(logits)
+        let imgs = d.indices.map { plan.images[$0] }
+        func put(_ i: Int, _ method: String, _ r: RowName, _ o: Outcome) throws {
+            try out.put(imgs[i], model: w.architecture, weights: w.tag, weightsID: w.digest, method: method, r, o)
+        }
+        for (i, img) in imgs.enumerated() {
+            try out.put(img, model: "-", weights: "-", weightsID: "-", method: "-", RowName(metric: FactMetric.truth, params: "class=\(img.className)"),
+                        Outcome(value: Double(img.classIndex), reason: ""))
+            try put(i, "-", RowName(metric: FactMetric.predicted, params: ""), Outcome(value: Double(predicted[i]), reason: ""))
+            try put(i, "-", RowName(metric: "correct", params: ""),
+                    img.classIndex < k ? Outcome(value: predicted[i] == img.classIndex ? 1 : 0, reason: "") : .undefined(Undefined.classOutOfRange))
+        }
+        let explainer = CAMExplainer(model: model)
+        let (h, wd) = (d.images.shape[2], d.images.shape[3])
+        var methodMaps: [Tensor] = []
+        for (mi, method) in methods.enumerated() {
+            let maps = try explain(explainer, d.images, method, predicted, arch: w.architecture)
+            methodMaps.append(maps)
+            let constant = try (0..<imgs.count).map { isConstantMap(try plane(maps, $0)) }
+            for (k2, i) in d.indices.enumerated() { keep(MapKey(image: i, weights: j, method: mi), try plane(maps, k2), position: position) }
+            let cfg = config
+            let batch = MapBatch(images: d.images, maps: maps, masks: d.masks, predicted: predicted, logits: logits, probs: probs,
+                                 model: logitsFn, explain: { x, cls in
+                                     try explainer.explain(x, CAMOptions(method: method, targetClasses: cls, seed: cfg.camSeed)).maps
+                                 }, batchSize: cfg.batchSize)
+            for metric in metrics where metric.spec.scope == .perMap {
+                for pv in plan.parameterValues(metric.spec, arch: arch) {
+                    let names = metric.spec.rows(pv, arch)
+                    let outcomes = try metric.spec.compute!(batch, pv)
+                    for i in 0..<imgs.count {
+                        precondition(outcomes[i].count == names.count, "\(metric.rawValue): \(outcomes[i].count) outcomes for \(names.count) rows")
+                        for (r, o) in zip(names, outcomes[i]) { try put(i, method.rawValue, r, constant[i] ? .undefined(Undefined.constantMap) : o) }
+                    }
+                }
+            }
+            if let o = config.overlays {
+                for (k2, i) in d.indices.enumerated() where i < o.perModel {
+                    try writeOverlay(dir: o.directory, weights: w, method: method, file: imgs[k2].file, image: d.images.slice0(k2..<(k2 + 1)),
+                                     map: try plane(maps, k2))
+                }
+            }
+        }
+        if metrics.contains(.cross_method) {
+            let spec = MetricName.cross_method.spec
+            for (a, b) in plan.methodPairs {
+                let pair = "\(methods[a].rawValue)~\(methods[b].rawValue)"
+                for pv in plan.parameterValues(spec, arch: arch) {
+                    let names = spec.rows(pv, arch)
+                    for i in 0..<imgs.count {
+                        let x = try methodMaps[a].slice0(i..<(i + 1)).reshaped([h, wd]), y = try methodMaps[b].slice0(i..<(i + 1)).reshaped([h, wd])
+                        let constant = isConstantMap(x) || isConstantMap(y)
+                        let iou: Outcome = constant ? .undefined(Undefined.constantMap)
+                            : .of(try Similarity.binaryIoU(x, y, threshold: pv.threshold), else: Undefined.emptyBinarisedMaps)
+                        let rho: Outcome = constant ? .undefined(Undefined.constantMap) : .of(try Similarity.spearman(x, y), else: Undefined.constantMap)
+                        try put(i, pair, names[0], iou)
+                        try put(i, pair, names[1], rho)
+                    }
+                }
+            }
+        }
+    }
+
+    func runCascade(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
+        let j = unit.weights[0], stage = unit.stage ?? 0
+        let w = plan.weights[j]
+        let arch = w.arch
+        guard let d = try decode(unit.images) else { return }
+        let original = try model(j)
+        let predicted = try predictedClasses(logitsFunction(original)(d.images))
+        let rmodel: ImageClassifier
+        if let r = randomized, r.weights == j, r.stage == stage { rmodel = r.model } else {
+            randomized = nil
+            let base: ImageClassifier
+            if let u = unfolded[j] { base = u } else { base = try build(j); unfolded[j] = base }
+            let prefixes = arch.cascadeBlocks[0...stage].flatMap { $0 }
+            rmodel = try base.randomized(prefixes: prefixes, seed: config.camSeed &+ 7919, imageSize: config.imageSize)
+            randomized = (j, stage, rmodel)
+        }
+        let spec = MetricName.cascade.spec
+        let rexplainer = CAMExplainer(model: rmodel)
+        for (mi, method) in methods.enumerated() {
+            let originals = try mapsOf(d.indices, weights: j, method: mi, position: position)
+            let rmaps = try explain(rexplainer, d.images, method, predicted, arch: w.architecture)
+            for pv in plan.parameterValues(spec, arch: arch, stage: stage) {
+                let names = spec.rows(pv, arch)
+                for (k, i) in d.indices.enumerated() {
+                    guard let o = originals[i] else { continue }
+                    let r = try plane(rmaps, k)
+                    let outcomes: [Outcome]
+                    if isConstantMap(o) {
+                        outcomes = [.undefined(Undefined.constantMap), .undefined(Undefined.constantMap)]
+                    } else {
+                        let sim = try Sanity.similarity(original: o, other: r)
+                        outcomes = [.of(sim.spearman, else: "randomised map constant"), .of(sim.ssim, else: Undefined.smallMap)]
+                    }
+                    for (n, oc) in zip(names, outcomes) {
+                        try out.put(plan.images[i], model: w.architecture, weights: w.tag, weightsID: w.digest, method: method.rawValue, n, oc)
+                    }
+                }
+            }
+        }
+    }
+
+    func runConsist(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
+        let ws = unit.weights.map { plan.weights[$0] }
+        let all = ws.map(\.digest).joined(separator: "+")
+        let spec = MetricName.consist.spec
+        for (mi, method) in methods.enumerated() {
+            let perWeights = try unit.weights.map { try mapsOf(unit.images, weights: $0, method: mi, position: position) }
+            for pv in plan.parameterValues(spec, arch: ws[0].arch) {
+                let names = spec.rows(pv, ws[0].arch)
+                for i in unit.images {
+                    let ms = perWeights.compactMap { $0[i] }
+                    guard ms.count == ws.count else { continue }
+                    let v = try Consistency.consist(maps: ms, threshold: pv.threshold)
+                    try out.put(plan.images[i], model: ws[0].architecture, weights: "all", weightsID: all, method: method.rawValue, names[0],
+                                .of(v, else: Undefined.noDefinedPair))
+                }
+            }
+        }
+    }
+
+    func runCrossArchitecture(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
+        let ws = unit.weights.map { plan.weights[$0] }
+        let spec = MetricName.cross_arch.spec
+        for (mi, method) in methods.enumerated() {
+            let perArch = try unit.weights.map { try mapsOf(unit.images, weights: $0, method: mi, position: position) }
+            for a in 0..<ws.count {
+                for b in (a + 1)..<ws.count {
+                    for pv in plan.parameterValues(spec, arch: ws[a].arch) {
+                        let names = spec.rows(pv, ws[a].arch)
+                        for i in unit.images {
+                            guard let x = perArch[a][i], let y = perArch[b][i] else { continue }
+                            let o: Outcome = isConstantMap(x) || isConstantMap(y) ? .undefined(Undefined.constantMap)
+                                : .of(try Similarity.binaryIoU(x, y, threshold: pv.threshold), else: Undefined.emptyBinarisedMaps)
+                            try out.put(plan.images[i], model: "\(ws[a].architecture)~\(ws[b].architecture)", weights: "first",
+                                        weightsID: ws[a].digest + "+" + ws[b].digest, method: method.rawValue, names[0], o)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - overlays
+
+    /// Where an image's overlay goes: its relative path keeps a/001.png and b/001.png apart.
+    public static func overlayPath(dir: String, architecture: String, tag: String, method: String, file: String) -> String {
+        let parts = ((file as NSString).deletingPathExtension).split(separator: "/").filter { $0 != "." && !$0.isEmpty }
+            .map { $0 == ".." ? "__" : $0.replacingOccurrences(of: " ", with: "_") }
+        let safeTag = tag.replacingOccurrences(of: "/", with: "__")
+        return "\(dir)/\(architecture)/\(safeTag)/\(parts.joined(separator: "/"))_\(method).png"
+    }
+
+    func writeOverlay(dir: String, weights: PlannedWeights, method: CAMMethod, file: String, image: Tensor, map: Tensor) throws {
+        let path = Executor.overlayPath(dir: dir, architecture: weights.architecture, tag: weights.tag, method: method.rawValue, file: file)
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch { throw SweepError.io(path: path, detail: "cannot create the overlay folder: \(error.localizedDescription)") }
+        let img = try image.reshaped(Array(image.shape.dropFirst()))
+        try PNG.write(Overlay.render(image: img, map: map), to: path)
+    }
+}

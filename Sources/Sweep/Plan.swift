@@ -1,0 +1,369 @@
+// Sweep: the run driver above the metrics library.
+//
+// Public API (stable; `camaudit evaluate`, `sweep`, `merge` and the workers build on it):
+//
+//   let config = try SweepConfig.read(path: "SWEEP.json")          // or built from evaluate's options
+//   let plan = try Plan.expand(config)                              // deterministic; reads image and weights bytes
+//   plan.units: [WorkUnit]                                          // in execution order
+//   unit.key    — content key (digest of image content hashes, weights digests, every parameter, preprocessing)
+//   unit.cost   — estimated cost (≈ model forwards, scaled by architecture and image size), for balanced shards
+//   unit.index  — position in plan.units (stable for one config)
+//   plan.expectedRows(unit) — the rows (content key + readable key) the unit writes: completeness checks
+//   plan.missing — images of the manifest with no readable file (named, counted, make the run incomplete)
+//   plan.describe(units) — the text `--dry-run` prints
+//
+//   let store = try Store(directory: out, wait: false)              // flock on OUT/.lock for the store's life;
+//                                                                   // a second writer gets SweepError.locked
+//   store.contains(id), store.append(row), store.rows, store.repairedBytes, Store.read(path:) (no lock)
+//   let executor = Executor(plan: plan)
+//   let report = try executor.run(units, store: store)              // skips finished units, writes rows
+//   try Summary.write(rows: store.rows, directory: out, incomplete: plan.missing.merging(executor.unreadable) { a, _ in a })
+//   try RunRecord.write(config, to: out)                            // OUT/config.json
+//
+// Rows are keyed by content (`ResultRow.id`), never by file names; Summary reads rows, never the plan.
+
+import Foundation
+import TensorCore
+import Models
+import Explain
+import Imaging
+import Datasets
+import Evaluation
+
+/// One image of the plan, identified by content.
+public struct PlannedImage: Sendable, Codable, Hashable {
+    /// Path as written in the manifest (the results' `image` column).
+    public let file: String
+    /// Digest of the image bytes, the mask bytes or boxes, and the class.
+    public let id: String
+    public let classIndex: Int
+    public let className: String
+}
+
+/// One set of weights of one architecture.
+public struct PlannedWeights: Sendable, Codable, Hashable {
+    public let architecture: String
+    /// The results' `weights` column: the checkpoint's file name, or `random-seedS`.
+    public let tag: String
+    /// Checkpoint path, or nil for random weights.
+    public let path: String?
+    public let seed: UInt64?
+    /// SHA-256 of the checkpoint bytes, or of (architecture, seed, classes) for random weights.
+    public let digest: String
+    public var arch: Architecture { Architecture(rawValue: architecture)! }
+}
+
+/// One piece of work: computed, stored and resumed as a whole.
+public struct WorkUnit: Sendable, Codable, Hashable {
+    public enum Kind: String, Sendable, Codable {
+        /// One image batch × one weights: predictions, maps of every method, per-map metrics,
+        /// method agreement.
+        case model
+        /// One image batch × one weights × one cascade stage (its randomised model is built once
+        /// per run and stage, then reused by every batch).
+        case cascade
+        /// One image batch × one architecture: Consist across its weights.
+        case consist
+        /// One image batch: agreement across architectures (their first weights).
+        case crossArchitecture
+    }
+    public let index: Int
+    public let kind: Kind
+    /// Indices into `Plan.images`.
+    public let images: [Int]
+    /// Indices into `Plan.weights` (one for model/cascade, the architecture's for consist, each
+    /// architecture's first for crossArchitecture).
+    public let weights: [Int]
+    public let stage: Int?
+    public let key: String
+    public let cost: Double
+}
+
+/// A row a unit is expected to write.
+public struct ExpectedRow: Sendable, Hashable {
+    public let id: String
+    public let key: ResultKey
+}
+
+/// A sweep configuration expanded into work units.
+public struct Plan: Sendable {
+    public let config: SweepConfig
+    public let resolved: SweepConfig.Resolved
+    public let manifest: Manifest
+    public let images: [PlannedImage]
+    public let weights: [PlannedWeights]
+    public let units: [WorkUnit]
+    /// Manifest images without a readable file (or mask): file → reason.
+    public let missing: [String: String]
+    /// Class count of random models.
+    public let numClasses: Int
+    public let preprocessing: Preprocessing
+    /// Everything besides image, weights, method and metric that defines the numbers.
+    public let context: String
+    /// Threshold and step grids, and the image size, expanded into values.
+    public let thresholds: [Float]
+    public let steps: [Int]
+
+    /// Expands a configuration. Reads the manifest (or scans the folder), hashes every image and
+    /// checkpoint; the units come in execution order: per architecture, per weights its model units
+    /// then its cascade units; then the architecture's consist units; cross-architecture units last.
+    public static func expand(_ config: SweepConfig, manifest given: Manifest? = nil, log: (String) -> Void = { _ in }) throws -> Plan {
+        let r = try config.resolve()
+        let manifest: Manifest
+        if let given { manifest = given } else { manifest = try loadManifest(config.data, log: log) }
+        var items = r.split.map { manifest.items(in: $0) } ?? manifest.items
+        if let limit = config.data.limit { items = Array(items.prefix(limit)) }
+        guard !items.isEmpty else {
+            throw SweepError.invalidConfig(field: "data", detail: "no images to evaluate in \(config.data.path)\(r.split.map { " (split \($0.rawValue))" } ?? "")")
+        }
+        // Images by content.
+        var images: [PlannedImage] = []
+        var missing: [String: String] = [:]
+        for item in items {
+            do { images.append(try identify(item, in: manifest)) } catch {
+                missing[item.file] = "\(error)"
+                log("missing: \(item.file): \(error)")
+            }
+        }
+        let numClasses = config.numClasses ?? max(2, manifest.classes.count)
+        // Weights by content.
+        var weights: [PlannedWeights] = []
+        var byArch: [[Int]] = []
+        var digests: [String: String] = [:]
+        for (a, arch) in r.architectures.enumerated() {
+            var idx: [Int] = []
+            let paths = r.weights[a]
+            if paths.isEmpty {
+                for seed in config.seeds {
+                    idx.append(weights.count)
+                    weights.append(PlannedWeights(architecture: arch.rawValue, tag: "random-seed\(seed)", path: nil, seed: seed,
+                                                  digest: SHA256.hex("random|\(arch.rawValue)|seed=\(seed)|classes=\(numClasses)")))
+                }
+            } else {
+                let names = paths.map { URL(fileURLWithPath: $0).lastPathComponent }
+                for p in paths {
+                    guard FileManager.default.fileExists(atPath: p) else { throw SweepError.invalidConfig(field: "weights", detail: "\(p): no such file") }
+                    let d: String
+                    if let known = digests[p] { d = known } else { d = try SHA256.hex(file: p); digests[p] = d }
+                    let name = URL(fileURLWithPath: p).lastPathComponent
+                    idx.append(weights.count)
+                    // Two checkpoints with one file name keep their paths apart in the results.
+                    weights.append(PlannedWeights(architecture: arch.rawValue, tag: names.filter { $0 == name }.count > 1 ? p : name,
+                                                  path: p, seed: nil, digest: d))
+                }
+            }
+            byArch.append(idx)
+        }
+        let pre = Preprocessing(size: config.imageSize, imagenetNormalize: config.preprocessing.imagenetNormalize)
+        let context = "v1|pre=\(pre)|camSeed=\(config.camSeed)"
+        let metrics = Set(r.metrics)
+        // Units.
+        var units: [WorkUnit] = []
+        let batches: [[Int]] = stride(from: 0, to: images.count, by: config.batchSize).map { Array($0..<min(images.count, $0 + config.batchSize)) }
+        let scale = Double(config.imageSize * config.imageSize) / (224.0 * 224.0)
+        // Per image and map: the cost of every per-map metric over its grid.
+        var perMapCost = 0.0
+        for m in r.metrics where m.spec.scope == .perMap {
+            let stepsGrid = m.spec.parameters.contains(.steps) ? config.grid.steps : [config.grid.steps[0]]
+            let tauCount = Double(m.spec.parameters.contains(.threshold) ? config.grid.threshold.count : 1)
+            for st in stepsGrid {
+                perMapCost += tauCount * m.spec.cost(ParameterValues(threshold: config.grid.threshold[0], steps: st, stage: 0,
+                                                                     imageSize: config.imageSize, camSeed: config.camSeed))
+            }
+        }
+        let methodCost = r.methods.reduce(0.0) { $0 + camCost($1) }
+        func add(_ kind: WorkUnit.Kind, _ batch: [Int], _ w: [Int], stage: Int? = nil, cost: Double) {
+            var h = SHA256()
+            h.update("\(context)|kind=\(kind.rawValue)|stage=\(stage.map(String.init) ?? "-")|methods=\(r.methods.map(\.rawValue))|metrics=\(r.metrics.map(\.rawValue))")
+            h.update("|tau=\(config.grid.threshold)|steps=\(config.grid.steps)|classes=\(numClasses)")
+            for i in batch { h.update("|img=\(images[i].id)") }
+            for j in w { h.update("|w=\(weights[j].architecture):\(weights[j].digest)") }
+            units.append(WorkUnit(index: units.count, kind: kind, images: batch, weights: w, stage: stage, key: h.finalizeHex(), cost: cost))
+        }
+        for (a, arch) in r.architectures.enumerated() {
+            let flops = archCost(arch) * scale
+            for w in byArch[a] {
+                for b in batches {
+                    add(.model, b, [w], cost: flops * Double(b.count) * (1 + methodCost + Double(r.methods.count) * perMapCost))
+                }
+                if metrics.contains(.cascade) {
+                    for stage in 0..<arch.cascadeBlocks.count {
+                        for b in batches { add(.cascade, b, [w], stage: stage, cost: flops * Double(b.count) * methodCost * 2) }
+                    }
+                }
+            }
+            if metrics.contains(.consist) && byArch[a].count > 1 {
+                for b in batches { add(.consist, b, byArch[a], cost: 0.01 * Double(b.count)) }
+            }
+        }
+        if metrics.contains(.cross_arch) && r.architectures.count > 1 {
+            let firsts = byArch.compactMap(\.first)
+            if firsts.count > 1 { for b in batches { add(.crossArchitecture, b, firsts, cost: 0.01 * Double(b.count)) } }
+        }
+        return Plan(config: config, resolved: r, manifest: manifest, images: images, weights: weights, units: units, missing: missing,
+                    numClasses: numClasses, preprocessing: pre, context: context, thresholds: config.grid.threshold, steps: config.grid.steps)
+    }
+
+    /// The manifest of a data source: a manifest CSV, or a folder scanned (and split) now.
+    public static func loadManifest(_ data: SweepConfig.DataSource, log: (String) -> Void = { _ in }) throws -> Manifest {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: data.path, isDirectory: &isDir) else {
+            throw SweepError.io(path: data.path, detail: "no such file or folder")
+        }
+        if isDir.boolValue {
+            let scanned = try DatasetScanner.scan(root: data.path, options: ScanOptions(strict: data.strict))
+            log(scanned.summary)
+            return scanned.manifest(seed: data.splitSeed)
+        }
+        return try Manifest.read(path: data.path)
+    }
+
+    /// Content identity of one manifest item: its image bytes, its mask bytes or boxes, its class.
+    static func identify(_ item: ManifestItem, in manifest: Manifest) throws -> PlannedImage {
+        let path = manifest.resolve(item.file)
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw SweepError.io(path: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot read image" : "image file not found")
+        }
+        var h = SHA256()
+        h.update("image:")
+        h.update(bytes)
+        if let m = item.mask {
+            let mp = manifest.resolve(m)
+            guard let mb = FileManager.default.contents(atPath: mp) else { throw SweepError.io(path: mp, detail: "mask file not found") }
+            h.update("|mask:")
+            h.update(mb)
+        }
+        if !item.boxes.isEmpty { h.update("|boxes:" + item.boxes.map { "\($0.x0) \($0.y0) \($0.x1) \($0.y1)" }.joined(separator: ";")) }
+        h.update("|class=\(item.classIndex)")
+        return PlannedImage(file: item.file, id: h.finalizeHex(), classIndex: item.classIndex, className: item.className)
+    }
+
+    /// Relative cost of one forward (GFLOPs at 224², torchvision's figures).
+    static func archCost(_ a: Architecture) -> Double {
+        switch a {
+        case .resnet50: return 4.1
+        case .resnet101: return 7.8
+        case .densenet161: return 7.8
+        case .efficientnet_b0: return 0.4
+        case .vit_b_16: return 17.6
+        }
+    }
+
+    /// Forwards (and backwards) one CAM of a method takes per image, roughly.
+    static func camCost(_ m: CAMMethod) -> Double {
+        switch m {
+        case .scorecam: return 128
+        case .ablationcam: return 64
+        case .random: return 0.1
+        default: return 2
+        }
+    }
+
+    // MARK: - rows
+
+    /// The content key of one row.
+    public func rowID(image: PlannedImage, model: String, weights: String, method: String, metric: String, params: String) -> String {
+        let truncated = SHA256.hex("\(context)|img=\(image.id)|model=\(model)|w=\(weights)|method=\(method)|metric=\(metric)|params=\(params)")
+        return String(truncated.prefix(32))
+    }
+
+    /// Parameter values of a metric, over the grids of the parameters it uses.
+    public func parameterValues(_ spec: MetricSpec, arch: Architecture, stage: Int? = nil) -> [ParameterValues] {
+        let base = ParameterValues(threshold: thresholds[0], steps: steps[0], stage: stage ?? 0, imageSize: config.imageSize, camSeed: config.camSeed)
+        var out = [base]
+        if spec.parameters.contains(.threshold) { out = out.flatMap { v in thresholds.map { var x = v; x.threshold = $0; return x } } }
+        if spec.parameters.contains(.steps) { out = out.flatMap { v in steps.map { var x = v; x.steps = $0; return x } } }
+        return out
+    }
+
+    /// Methods in order, and their pairs `a~b` for cross-method rows.
+    public var methodPairs: [(Int, Int)] {
+        let n = resolved.methods.count
+        return (0..<n).flatMap { a in ((a + 1)..<n).map { (a, $0) } }
+    }
+
+    /// The rows a unit writes. Derived from `MetricSpecs.table`, as the executor's rows are, so the
+    /// two cannot drift.
+    public func expectedRows(_ unit: WorkUnit) -> [ExpectedRow] {
+        var out: [ExpectedRow] = []
+        let methods = resolved.methods
+        func row(_ img: PlannedImage, _ model: String, _ w: String, _ wid: String, _ method: String, _ r: RowName) {
+            out.append(ExpectedRow(id: rowID(image: img, model: model, weights: wid, method: method, metric: r.metric, params: r.params),
+                                   key: ResultKey(image: img.file, model: model, weights: w, method: method, metric: r.metric, params: r.params)))
+        }
+        switch unit.kind {
+        case .model:
+            let w = weights[unit.weights[0]]
+            for i in unit.images {
+                let img = images[i]
+                row(img, "-", "-", "-", "-", RowName(metric: FactMetric.truth, params: "class=\(img.className)"))
+                row(img, w.architecture, w.tag, w.digest, "-", RowName(metric: FactMetric.predicted, params: ""))
+                row(img, w.architecture, w.tag, w.digest, "-", RowName(metric: "correct", params: ""))
+                for method in methods {
+                    for m in resolved.metrics where m.spec.scope == .perMap {
+                        for pv in parameterValues(m.spec, arch: w.arch) { for r in m.spec.rows(pv, w.arch) { row(img, w.architecture, w.tag, w.digest, method.rawValue, r) } }
+                    }
+                }
+                if resolved.metrics.contains(.cross_method) {
+                    for (a, b) in methodPairs {
+                        for pv in parameterValues(MetricName.cross_method.spec, arch: w.arch) {
+                            for r in MetricName.cross_method.spec.rows(pv, w.arch) {
+                                row(img, w.architecture, w.tag, w.digest, "\(methods[a].rawValue)~\(methods[b].rawValue)", r)
+                            }
+                        }
+                    }
+                }
+            }
+        case .cascade:
+            let w = weights[unit.weights[0]]
+            let spec = MetricName.cascade.spec
+            for i in unit.images {
+                for method in methods {
+                    for pv in parameterValues(spec, arch: w.arch, stage: unit.stage) { for r in spec.rows(pv, w.arch) { row(images[i], w.architecture, w.tag, w.digest, method.rawValue, r) } }
+                }
+            }
+        case .consist:
+            let ws = unit.weights.map { weights[$0] }
+            let all = ws.map(\.digest).joined(separator: "+")
+            for i in unit.images {
+                for method in methods {
+                    for pv in parameterValues(MetricName.consist.spec, arch: ws[0].arch) {
+                        for r in MetricName.consist.spec.rows(pv, ws[0].arch) { row(images[i], ws[0].architecture, "all", all, method.rawValue, r) }
+                    }
+                }
+            }
+        case .crossArchitecture:
+            let ws = unit.weights.map { weights[$0] }
+            for i in unit.images {
+                for method in methods {
+                    for a in 0..<ws.count {
+                        for b in (a + 1)..<ws.count {
+                            for pv in parameterValues(MetricName.cross_arch.spec, arch: ws[a].arch) {
+                                for r in MetricName.cross_arch.spec.rows(pv, ws[a].arch) {
+                                    row(images[i], "\(ws[a].architecture)~\(ws[b].architecture)", "first", ws[a].digest + "+" + ws[b].digest, method.rawValue, r)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// What `--dry-run` prints: the units with their cost, and the totals.
+    public func describe(_ subset: [WorkUnit]? = nil) -> String {
+        let us = subset ?? units
+        var s = "plan: \(images.count) images, \(weights.count) weights, \(resolved.methods.count) methods, \(resolved.metrics.count) metrics → \(us.count) units\n"
+        if !missing.isEmpty { s += "missing images (\(missing.count)): " + missing.keys.sorted().joined(separator: ", ") + "\n" }
+        s += "unit  kind               cost        images  weights                       key\n"
+        for u in us {
+            let w = u.weights.map { "\(weights[$0].architecture)/\(weights[$0].tag)" }.joined(separator: ",")
+            let kind = u.kind.rawValue + (u.stage.map { "[\($0)]" } ?? "")
+            s += String(format: "%4d  %@ %10.1f  %6d  %@ %@\n", u.index, kind.padding(toLength: 18, withPad: " ", startingAt: 0),
+                        u.cost, u.images.count, w.padding(toLength: 30, withPad: " ", startingAt: 0), String(u.key.prefix(16)))
+        }
+        s += String(format: "total cost %.1f (≈ model forwards at 224² of ResNet-50 scale)\n", us.reduce(0) { $0 + $1.cost })
+        return s
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Explain
+import Imaging
+import Datasets
+import Models
+
+/// A sweep: data × models (with their weights) × CAM methods × metrics × parameter grids.
+/// Stored as SWEEP.json (`camaudit evaluate --save-config`, and config.json beside every run's
+/// results). Every field but `data` and `models` may be left out of a hand-written file; the
+/// defaults are `camaudit evaluate`'s.
+public struct SweepConfig: Codable, Equatable, Sendable {
+    public static let currentVersion = 1
+    /// Images per forward batch by default (`camaudit evaluate --batch-size`, the bench's deletion timing).
+    public static let defaultBatchSize = 8
+
+    /// Where the images come from.
+    public struct DataSource: Codable, Equatable, Sendable {
+        /// A manifest.csv, or a dataset folder (IQ-OTH/NCCD or class-per-folder) scanned at plan time.
+        public var path: String
+        /// Only items of this split (train, val, test); nil: all.
+        public var split: String?
+        /// At most this many images (after the split filter); nil: all.
+        public var limit: Int?
+        /// Seed for splitting a scanned folder.
+        public var splitSeed: UInt64
+        /// Refuse bad files in a scanned folder instead of skipping them.
+        public var strict: Bool
+        public init(path: String, split: String? = nil, limit: Int? = nil, splitSeed: UInt64 = 42, strict: Bool = false) {
+            self.path = path; self.split = split; self.limit = limit; self.splitSeed = splitSeed; self.strict = strict
+        }
+    }
+
+    /// One architecture and the weights to evaluate it with.
+    public struct ModelEntry: Codable, Equatable, Sendable {
+        /// torchvision name (`resnet50`, …).
+        public var architecture: String
+        /// Checkpoints (.safetensors / .pth); empty: random weights, one model per seed of `seeds`.
+        public var weights: [String]
+        public init(architecture: String, weights: [String] = []) { self.architecture = architecture; self.weights = weights }
+    }
+
+    /// Parameters whose every value is run (each value gives its own rows).
+    public struct Grid: Codable, Equatable, Sendable {
+        /// Deletion/insertion steps.
+        public var steps: [Int]
+        /// Binarisation thresholds τ in [0, 1].
+        public var threshold: [Float]
+        public init(steps: [Int] = [50], threshold: [Float] = [0.5]) { self.steps = steps; self.threshold = threshold }
+    }
+
+    /// How image files become model inputs (besides `imageSize`).
+    public struct PreprocessingSpec: Codable, Equatable, Sendable {
+        /// Apply ImageNet mean/std.
+        public var imagenetNormalize: Bool
+        public init(imagenetNormalize: Bool = false) { self.imagenetNormalize = imagenetNormalize }
+    }
+
+    /// Overlay PNGs of the first images of every model × weights × method.
+    public struct Overlays: Codable, Equatable, Sendable {
+        public var directory: String
+        public var perModel: Int
+        public init(directory: String, perModel: Int = 6) { self.directory = directory; self.perModel = perModel }
+    }
+
+    public var version: Int = SweepConfig.currentVersion
+    public var data: DataSource
+    public var models: [ModelEntry]
+    public var methods: [String] = [CAMMethod.gradcam.rawValue]
+    public var metrics: [String] = MetricName.defaults.map(\.rawValue)
+    public var grid = Grid()
+    public var imageSize: Int = 224
+    /// Seeds of random models (architectures without weights).
+    public var seeds: [UInt64] = [0, 1]
+    /// Class count of random models; nil: the manifest's class count (at least 2).
+    public var numClasses: Int? = nil
+    /// Seed of the stochastic CAM methods and metrics (RISE masks, ROAD noise, random logits, cascade).
+    public var camSeed: UInt64 = 0
+    public var preprocessing = PreprocessingSpec()
+    /// Images per forward batch and per work unit.
+    public var batchSize: Int = SweepConfig.defaultBatchSize
+    public var overlays: Overlays? = nil
+
+    public init(data: DataSource, models: [ModelEntry]) { self.data = data; self.models = models }
+
+    enum CodingKeys: String, CodingKey {
+        case version, data, models, methods, metrics, grid, imageSize, seeds, numClasses, camSeed, preprocessing, batchSize, overlays
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decodeIfPresent(Int.self, forKey: .version) ?? SweepConfig.currentVersion
+        data = try c.decode(DataSource.self, forKey: .data)
+        models = try c.decode([ModelEntry].self, forKey: .models)
+        let d = SweepConfig(data: data, models: models)
+        methods = try c.decodeIfPresent([String].self, forKey: .methods) ?? d.methods
+        metrics = try c.decodeIfPresent([String].self, forKey: .metrics) ?? d.metrics
+        grid = try c.decodeIfPresent(Grid.self, forKey: .grid) ?? d.grid
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? d.imageSize
+        seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? d.seeds
+        numClasses = try c.decodeIfPresent(Int.self, forKey: .numClasses)
+        camSeed = try c.decodeIfPresent(UInt64.self, forKey: .camSeed) ?? d.camSeed
+        preprocessing = try c.decodeIfPresent(PreprocessingSpec.self, forKey: .preprocessing) ?? d.preprocessing
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        overlays = try c.decodeIfPresent(Overlays.self, forKey: .overlays)
+    }
+
+    // MARK: - files
+
+    /// Reads SWEEP.json; errors name the file and the field.
+    public static func read(path: String) throws -> SweepConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SweepError.io(path: path, detail: "cannot read sweep configuration") }
+        do { return try JSONDecoder().decode(SweepConfig.self, from: data) } catch let DecodingError.keyNotFound(k, ctx) {
+            throw SweepError.io(path: path, detail: "missing field '\((ctx.codingPath + [k]).map(\.stringValue).joined(separator: "."))'")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw SweepError.io(path: path, detail: "field '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type: \(ctx.debugDescription)")
+        } catch {
+            throw SweepError.io(path: path, detail: "not a sweep configuration: \(error)")
+        }
+    }
+
+    /// The JSON text (sorted keys, pretty, trailing newline).
+    public func json() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try enc.encode(self) + Data("\n".utf8)
+    }
+
+    // MARK: - validation
+
+    /// The configuration checked and typed. Every refusal names the field and its valid range.
+    public struct Resolved: Sendable {
+        public let architectures: [Architecture]
+        /// Weights per architecture, in `architectures` order (empty: random seeds).
+        public let weights: [[String]]
+        public let methods: [CAMMethod]
+        public let metrics: [MetricName]
+        public let split: Split?
+    }
+
+    public func resolve() throws -> Resolved {
+        guard version == SweepConfig.currentVersion else {
+            throw SweepError.invalidConfig(field: "version", detail: "this camaudit reads version \(SweepConfig.currentVersion), got \(version)")
+        }
+        guard !data.path.isEmpty else { throw SweepError.invalidConfig(field: "data", detail: "no data path given") }
+        guard !models.isEmpty else { throw SweepError.invalidConfig(field: "model", detail: "no architecture given; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) or all") }
+        var archs: [Architecture] = []
+        for m in models {
+            guard let a = Architecture(rawValue: m.architecture) else {
+                throw SweepError.invalidConfig(field: "model", detail: "unknown architecture '\(m.architecture)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) or all")
+            }
+            guard !archs.contains(a) else { throw SweepError.invalidConfig(field: "model", detail: "\(a.rawValue) is listed twice") }
+            for w in m.weights where w.isEmpty { throw SweepError.invalidConfig(field: "weights", detail: "empty checkpoint path for \(a.rawValue)") }
+            archs.append(a)
+        }
+        guard !methods.isEmpty else { throw SweepError.invalidConfig(field: "methods", detail: "no CAM method given; choose from \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))") }
+        let ms: [CAMMethod] = try methods.map {
+            guard let m = CAMMethod(rawValue: $0) else {
+                throw SweepError.invalidConfig(field: "methods", detail: "unknown method '\($0)'; choose from \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return m
+        }
+        guard !metrics.isEmpty else { throw SweepError.invalidConfig(field: "metrics", detail: "no metric given; choose from \(MetricName.allCases.map(\.rawValue).joined(separator: ", "))") }
+        let mets: [MetricName] = try metrics.map {
+            guard let m = MetricName(rawValue: $0) else {
+                throw SweepError.invalidConfig(field: "metrics", detail: "unknown metric '\($0)'; choose from \(MetricName.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return m
+        }
+        if models.contains(where: { $0.weights.isEmpty }) && seeds.isEmpty {
+            throw SweepError.invalidConfig(field: "seeds", detail: "no seed given for random weights (e.g. 0,1), or give --weights")
+        }
+        guard !grid.steps.isEmpty, grid.steps.allSatisfy({ (1...10_000).contains($0) }) else {
+            throw SweepError.invalidConfig(field: "steps", detail: "every value must be in 1...10000, got \(grid.steps)")
+        }
+        guard !grid.threshold.isEmpty, grid.threshold.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
+            throw SweepError.invalidConfig(field: "threshold", detail: "every value must be in [0, 1], got \(grid.threshold.map { "\($0)" })")
+        }
+        guard (16...4096).contains(imageSize) else {
+            throw SweepError.invalidConfig(field: "image-size", detail: "must be in 16...4096, got \(imageSize)")
+        }
+        if archs.contains(.vit_b_16) && imageSize % 16 != 0 {
+            throw SweepError.invalidConfig(field: "image-size", detail: "vit_b_16 needs a multiple of 16, got \(imageSize)")
+        }
+        guard (1...4096).contains(batchSize) else { throw SweepError.invalidConfig(field: "batch-size", detail: "must be in 1...4096, got \(batchSize)") }
+        if let limit = data.limit, limit < 1 { throw SweepError.invalidConfig(field: "limit", detail: "must be ≥ 1 (leave it out for all images), got \(limit)") }
+        if let k = numClasses, !(2...100_000).contains(k) { throw SweepError.invalidConfig(field: "num-classes", detail: "must be in 2...100000, got \(k)") }
+        if let o = overlays {
+            guard !o.directory.isEmpty else { throw SweepError.invalidConfig(field: "overlay-dir", detail: "empty path") }
+            guard o.perModel >= 0 else { throw SweepError.invalidConfig(field: "overlays.perModel", detail: "must be ≥ 0, got \(o.perModel)") }
+        }
+        var split: Split? = nil
+        if let s = data.split {
+            guard let v = Split(rawValue: s) else { throw SweepError.invalidConfig(field: "split", detail: "must be train, val or test, got '\(s)'") }
+            split = v
+        }
+        return Resolved(architectures: archs, weights: models.map(\.weights), methods: ms, metrics: mets, split: split)
+    }
+}
+
+extension SweepConfig {
+    /// Weights per architecture from repeated `--weights` values: `ARCH=a.safetensors,b.pth` for one
+    /// architecture, or a bare list for every architecture without its own entry. An entry whose
+    /// text before `=` is not an architecture name is a bare path (file names may hold `=`).
+    /// - Returns: for each of `architectures`, its checkpoints (empty: random weights).
+    public static func parseWeights(_ entries: [String], architectures: [String]) throws -> [[String]] {
+        var perArch: [String: [String]] = [:]
+        var bare: [String]? = nil
+        func list(_ s: Substring) -> [String] { s.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        for entry in entries {
+            if let eq = entry.firstIndex(of: "="), Architecture(rawValue: String(entry[..<eq])) != nil {
+                let arch = String(entry[..<eq])
+                guard architectures.contains(arch) else {
+                    throw SweepError.invalidConfig(field: "weights", detail: "\(arch)=… given, but \(arch) is not among the models (\(architectures.joined(separator: ",")))")
+                }
+                guard perArch[arch] == nil else { throw SweepError.invalidConfig(field: "weights", detail: "\(arch) is given twice") }
+                let files = list(entry[entry.index(after: eq)...])
+                guard !files.isEmpty else { throw SweepError.invalidConfig(field: "weights", detail: "\(arch)=: no checkpoint given") }
+                perArch[arch] = files
+            } else {
+                guard bare == nil else {
+                    throw SweepError.invalidConfig(field: "weights", detail: "only one list without ARCH= is allowed (it applies to every architecture without its own); use ARCH=FILES per architecture")
+                }
+                let files = list(entry[...])
+                guard !files.isEmpty else { throw SweepError.invalidConfig(field: "weights", detail: "no checkpoint given") }
+                bare = files
+            }
+        }
+        return architectures.map { perArch[$0] ?? bare ?? [] }
+    }
+}

@@ -1,0 +1,147 @@
+import XCTest
+import Foundation
+import Datasets
+import Evaluation
+@testable import Sweep
+
+final class PlanTests: XCTestCase {
+    var dir = ""
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "/camaudit-plan-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    func config(_ path: String = "data/manifest.csv", models: [SweepConfig.ModelEntry] = [.init(architecture: "resnet50")]) -> SweepConfig {
+        SweepConfig(data: .init(path: path), models: models)
+    }
+
+    func assertRefused(_ c: SweepConfig, _ field: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try c.resolve(), file: file, line: line) { error in
+            guard case let SweepError.invalidConfig(f, detail) = error else { return XCTFail("\(error)", file: file, line: line) }
+            XCTAssertEqual(f, field, detail, file: file, line: line)
+        }
+    }
+
+    /// Every option a user can type gets a clear refusal naming it and its valid range.
+    func testOutOfRangeValuesAreRefused() throws {
+        XCTAssertNoThrow(try config().resolve())
+        var c = config(); c.data.limit = -1; assertRefused(c, "limit")
+        c = config(); c.data.limit = 0; assertRefused(c, "limit")
+        c = config(); c.grid.threshold = [.nan]; assertRefused(c, "threshold")
+        c = config(); c.grid.threshold = [1.5]; assertRefused(c, "threshold")
+        c = config(); c.grid.threshold = [-0.1]; assertRefused(c, "threshold")
+        c = config(); c.grid.steps = [0]; assertRefused(c, "steps")
+        c = config(); c.imageSize = 0; assertRefused(c, "image-size")
+        c = config(); c.imageSize = 100_000; assertRefused(c, "image-size")
+        c = config(models: [.init(architecture: "vit_b_16")]); c.imageSize = 100; assertRefused(c, "image-size")
+        c = config(); c.batchSize = 0; assertRefused(c, "batch-size")
+        c = config(); c.seeds = []; assertRefused(c, "seeds")
+        c = config(models: [.init(architecture: "resnet50", weights: ["a.pth"])]); c.seeds = []; XCTAssertNoThrow(try c.resolve())
+        c = config(models: []); assertRefused(c, "model")
+        c = config(models: [.init(architecture: "")]); assertRefused(c, "model")
+        c = config(); c.methods = []; assertRefused(c, "methods")
+        c = config(); c.methods = ["gradcam", ""]; assertRefused(c, "methods")
+        c = config(); c.metrics = ["locacc", "nope"]; assertRefused(c, "metrics")
+        c = config(); c.numClasses = 0; assertRefused(c, "num-classes")
+        c = config(); c.data.split = "dev"; assertRefused(c, "split")
+    }
+
+    /// `--weights resnet50=a,b --weights densenet161=c`; a bare list for the rest.
+    func testPerArchitectureWeights() throws {
+        let archs = ["resnet50", "densenet161", "efficientnet_b0"]
+        XCTAssertEqual(try SweepConfig.parseWeights(["resnet50=a.safetensors,b.safetensors", "densenet161=c.pth"], architectures: archs),
+                       [["a.safetensors", "b.safetensors"], ["c.pth"], []])
+        XCTAssertEqual(try SweepConfig.parseWeights(["x.pth,y.pth"], architectures: ["resnet50"]), [["x.pth", "y.pth"]])
+        XCTAssertEqual(try SweepConfig.parseWeights(["densenet161=c.pth", "shared.pth"], architectures: archs),
+                       [["shared.pth"], ["c.pth"], ["shared.pth"]])
+        // A file name holding '=' is a path, not an architecture.
+        XCTAssertEqual(try SweepConfig.parseWeights(["run=3.pth"], architectures: ["resnet50"]), [["run=3.pth"]])
+        XCTAssertThrowsError(try SweepConfig.parseWeights(["vit_b_16=v.pth"], architectures: ["resnet50"]))
+        XCTAssertThrowsError(try SweepConfig.parseWeights(["resnet50=a.pth", "resnet50=b.pth"], architectures: ["resnet50"]))
+        XCTAssertThrowsError(try SweepConfig.parseWeights(["resnet50="], architectures: ["resnet50"]))
+        XCTAssertThrowsError(try SweepConfig.parseWeights(["a.pth", "b.pth"], architectures: ["resnet50"]))
+    }
+
+    /// SWEEP.json round-trips, and a hand-written one needs only data and models.
+    func testConfigJSON() throws {
+        var c = config(models: [.init(architecture: "resnet50", weights: ["a.safetensors"]), .init(architecture: "densenet161")])
+        c.grid = .init(steps: [10, 50], threshold: [0.3, 0.5])
+        c.overlays = .init(directory: "ov", perModel: 2)
+        let back = try JSONDecoder().decode(SweepConfig.self, from: try c.json())
+        XCTAssertEqual(back, c)
+        let path = dir + "/SWEEP.json"
+        try #"{"data": {"path": "m.csv", "splitSeed": 42, "strict": false}, "models": [{"architecture": "vit_b_16", "weights": []}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let minimal = try SweepConfig.read(path: path)
+        XCTAssertEqual(minimal.metrics, MetricName.defaults.map(\.rawValue))
+        XCTAssertEqual(minimal.grid, .init())
+        try #"{"models": []}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try SweepConfig.read(path: path)) { XCTAssertTrue("\($0)".contains("data"), "\($0)") }
+    }
+
+    /// Every metric has one spec, and the plan's expected rows come from it.
+    func testMetricTableCoversEveryMetric() throws {
+        for m in MetricName.allCases { XCTAssertEqual(m.spec.name, m) }
+        XCTAssertTrue(MetricName.allCases.filter { $0.spec.scope == .perMap }.allSatisfy { $0.spec.compute != nil })
+    }
+
+    func makeData(count: Int = 3, seed: UInt64 = 5) throws -> Manifest {
+        _ = try SynthDataset.generate(out: dir + "/data", count: count, size: 64, seed: seed)
+        return try Manifest.read(path: dir + "/data/manifest.csv")
+    }
+
+    /// The same configuration gives the same units and keys; a parameter changes exactly the keys it defines.
+    func testPlanIsDeterministicAndKeyedByContent() throws {
+        let manifest = try makeData()
+        var c = config(dir + "/data/manifest.csv", models: [.init(architecture: "efficientnet_b0")])
+        c.metrics = ["locacc", "deletion", "consist", "cascade"]
+        c.batchSize = 2
+        c.imageSize = 64
+        let a = try Plan.expand(c), b = try Plan.expand(c, manifest: manifest)
+        XCTAssertEqual(a.units, b.units)
+        XCTAssertEqual(a.units.map(\.kind).filter { $0 == .model }.count, 2 * 2, "2 seeds × 2 batches")
+        XCTAssertEqual(a.units.filter { $0.kind == .consist }.count, 2)
+        XCTAssertEqual(a.units.filter { $0.kind == .cascade }.count, 2 * 2 * 10, "EfficientNet has 10 cascade stages")
+        XCTAssertTrue(a.units.allSatisfy { $0.cost > 0 })
+        XCTAssertEqual(Set(a.units.map(\.key)).count, a.units.count)
+        // Steps define deletion's rows only.
+        var c2 = c; c2.grid.steps = [10]
+        let p2 = try Plan.expand(c2, manifest: manifest)
+        let rows1 = Dictionary(uniqueKeysWithValues: a.expectedRows(a.units[0]).map { ($0.key, $0.id) })
+        let rows2 = Dictionary(uniqueKeysWithValues: p2.expectedRows(p2.units[0]).map { ($0.key, $0.id) })
+        for (k, id) in rows1 where k.metric == "locacc" { XCTAssertEqual(rows2[k], id) }
+        XCTAssertFalse(rows2.keys.contains { $0.metric == "deletion" && $0.params.contains("steps=50") })
+        // A grid of thresholds gives each value its own rows.
+        var c3 = c; c3.grid.threshold = [0.3, 0.5]
+        let p3 = try Plan.expand(c3, manifest: manifest)
+        XCTAssertEqual(p3.expectedRows(p3.units[0]).filter { $0.key.metric == "locacc" }.count, 2 * 2)
+        // Image size is preprocessing: it changes every row's key.
+        var c4 = c; c4.imageSize = 96
+        let p4 = try Plan.expand(c4, manifest: manifest)
+        XCTAssertTrue(Set(p4.expectedRows(p4.units[0]).map(\.id)).isDisjoint(with: rows1.values))
+    }
+
+    /// A manifest row whose image is gone is named and kept out of the units.
+    func testMissingImageIsNamed() throws {
+        let manifest = try makeData()
+        let gone = manifest.items[1].file
+        try FileManager.default.removeItem(atPath: manifest.resolve(gone))
+        var c = config(dir + "/data/manifest.csv", models: [.init(architecture: "efficientnet_b0")])
+        c.imageSize = 64
+        let p = try Plan.expand(c)
+        XCTAssertEqual(Array(p.missing.keys), [gone])
+        XCTAssertTrue(p.missing[gone]!.contains("not found"), p.missing[gone]!)
+        XCTAssertEqual(p.images.map(\.file), manifest.items.map(\.file).filter { $0 != gone })
+        XCTAssertTrue(p.describe().contains(gone))
+    }
+
+    /// Overlays are named by the image's relative path: a/001.png and b/001.png do not collide.
+    func testOverlayNamesKeepFoldersApart() {
+        let a = Executor.overlayPath(dir: "ov", architecture: "resnet50", tag: "w.pth", method: "gradcam", file: "a/001.png")
+        let b = Executor.overlayPath(dir: "ov", architecture: "resnet50", tag: "w.pth", method: "gradcam", file: "b/001.png")
+        XCTAssertNotEqual(a, b)
+        XCTAssertEqual(a, "ov/resnet50/w.pth/a/001_gradcam.png")
+        XCTAssertFalse(Executor.overlayPath(dir: "ov", architecture: "r", tag: "t", method: "m", file: "../x.png").contains("/../"))
+    }
+}
