@@ -15,7 +15,16 @@ public struct MergeReport: Sendable {
     public func describeMissing(plan: Plan, out: String) -> String {
         var s = "incomplete: \(missingUnits.count) of \(unitCount) units have no rows yet\n"
         for sh in incompleteShards {
-            s += "  shard \(sh.shard)/\(sh.of): \(sh.missingUnits) unit(s) missing (\(sh.state)); resume it with: camaudit sweep --config \(out)/\(RunRecord.fileName) --out \(out) --shard \(sh.shard)/\(sh.of)\n"
+            s += "  shard \(sh.shard)/\(sh.of): \(sh.missingUnits) unit(s) missing (\(sh.state))\n"
+        }
+        let redo = incompleteShards.filter { $0.state != "running" }
+        if !redo.isEmpty {
+            if let sub = Slurm.submission(out), redo.allSatisfy({ $0.of == sub.shards }) {
+                s += "resume on Slurm: sbatch --array=\(redo.map { String($0.shard) }.joined(separator: ",")) \(Slurm.arrayScriptPath(out)), then sbatch \(Slurm.mergeScriptPath(out))\n"
+            }
+            for sh in redo {
+                s += "resume here: camaudit sweep --config \(out)/\(RunRecord.fileName) --out \(out) --shard \(sh.shard)/\(sh.of)\n"
+            }
         }
         s += "missing units:\n"
         for m in missingUnits {
@@ -49,10 +58,19 @@ public enum Merge {
             guard let parsed = Parts.parse((p as NSString).lastPathComponent) else { continue }
             counts.insert(parsed.of)
             let key = "\(parsed.shard)/\(parsed.of)"
-            let st = Parts.isLocked(p) ? "running" : (ShardRecord.read(p)?.state.rawValue ?? "no record")
-            if states[key] == nil || st == "running" { states[key] = st == "running" ? st : (st == "done" ? "done" : "stopped: \(st)") }
+            let st: String
+            if Parts.isLocked(p) { st = "running" } else {
+                switch ShardRecord.read(p)?.state {
+                case .done?: st = "done"
+                case .failed?: st = "failed"
+                // Recorded as running but nobody holds its lock: the process was killed.
+                case .running?: st = "stopped before finishing: killed, cancelled or out of time"
+                case nil: st = "started, no record"
+                }
+            }
+            if states[key] == nil || st == "running" { states[key] = st }
         }
-        let splits = try counts.sorted().map { try ShardSplit(costs: plan.units.map(\.cost), shards: $0) }
+        let splits = try counts.sorted().map { try ShardSplit(plan: plan, shards: $0) }
         var perShard: [String: (shard: Int, of: Int, n: Int)] = [:]
         for u in plan.units where !done.isComplete(u) {
             let owners = splits.map { (shard: $0.shard(ofUnit: u.index), of: $0.shards) }

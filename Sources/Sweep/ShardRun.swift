@@ -40,7 +40,7 @@ public struct ShardRun {
 
     /// The units of this shard in plan order.
     public func shardUnits() throws -> [WorkUnit] {
-        let split = try ShardSplit(costs: plan.units.map(\.cost), shards: shards)
+        let split = try ShardSplit(plan: plan, shards: shards)
         return Array(plan.units[split.units(ofShard: shard)])
     }
 

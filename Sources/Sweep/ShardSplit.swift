@@ -63,3 +63,26 @@ public struct ShardSplit: Sendable, Equatable {
         return (k, n)
     }
 }
+
+extension ShardSplit {
+    /// Per-unit costs for splitting a plan across processes. A unit that compares maps of several
+    /// models (Consist, cross-architecture) is cheap when those maps are still in memory — a single
+    /// run — but in a shard or worker that did not compute them it recomputes them: one forward
+    /// and the CAMs per image and model. Shards are balanced for that case, or the shard holding
+    /// the comparison units would carry several times its share.
+    public static func unitCosts(_ plan: Plan) -> [Double] {
+        let scale = Double(plan.config.imageSize * plan.config.imageSize) / (224.0 * 224.0)
+        let perImage = 1 + plan.resolved.methods.reduce(0.0) { $0 + Plan.camCost($1) }
+        return plan.units.map { u in
+            switch u.kind {
+            case .model, .cascade: return u.cost
+            case .consist, .crossArchitecture:
+                let recompute = u.weights.reduce(0.0) { $0 + Plan.archCost(plan.weights[$1].arch) } * scale * Double(u.images.count) * perImage
+                return u.cost + recompute
+            }
+        }
+    }
+
+    /// The split of a plan into `shards` (by `unitCosts`).
+    public init(plan: Plan, shards n: Int) throws { try self.init(costs: ShardSplit.unitCosts(plan), shards: n) }
+}

@@ -38,7 +38,7 @@ public struct SweepStatus {
             count = Parts.list([out]).compactMap { Parts.parse(($0 as NSString).lastPathComponent)?.of }.max()
         }
         let shardCount = max(1, count ?? 1)
-        let split = try ShardSplit(costs: plan.units.map(\.cost), shards: shardCount)
+        let split = try ShardSplit(plan: plan, shards: shardCount)
         let done = try Completion(plan: plan, outs: [out])
         var queued: [Int: String] = [:]
         if let sub = submission, Slurm.available() { queued = (try? Slurm.queuedTasks(arrayJob: sub.arrayJob)) ?? [:] }

@@ -60,7 +60,8 @@ public struct WorkerPool {
         let todo = all.filter { !done.isComplete($0) }
         log("shard \(shard)/\(shards): \(todo.count) of \(all.count) units to compute on \(workers) worker(s) × \(threads) thread(s)")
         guard !todo.isEmpty else { return }
-        let split = try ShardSplit(costs: todo.map(\.cost), shards: workers)
+        let costs = ShardSplit.unitCosts(plan)
+        let split = try ShardSplit(costs: todo.map { costs[$0.index] }, shards: workers)
         let lists = (0..<workers).map { split.units(ofShard: $0).map { todo[$0].index } }
         try FileManager.default.createDirectory(atPath: Parts.directory(out), withIntermediateDirectories: true)
         try atomicWrite(try JSONEncoder().encode(lists), to: WorkerPool.assignmentPath(out, shard: shard, of: shards))

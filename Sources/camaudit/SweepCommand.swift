@@ -122,7 +122,7 @@ struct SweepCommand: ParsableCommand {
     }
 
     func describeSplit(_ p: Plan, shards n: Int) throws -> String {
-        let split = try ShardSplit(costs: p.units.map(\.cost), shards: n)
+        let split = try ShardSplit(plan: p, shards: n)
         let total = max(split.costs.reduce(0, +), 1e-12)
         var s = "shard  units          count  est. cost  share\n"
         for k in 0..<n {

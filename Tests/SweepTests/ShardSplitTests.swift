@@ -78,10 +78,24 @@ final class ShardSplitTests: XCTestCase {
         let config = try SweepConfig.read(path: fx.config)
         let a = try Plan.expand(config), b = try Plan.expand(config)
         XCTAssertEqual(a.units, b.units)
-        let sa = try ShardSplit(costs: a.units.map(\.cost), shards: 3), sb = try ShardSplit(costs: b.units.map(\.cost), shards: 3)
+        let sa = try ShardSplit(plan: a, shards: 3), sb = try ShardSplit(plan: b, shards: 3)
         XCTAssertEqual(sa, sb)
         assertPartition(sa, units: a.units.count)
         XCTAssertEqual(Set(a.units.map(\.key)).count, a.units.count, "unit keys are unique")
+    }
+
+    /// Comparison units (Consist) are charged for recomputing their maps in a shard that did not
+    /// compute them; model units keep the plan's estimate.
+    func testComparisonUnitsCostTheirRecomputedMaps() throws {
+        let fx = try SweepFixture.shared()
+        let plan = try Plan.expand(try SweepConfig.read(path: fx.config))
+        let costs = ShardSplit.unitCosts(plan)
+        let consist = plan.units.filter { $0.kind == .consist }
+        XCTAssertEqual(consist.count, 3)
+        for u in plan.units where u.kind == .model { XCTAssertEqual(costs[u.index], u.cost) }
+        // Two models' forwards and Grad-CAMs of two images cost more than one model's alone.
+        let forwardAndCAM = plan.units.first { $0.kind == .model }!.cost
+        for u in consist { XCTAssertGreaterThan(costs[u.index], 0.5 * forwardAndCAM, "unit \(u.index)") }
     }
 
     func testPlanCommandPrintsUnitsAndSplit() throws {

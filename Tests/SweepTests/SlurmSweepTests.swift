@@ -57,7 +57,7 @@ final class SlurmSweepTests: XCTestCase {
 
         // The victim: the shard with the most units, cancelled once its first unit's rows are written.
         let plan = try Plan.expand(try SweepConfig.read(path: fx.config))
-        let split = try ShardSplit(costs: plan.units.map(\.cost), shards: shards)
+        let split = try ShardSplit(plan: plan, shards: shards)
         let victim = (0..<shards).max { split.units(ofShard: $0).count < split.units(ofShard: $1).count }!
         XCTAssertGreaterThan(split.units(ofShard: victim).count, 1)
         let part = Parts.path(out, shard: victim, of: shards) + "/results.csv"
@@ -71,6 +71,8 @@ final class SlurmSweepTests: XCTestCase {
         }
         let mergeLog = (try? String(contentsOfFile: Slurm.logDirectory(out) + "/merge_\(submission.mergeJob).out", encoding: .utf8)) ?? ""
         XCTAssertTrue(mergeLog.contains("shard \(victim)/\(shards)"), "merge log should name the missing shard:\n\(mergeLog)")
+        XCTAssertTrue(mergeLog.contains("killed, cancelled or out of time"), mergeLog)
+        XCTAssertTrue(mergeLog.contains("sbatch --array=\(victim) "), mergeLog)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/results.csv"), "an incomplete merge writes nothing")
         XCTAssertLessThan(try Completion(plan: plan, outs: [out]).plan.units.filter(try Completion(plan: plan, outs: [out]).isComplete).count,
                           plan.units.count, "the cancel came before the shard finished")
