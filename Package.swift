@@ -24,7 +24,7 @@ func targetCPUFlags() -> [String] {
 let cpuSettings: [SwiftSetting] = targetCPUFlags().isEmpty ? [] : [.unsafeFlags(targetCPUFlags())]
 
 // Layers, bottom to top: system libraries (Modules/) → TensorCore → Autograd → NN → Models →
-// Explain → Evaluation → camaudit CLI. Imaging and Datasets sit beside the model stack; Report draws
+// Explain → Sweep (run driver; Evaluation is its metrics library) → camaudit CLI. Imaging and Datasets sit beside the model stack; Report draws
 // figures (overlays, colormaps) from tensors and images.
 let package = Package(
     name: "camaudit",

@@ -190,17 +190,19 @@ public enum Summary {
         return s
     }
 
-    /// A short table for a terminal: one line per group (model, method, metric), n, undefined, mean.
+    /// A short table for a terminal: one line per group (model, method, metric, params), n,
+    /// undefined, mean — without intervals and comparisons (those are in summary.md).
     public static func brief(_ doc: Document) -> String {
-        let header = ["model", "method", "metric", "n", "undef", "mean"]
-        var rows = doc.groups.filter { $0.metric != FactMetric.predicted && $0.metric != "correct" }.map { g in
-            [g.model, g.method, g.metric, String(g.n), String(g.undefined), g.mean.map { String(format: "%.4f", $0) } ?? "–"]
+        let header = ["model", "method", "metric", "params", "n", "undef", "mean"]
+        var rows = doc.groups.filter { $0.metric != FactMetric.predicted }.map { g in
+            [g.model, g.method, g.metric, g.params.count > 28 ? String(g.params.prefix(27)) + "…" : g.params,
+             String(g.n), String(g.undefined), g.mean.map { String(format: "%.4f", $0) } ?? "–"]
         }
         rows.insert(header, at: 0)
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         return rows.map { r in
-            r.enumerated().map { i, c in i >= 3 ? String(repeating: " ", count: widths[i] - c.count) + c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            r.enumerated().map { i, c in i >= 4 ? String(repeating: " ", count: widths[i] - c.count) + c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
     }

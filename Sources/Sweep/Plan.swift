@@ -121,8 +121,10 @@ public struct Plan: Sendable {
         var missing: [String: String] = [:]
         for item in items {
             do { images.append(try identify(item, in: manifest)) } catch {
-                missing[item.file] = "\(error)"
-                log("missing: \(item.file): \(error)")
+                let why: String
+                if case let SweepError.io(path, detail)? = error as? SweepError { why = path == manifest.resolve(item.file) ? detail : "\(path): \(detail)" } else { why = "\(error)" }
+                missing[item.file] = why
+                log("missing: \(item.file): \(why)")
             }
         }
         let numClasses = config.numClasses ?? max(2, manifest.classes.count)
@@ -154,7 +156,7 @@ public struct Plan: Sendable {
             }
             byArch.append(idx)
         }
-        let pre = Preprocessing(size: config.imageSize, imagenetNormalize: config.preprocessing.imagenetNormalize)
+        let pre = try config.preprocessing.preprocessing(size: config.imageSize)
         let context = "v1|pre=\(pre)|camSeed=\(config.camSeed)"
         let metrics = Set(r.metrics)
         // Units.
@@ -211,7 +213,7 @@ public struct Plan: Sendable {
             throw SweepError.io(path: data.path, detail: "no such file or folder")
         }
         if isDir.boolValue {
-            let scanned = try DatasetScanner.scan(root: data.path, options: ScanOptions(strict: data.strict))
+            let scanned = try DatasetScanner.scan(root: data.path, options: ScanOptions(maskFolder: data.masks, boxesCSV: data.boxes, strict: data.strict))
             log(scanned.summary)
             return scanned.manifest(seed: data.splitSeed)
         }

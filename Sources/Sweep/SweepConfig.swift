@@ -25,8 +25,13 @@ public struct SweepConfig: Codable, Equatable, Sendable {
         public var splitSeed: UInt64
         /// Refuse bad files in a scanned folder instead of skipping them.
         public var strict: Bool
-        public init(path: String, split: String? = nil, limit: Int? = nil, splitSeed: UInt64 = 42, strict: Bool = false) {
+        /// A scanned folder's lesion masks (folder of PNGs) and boxes (CSV file,x0,y0,x1,y1).
+        public var masks: String?
+        public var boxes: String?
+        public init(path: String, split: String? = nil, limit: Int? = nil, splitSeed: UInt64 = 42, strict: Bool = false,
+                    masks: String? = nil, boxes: String? = nil) {
             self.path = path; self.split = split; self.limit = limit; self.splitSeed = splitSeed; self.strict = strict
+            self.masks = masks; self.boxes = boxes
         }
     }
 
@@ -52,7 +57,33 @@ public struct SweepConfig: Codable, Equatable, Sendable {
     public struct PreprocessingSpec: Codable, Equatable, Sendable {
         /// Apply ImageNet mean/std.
         public var imagenetNormalize: Bool
-        public init(imagenetNormalize: Bool = false) { self.imagenetNormalize = imagenetNormalize }
+        /// Display window of 16-bit CT: lung, mediastinum, bone or `center,width` in HU.
+        public var window: String
+        /// Stored value of 0 HU in 16-bit images (HU = stored − huOffset).
+        public var huOffset: Int
+        public init(imagenetNormalize: Bool = false, window: String = "lung", huOffset: Int = 1024) {
+            self.imagenetNormalize = imagenetNormalize; self.window = window; self.huOffset = huOffset
+        }
+        enum CodingKeys: String, CodingKey { case imagenetNormalize, window, huOffset }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            imagenetNormalize = try c.decodeIfPresent(Bool.self, forKey: .imagenetNormalize) ?? false
+            window = try c.decodeIfPresent(String.self, forKey: .window) ?? "lung"
+            huOffset = try c.decodeIfPresent(Int.self, forKey: .huOffset) ?? 1024
+        }
+
+        /// The preprocessing these settings describe at `size`.
+        public func preprocessing(size: Int) throws -> Preprocessing {
+            var p = Preprocessing(size: size, imagenetNormalize: imagenetNormalize)
+            let presets: [String: HUWindow] = ["lung": .lung, "mediastinum": HUWindow(center: 40, width: 400), "bone": HUWindow(center: 400, width: 1800)]
+            let t = window.trimmingCharacters(in: .whitespaces).lowercased()
+            do { p.window = try presets[t] ?? HUWindow(parsing: t) } catch {
+                throw SweepError.invalidConfig(field: "window", detail: "expected lung, mediastinum, bone or center,width in HU, got '\(window)'")
+            }
+            guard (0...65535).contains(huOffset) else { throw SweepError.invalidConfig(field: "hu-offset", detail: "must be in 0...65535, got \(huOffset)") }
+            p.rescaleIntercept = -Double(huOffset)
+            return p
+        }
     }
 
     /// Overlay PNGs of the first images of every model × weights × method.
@@ -188,6 +219,7 @@ public struct SweepConfig: Codable, Equatable, Sendable {
             guard !o.directory.isEmpty else { throw SweepError.invalidConfig(field: "overlay-dir", detail: "empty path") }
             guard o.perModel >= 0 else { throw SweepError.invalidConfig(field: "overlays.perModel", detail: "must be ≥ 0, got \(o.perModel)") }
         }
+        _ = try preprocessing.preprocessing(size: imageSize)
         var split: Split? = nil
         if let s = data.split {
             guard let v = Split(rawValue: s) else { throw SweepError.invalidConfig(field: "split", detail: "must be train, val or test, got '\(s)'") }

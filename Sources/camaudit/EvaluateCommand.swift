@@ -171,7 +171,7 @@ struct Evaluate: ParsableCommand {
             try manifest.write(to: out + "/manifest.csv")
             manifest = try Manifest.read(path: out + "/manifest.csv")
         }
-        let plan = try Plan.expand(config, manifest: manifest, log: { writeStderr($0) })
+        let plan = try configValue { try Plan.expand(config, manifest: manifest, log: { writeStderr($0) }) }
         if config.models.contains(where: { $0.weights.isEmpty }) {
             writeStderr("note: random weights for \(config.models.filter { $0.weights.isEmpty }.map(\.architecture).joined(separator: ", ")) (seeds \(config.seeds.map(String.init).joined(separator: ",")), \(plan.numClasses) classes) — the numbers show the pipeline, not a trained model")
         }
@@ -218,7 +218,16 @@ struct Evaluate: ParsableCommand {
     /// Creates `dir` if needed and proves a file can be written in it.
     func checkWritable(_ dir: String, option: String) throws {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw CLIError("\(option) \(dir): cannot create the folder (\(error.localizedDescription))")
+            // Say why in words: the first existing ancestor is a file, or it is not writable.
+            var ancestor = (dir as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDir) {
+                ancestor = (ancestor as NSString).deletingLastPathComponent
+            }
+            let why = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue ? "it is a file, not a folder"
+                : (!ancestor.isEmpty && FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDir) && !isDir.boolValue)
+                ? "\(ancestor) is a file, not a folder" : "no permission to create it in \(ancestor.isEmpty ? "." : ancestor)"
+            throw CLIError("\(option) \(dir): cannot create the folder: \(why)")
         }
         let probe = (dir as NSString).appendingPathComponent(".write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
