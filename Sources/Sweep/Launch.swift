@@ -50,6 +50,8 @@ public enum Launch {
         let out = absolute(outPath)
         let configPath = out + "/" + RunRecord.fileName
         if let s = o.slurm {
+            try Slurm.checkPath(out, "--out")
+            try Slurm.checkPath(FileManager.default.currentDirectoryPath, "the working directory")
             let scripts = Slurm.scripts(executable: WorkerPool.currentExecutable(), config: configPath, out: out,
                                         workingDirectory: FileManager.default.currentDirectoryPath, options: s)
             if o.dryRun { return .dryRun(scripts) }

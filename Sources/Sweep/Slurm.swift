@@ -79,6 +79,16 @@ public enum Slurm {
         return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
+    /// A path in an `#SBATCH` line: sbatch splits those lines at blanks unless double-quoted.
+    static func sbatchValue(_ s: String) -> String { s.contains(where: \.isWhitespace) ? "\"\(s)\"" : s }
+
+    /// Paths that cannot be written into a batch script's `#SBATCH` lines.
+    public static func checkPath(_ path: String, _ what: String) throws {
+        if path.contains("\"") || path.contains(where: \.isNewline) {
+            throw SweepRunError.invalid("\(what) '\(path)' holds a double quote or a line break, which an sbatch script cannot carry; use another folder")
+        }
+    }
+
     /// The scripts for a sweep whose recorded configuration is `config` and output folder `out`
     /// (both absolute), run by `executable` (on a path every node sees) in `workingDirectory` (where
     /// the configuration's relative data and weights paths resolve).
@@ -88,12 +98,12 @@ public enum Slurm {
         var head = ["#!/bin/bash", "#SBATCH --job-name=\(o.jobName)"]
         var array = "0-\(o.shards - 1)"
         if let m = o.maxParallel { array += "%\(m)" }
-        var common = ["#SBATCH --chdir=\(workingDirectory)"]
+        var common = ["#SBATCH --chdir=\(sbatchValue(workingDirectory))"]
         if let p = o.partition { common.append("#SBATCH --partition=\(p)") }
         if let t = o.time { common.append("#SBATCH --time=\(t)") }
         if let m = o.mem { common.append("#SBATCH --mem=\(m)") }
         head.append("#SBATCH --array=\(array)")
-        head.append("#SBATCH --output=\(logs)/%A_%a.out")
+        head.append("#SBATCH --output=\(sbatchValue(logs + "/%A_%a.out"))")
         head.append("#SBATCH --cpus-per-task=\(o.cpusPerTask)")
         let q = shellQuote
         let arrayBody = """
@@ -103,7 +113,7 @@ public enum Slurm {
         exec \(q(executable)) sweep --config \(q(config)) --out \(q(out)) \\
           --shard "${SLURM_ARRAY_TASK_ID}/\(o.shards)" --threads "${SLURM_CPUS_PER_TASK:-\(o.cpusPerTask)}"
         """
-        let mergeHead = ["#!/bin/bash", "#SBATCH --job-name=\(o.jobName)-merge", "#SBATCH --output=\(logs)/merge_%j.out",
+        let mergeHead = ["#!/bin/bash", "#SBATCH --job-name=\(o.jobName)-merge", "#SBATCH --output=\(sbatchValue(logs + "/merge_%j.out"))",
                          "#SBATCH --cpus-per-task=1"] + common
         let mergeBody = """
         # Checks that every unit of every shard is in the results, then writes results.csv and the

@@ -7,9 +7,9 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Combine the shards of a sweep into one results.csv and its summaries; list what is missing.",
         discussion: """
-        Reads the parts (OUT/parts/*) of every DIR, checks that every unit of the configuration has its rows,
-        and writes results.csv, summary.json, summary.md, classification.json and config.json into --out (default:
-        the first DIR) — the same files one process running the whole configuration writes. When units are
+        Reads the parts (OUT/parts/*) of every DIR, checks that every unit of the configuration has its rows, \
+        and writes results.csv, summary.json, summary.md, classification.json and config.json into --out (default: \
+        the first DIR) — the same files one process running the whole configuration writes. When units are \
         missing it writes nothing, lists every missing unit and the shard that owns it, and exits with status 2.
         """)
 

@@ -60,6 +60,7 @@ struct ScaleArguments: ParsableArguments {
             print("submitted array job \(sub.arrayJob) (\(sub.shards) tasks) and merge job \(sub.mergeJob); scripts and logs in \(Slurm.directory(out))")
             print("follow with: camaudit sweep --status \(out)")
         case .shardDone(let r):
+            if worker != nil { return }  // a worker's parent reports for it
             if let r { print("shard done: \(r.unitsComputed) units computed, \(r.unitsReused) reused, \(r.rowsWritten) rows written to \(Parts.directory(out))") }
             print("when every shard is done: camaudit merge \(out)")
         case .finished(let r):
@@ -74,11 +75,17 @@ struct SweepCommand: ParsableCommand {
         commandName: "sweep",
         abstract: "Run a sweep configuration (SWEEP.json): here, in shards, on worker processes, or as a Slurm job array.",
         discussion: """
-        The configuration expands into work units (an image batch × one model's weights, with its methods and
-        metrics), each keyed by content. Every run resumes: finished units are skipped. With --shard K/N or
-        --slurm the rows of each process go to OUT/parts/ and `camaudit merge OUT` writes OUT/results.csv and
-        the summaries, identical to one process running everything. `--plan` shows the units, their estimated
-        cost and the shard split; `--status OUT` which shards are done, running or failed.
+        The configuration expands into work units (an image batch × one model's weights, with its methods and \
+        metrics), each keyed by content. Every run resumes: finished units are skipped, and a killed run loses at \
+        most the units it was computing. Each process appends to its own part of OUT (OUT/parts/); without \
+        --shard the run then merges them into OUT/results.csv and the summaries. With --shard K/N or --slurm, \
+        `camaudit merge OUT` does that once every shard is done — the files equal those of one process running \
+        everything.
+
+        --plan shows the units, their estimated cost and the shard split; --status OUT which shards are done, \
+        running or failed, and the command that resumes the rest. --slurm writes OUT/slurm/shards.sbatch (a job \
+        array, one task per shard, logs OUT/slurm/logs/%A_%a.out) and OUT/slurm/merge.sbatch (afterany), and \
+        submits both; --dry-run prints them. A failed task resumes alone: sbatch --array=K OUT/slurm/shards.sbatch.
         """)
 
     @Option(help: "The sweep configuration (SWEEP.json; `camaudit evaluate --save-config` writes one).")
