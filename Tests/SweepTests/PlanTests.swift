@@ -4,13 +4,7 @@ import Datasets
 import Evaluation
 @testable import Sweep
 
-final class PlanTests: XCTestCase {
-    var dir = ""
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "/camaudit-plan-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+final class PlanTests: TemporaryFolderTestCase {
 
     func config(_ path: String = "data/manifest.csv", models: [SweepConfig.ModelEntry] = [.init(architecture: "resnet50")]) -> SweepConfig {
         SweepConfig(data: .init(path: path), models: models)
@@ -45,6 +39,9 @@ final class PlanTests: XCTestCase {
         c = config(); c.metrics = ["locacc", "nope"]; assertRefused(c, "metrics")
         c = config(); c.numClasses = 0; assertRefused(c, "num-classes")
         c = config(); c.data.split = "dev"; assertRefused(c, "split")
+        c = config(); c.preprocessing.window = "soft"; assertRefused(c, "window")
+        c = config(); c.preprocessing.huOffset = -1; assertRefused(c, "hu-offset")
+        c = config(); c.preprocessing.window = "-600,1500"; XCTAssertNoThrow(try c.resolve())
     }
 
     /// `--weights resnet50=a,b --weights densenet161=c`; a bare list for the rest.
@@ -116,6 +113,10 @@ final class PlanTests: XCTestCase {
         var c3 = c; c3.grid.threshold = [0.3, 0.5]
         let p3 = try Plan.expand(c3, manifest: manifest)
         XCTAssertEqual(p3.expectedRows(p3.units[0]).filter { $0.key.metric == "locacc" }.count, 2 * 2)
+        // The 16-bit window and HU offset are preprocessing too.
+        var c5 = c; c5.preprocessing.window = "bone"
+        let p5 = try Plan.expand(c5, manifest: manifest)
+        XCTAssertTrue(Set(p5.expectedRows(p5.units[0]).filter { $0.key.metric != FactMetric.truth }.map(\.id)).isDisjoint(with: rows1.values))
         // Image size is preprocessing: it changes every row's key.
         var c4 = c; c4.imageSize = 96
         let p4 = try Plan.expand(c4, manifest: manifest)

@@ -9,13 +9,8 @@ import Evaluation
 
 /// Resuming a run into the same output folder: finished rows are reused only when their inputs
 /// are unchanged — a torn row is repaired, changed weights or re-synthesised data are recomputed.
-final class ResumeTests: XCTestCase {
-    var root = ""
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "/camaudit-resume-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+final class ResumeTests: TemporaryFolderTestCase {
+    var root: String { dir }
 
     func baseConfig(_ models: [SweepConfig.ModelEntry] = [.init(architecture: "efficientnet_b0")]) -> SweepConfig {
         var c = SweepConfig(data: .init(path: root + "/data/manifest.csv"), models: models)

@@ -3,13 +3,7 @@ import Foundation
 import Evaluation
 @testable import Sweep
 
-final class StoreTests: XCTestCase {
-    var dir = ""
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "/camaudit-store-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+final class StoreTests: TemporaryFolderTestCase {
 
     func allRows() -> [ResultRow] {
         var rows: [ResultRow] = []

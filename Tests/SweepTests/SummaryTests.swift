@@ -3,13 +3,7 @@ import Foundation
 import Evaluation
 @testable import Sweep
 
-final class SummaryTests: XCTestCase {
-    var dir = ""
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "/camaudit-summary-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+final class SummaryTests: TemporaryFolderTestCase {
 
     func row(_ img: String, _ model: String, _ metric: String, _ v: Double?, reason: String = "", params: String = "tau=0.5") -> ResultRow {
         ResultRow(key: ResultKey(image: img, model: model, weights: "w", method: "gradcam", metric: metric, params: params), value: v, reason: reason,
