@@ -87,6 +87,7 @@ final class SweepFixture {
         if let c = cached { return c }
         let f = try SweepFixture()
         cached = f
+        atexit { if let root = SweepFixture.cached?.root { try? FileManager.default.removeItem(atPath: root) } }
         return f
     }
 
