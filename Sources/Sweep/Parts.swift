@@ -54,9 +54,10 @@ public enum Parts {
 
     /// All rows of all parts of these folders, by content key (rows of several parts with one key
     /// hold the same number: the key digests everything that defines it).
+    /// A folder's own results.csv (an earlier `evaluate`, or a merge) counts as a part too.
     public static func rows(_ outs: [String]) throws -> [String: ResultRow] {
         var byID: [String: ResultRow] = [:]
-        for p in list(outs) {
+        for p in outs + list(outs) {
             let file = p + "/" + Store.fileName
             guard FileManager.default.fileExists(atPath: file) else { continue }
             for r in try Store.read(path: file) where byID[r.id] == nil { byID[r.id] = r }
