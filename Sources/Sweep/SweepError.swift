@@ -1,3 +1,5 @@
+import Foundation
+
 /// Errors of the run driver; every message names the option, file or unit involved.
 public enum SweepError: Error, CustomStringConvertible, LocalizedError, Equatable {
     /// A configuration value out of range or unknown; `field` is the SWEEP.json field / CLI option.
@@ -16,5 +18,3 @@ public enum SweepError: Error, CustomStringConvertible, LocalizedError, Equatabl
     }
     public var errorDescription: String? { description }
 }
-
-import Foundation
