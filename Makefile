@@ -10,7 +10,7 @@ THREADS      ?= $(shell nproc)
 DEMO_OUT     ?= demo-out
 PYTHON       ?= python3
 
-.PHONY: all deps build test bench demo clean
+.PHONY: all deps build test bench demo clean slurm slurm-stop
 
 all: build
 
@@ -65,6 +65,12 @@ demo: deps
 	.build/release/camaudit evaluate --data $(DEMO_OUT)/data/manifest.csv --model all --seeds 0,1 \
 	  --methods gradcam,random --metrics locacc,pointing,energy,iou,auc,faith,drop,increase,deletion,insertion,consist,cross_arch \
 	  --steps 10 --image-size 128 --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
+
+# A single-node Slurm on this machine (root; Debian packages, no systemd): the sweep tests submit to it.
+slurm:
+	scripts/slurm/start.sh
+slurm-stop:
+	scripts/slurm/stop.sh
 
 clean:
 	rm -rf .build $(DEMO_OUT) $(BENCH_OUT)

@@ -205,7 +205,18 @@ public final class Executor {
             let id = plan.rowID(image: image, model: model, weights: weightsID, method: method, metric: r.metric, params: r.params)
             let row = ResultRow(key: ResultKey(image: image.file, model: model, weights: weights, method: method, metric: r.metric, params: r.params),
                                 value: o.value, reason: o.reason, id: id)
-            if try store.append(row) { written += 1 }
+            pending.append(row)
+        }
+        /// A unit's rows, appended when the unit ends in the order the plan lists them
+        /// (`Plan.expectedRows`): the order of a results file then depends only on the plan, so
+        /// merged shards equal a single run's file row for row.
+        var pending: [ResultRow] = []
+        func flush(_ expected: [ExpectedRow]) throws {
+            var order: [String: Int] = [:]
+            for (i, e) in expected.enumerated() where order[e.id] == nil { order[e.id] = i }
+            let sorted = pending.enumerated().sorted { (order[$0.element.id] ?? Int.max, $0.offset) < (order[$1.element.id] ?? Int.max, $1.offset) }
+            for (_, row) in sorted where try store.append(row) { written += 1 }
+            pending = []
         }
     }
 
@@ -217,6 +228,7 @@ public final class Executor {
         case .consist: try runConsist(unit, position: position, out)
         case .crossArchitecture: try runCrossArchitecture(unit, position: position, out)
         }
+        try out.flush(expected)
         // Every expected row of a readable image must now be stored: the plan and the executor
         // derive rows from the same table, and this keeps them honest.
         let unreadableFiles = Set(unreadable.keys)

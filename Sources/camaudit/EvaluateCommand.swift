@@ -112,6 +112,8 @@ struct Evaluate: ParsableCommand {
 
     @OptionGroup var input: DatasetOptions
 
+    @OptionGroup(title: "Shards, workers and Slurm") var scale: ScaleArguments
+
     /// The sweep configuration these options describe.
     func sweepConfig() throws -> SweepConfig {
         guard !model.trimmingCharacters(in: .whitespaces).isEmpty else {
@@ -182,6 +184,7 @@ struct Evaluate: ParsableCommand {
         if config.models.contains(where: { $0.weights.isEmpty }) {
             writeStderr("note: random weights for \(config.models.filter { $0.weights.isEmpty }.map(\.architecture).joined(separator: ", ")) (seeds \(config.seeds.map(String.init).joined(separator: ",")), \(plan.numClasses) classes) — the numbers show the pipeline, not a trained model")
         }
+        if scale.isSet && (!dryRun || scale.slurm) { return try scale.launch(plan: plan, out: out, threads: threads, dryRun: dryRun) }
         if dryRun {
             print(plan.describe(), terminator: "")
             if let done = try? Store.read(path: out + "/" + Store.fileName) {
