@@ -65,15 +65,3 @@ open class ImageClassifier: Module {
     }
 }
 
-/// Whether a module may run a fused inference path that skips its children's taps: no training, no
-/// parameter gradients, no path recording, no input requiring a gradient, and no tapped, captured or
-/// replaced layer strictly inside the module (its own output tap is still taken by the caller).
-func inferenceFastPathAllowed(_ m: Module, _ ctx: ForwardContext, _ inputs: [Variable]) -> Bool {
-    if ctx.training || ctx.parameterGrads || ctx.recordPaths { return false }
-    if inputs.contains(where: { $0.requiresGrad }) { return false }
-    let prefix = m.path + "."
-    for p in ctx.gradientLayers where p.hasPrefix(prefix) { return false }
-    for p in ctx.captureLayers where p.hasPrefix(prefix) { return false }
-    for p in ctx.replacements.keys where p.hasPrefix(prefix) { return false }
-    return true
-}

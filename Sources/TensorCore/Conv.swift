@@ -277,6 +277,15 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
                 activation: FusedActivation = .none) throws {
     let p = g.p, kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
+    if g.isPointwise && g.groups == 1 && p == 1 && g.n > 1 {
+        // 1×1 maps (squeeze-excitation's pooled vectors): the batch is one [N, Cin] matrix, so the
+        // convolution is one linear layer over it instead of N matrix-vector products.
+        if let b = bias { for i in 0..<g.n { (y.data + i * g.cout).update(from: b.data, count: g.cout) } }
+        BLAS.sgemm(transB: true, m: g.n, n: g.cout, k: g.cin, a: x.data, lda: g.cin, b: weight.data, ldb: g.cin,
+                   beta: bias == nil ? 0 : 1, c: y.data, ldc: g.cout)
+        activation.applyInPlace(y.data, y.count)
+        return
+    }
     if g.isPointwise && g.groups == 1 && g.n >= Parallel.threads && g.n > 1 && ConvTuning.pointwisePerImage {
         // Each image is already its column matrix: one GEMM per image, images spread over the
         // workers, bias and activation applied while the image's output is still in cache.
