@@ -11,9 +11,9 @@ import NN
 // torchvision applies `F.relu(features, inplace=True)` after features.norm5 (not a module). A
 // forward hook on norm5 therefore sees the post-ReLU tensor once the forward finishes, while the
 // gradient hook receives the gradient at norm5's output before the ReLU (i.e. masked by it): this
-// is what pytorch-grad-cam computes on CPU with target layer `features[-1]`. We reproduce it: the
-// tap `features.norm5` takes its gradient at the BatchNorm output and reports the post-ReLU
-// activation.
+// is what pytorch-grad-cam computes on CPU with target layer `features[-1]`. We reproduce it like
+// every other in-place op (`ForwardContext.modifiedInPlace`): the tap `features.norm5` takes its
+// gradient at the BatchNorm output and reports the post-ReLU activation, with a note.
 
 /// torchvision's _DenseLayer (BN-ReLU-Conv1×1-BN-ReLU-Conv3×3) returning only the new features.
 /// Both ReLUs are in place (they overwrite norm1's and norm2's outputs).
@@ -117,4 +117,26 @@ public final class DenseNet: ImageClassifier {
 /// torchvision `densenet161(num_classes:)`.
 public func densenet161(numClasses: Int = 1000) -> DenseNet {
     DenseNet(architecture: .densenet161, growthRate: 48, blockConfig: [6, 12, 36, 24], initFeatures: 96, bnSize: 4, numClasses: numClasses)
+}
+
+// MARK: - The architecture's declaration
+
+extension DenseNet {
+    /// torchvision `densenet161(num_classes:)`.
+    public static let spec161 = ArchitectureSpec(
+        build: { n, _ in densenet161(numClasses: n) },
+        // `features[-1]`, pytorch-grad-cam's usual DenseNet layer (reported after the functional ReLU).
+        defaultCAMLayer: "features.norm5",
+        classifierWeightKey: "classifier.weight",
+        cascadeBlocks: [["classifier."], ["features.norm5.", "features.denseblock4."], ["features.transition3.", "features.denseblock3."],
+                        ["features.transition2.", "features.denseblock2."], ["features.transition1.", "features.denseblock1."],
+                        ["features.conv0.", "features.norm0."]],
+        initialize: { p in
+            // kaiming_normal_ (fan_in) for convolutions, zero Linear bias, nn.Linear's default weight.
+            if p.shape.count == 4 { return p.normal((2 / Float(p.fanIn)).squareRoot()) }
+            if p.name == "bias" { return p.zeros() }
+            return p.uniform(1 / Float(p.fanIn).squareRoot())
+        },
+        // The 3×3 convolution of every dense layer (192 → 48).
+        benchConvolutions: { $0.kernel == 3 })
 }

@@ -122,3 +122,22 @@ public final class EfficientNet: ImageClassifier {
 
 /// torchvision `efficientnet_b0(num_classes:)`.
 public func efficientnetB0(numClasses: Int = 1000) -> EfficientNet { EfficientNet(architecture: .efficientnet_b0, numClasses: numClasses) }
+
+// MARK: - The architecture's declaration
+
+extension EfficientNet {
+    /// torchvision `efficientnet_b0(num_classes:)`.
+    public static let specB0 = ArchitectureSpec(
+        build: { n, _ in efficientnetB0(numClasses: n) },
+        // The last Conv2dNormActivation (1×1 320 → 1280), read by avgpool → classifier.
+        defaultCAMLayer: "features.8",
+        classifierWeightKey: "classifier.1.weight",
+        cascadeBlocks: [["classifier."]] + (0...8).reversed().map { ["features.\($0)."] },
+        initialize: { p in
+            // kaiming_normal_(mode="fan_out") for convolutions, zero biases, U(±1/√out) for the Linear.
+            if p.shape.count == 4 { return p.normal((2 / Float(p.fanOut)).squareRoot()) }
+            if p.name == "bias" { return p.zeros() }
+            return p.uniform(1 / Float(p.shape[0]).squareRoot())
+        },
+        benchConvolutions: { $0.isDepthwise })
+}

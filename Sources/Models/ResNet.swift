@@ -97,3 +97,29 @@ public final class ResNet: ImageClassifier {
 public func resnet50(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .resnet50, blocks: [3, 4, 6, 3], numClasses: numClasses) }
 /// torchvision `resnet101(num_classes:)`.
 public func resnet101(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .resnet101, blocks: [3, 4, 23, 3], numClasses: numClasses) }
+
+
+// MARK: - The architecture's declaration
+
+extension ResNet {
+    /// torchvision `resnet50(num_classes:)`.
+    public static let spec50 = spec(.resnet50, blocks: [3, 4, 6, 3])
+    /// torchvision `resnet101(num_classes:)`.
+    public static let spec101 = spec(.resnet101, blocks: [3, 4, 23, 3])
+
+    static func spec(_ arch: Architecture, blocks: [Int]) -> ArchitectureSpec {
+        ArchitectureSpec(
+            build: { n, _ in ResNet(architecture: arch, blocks: blocks, numClasses: n) },
+            // The last bottleneck: pytorch-grad-cam's README example (`model.layer4[-1]`).
+            defaultCAMLayer: "layer4.\(blocks[3] - 1)",
+            classifierWeightKey: "fc.weight",
+            cascadeBlocks: [["fc."], ["layer4."], ["layer3."], ["layer2."], ["layer1."], ["conv1.", "bn1."]],
+            initialize: { p in
+                // kaiming_normal_(mode="fan_out", nonlinearity="relu") for convolutions; nn.Linear's
+                // default U(±1/√fan_in) for fc (the bias bound uses the weight's fan-in).
+                if p.shape.count == 4 { return p.normal((2 / Float(p.fanOut)).squareRoot()) }
+                return p.uniform(1 / Float(p.shape.count == 2 ? p.fanIn : (p.weightFanIn ?? 1)).squareRoot())
+            },
+            benchConvolutions: { _ in true })
+    }
+}

@@ -164,3 +164,36 @@ public final class VisionTransformer: ImageClassifier {
 public func vitB16(numClasses: Int = 1000, imageSize: Int = 224) -> VisionTransformer {
     VisionTransformer(architecture: .vit_b_16, imageSize: imageSize, numClasses: numClasses)
 }
+
+// MARK: - The architecture's declaration
+
+extension VisionTransformer {
+    /// torchvision `vit_b_16(num_classes:, image_size:)`.
+    public static let specB16 = ArchitectureSpec(
+        build: { n, size in
+            guard size > 0, size % 16 == 0 else {
+                throw TensorError.invalidArgument(op: "vit_b_16", detail: "image size must be a positive multiple of 16, got \(size)")
+            }
+            return vitB16(numClasses: n, imageSize: size)
+        },
+        // The last block's ln_1 with the token reshape (pytorch-grad-cam's ViT tutorial); the block
+        // outputs after it reach the class-token head through the class token only.
+        defaultCAMLayer: "encoder.layers.encoder_layer_11.ln_1",
+        classifierWeightKey: "heads.head.weight",
+        cascadeBlocks: [["heads."], ["encoder.ln."]] + (0..<12).reversed().map { ["encoder.layers.encoder_layer_\($0)."] }
+            + [["encoder.pos_embedding", "class_token", "conv_proj."]],
+        initialize: { p in
+            // VisionTransformer.__init__ and MLPBlock/MultiheadAttention's own initialisation.
+            let key = p.key
+            if key == "conv_proj.weight" { return p.truncatedNormal((1 / Float(p.fanIn)).squareRoot(), limit: 2) }
+            if key == "class_token" || key.hasSuffix("bias") && !key.contains("mlp") { return p.zeros() }
+            if key == "encoder.pos_embedding" { return p.normal(0.02) }
+            if key.hasPrefix("heads.") { return p.zeros() }
+            if key.contains("mlp") && p.name == "bias" { return p.normal(1e-6) }
+            if key.hasSuffix("mlp.0.weight") || key.hasSuffix("mlp.3.weight") || key.hasSuffix("in_proj_weight") {
+                return p.uniform((6 / Float(p.fanIn + p.fanOut)).squareRoot())
+            }
+            return p.uniform(1 / Float(p.fanIn).squareRoot())
+        },
+        benchConvolutions: { _ in false })
+}

@@ -18,7 +18,7 @@ import Autograd
 public func convNormActivation(_ conv: Conv2d, _ bn: BatchNorm2d?, _ act: Activation?, _ x: Variable,
                                _ ctx: ForwardContext) throws -> Variable {
     if ctx.mayFuse([conv, bn, act], inputs: [x]) {
-        return Variable(try conv.infer(x.value, foldedWith: bn, activation: act?.fused ?? .none))
+        return Variable(try conv.infer(x.value, foldedWith: bn, activation: act?.fused ?? .none, tuning: ctx.convTuning))
     }
     var h = try conv(x, ctx)
     if let bn { h = try bn(h, ctx) }

@@ -71,13 +71,15 @@ public final class Conv2d: Module {
 
     /// The inference forward on plain tensors (no graph): this convolution, then `bn` (inference
     /// statistics) folded into its weights, then `activation` as its epilogue.
-    public func infer(_ x: Tensor, foldedWith bn: BatchNorm2d? = nil, activation: FusedActivation = .none) throws -> Tensor {
+    public func infer(_ x: Tensor, foldedWith bn: BatchNorm2d? = nil, activation: FusedActivation = .none,
+                      tuning: ConvTuning = .default) throws -> Tensor {
         try checkInput(x.shape)
         if let bn, bn.weight.value.count != outChannels {
             throw TensorError.shapeMismatch(op: "BatchNorm2d '\(bn.path)'", detail: "expects \(bn.weight.value.count) channels, '\(path)' gives \(outChannels)")
         }
         let w = try inferenceWeights(foldedWith: bn)
-        return try conv2d(x, weight: w.weight, bias: w.bias, config, activation: activation, winogradFilters: w.winograd)
+        return try conv2d(x, weight: w.weight, bias: w.bias, config, activation: activation,
+                          winogradFilters: tuning == .default ? w.winograd : nil, tuning: tuning)
     }
 
     /// Derives the inference weights now (instead of at the first forward).

@@ -27,6 +27,15 @@ open class Module {
 
     public init() {}
 
+    /// Whether one instance may run forwards on several threads at once. Not a module with its own
+    /// parameters: a forward binds each parameter's `variable` (for training gradients), so
+    /// concurrent forwards race there; give each thread its own copy of the model instead.
+    /// Parameter-free modules (activations, pools, dropout, containers) are safe.
+    open var isThreadSafe: Bool { ownParameters.isEmpty }
+
+    /// Whether this module and all its descendants may run forwards on several threads at once.
+    public var isShareable: Bool { namedModules().allSatisfy { $0.1.isThreadSafe } }
+
     /// Direct children in PyTorch's registration order.
     open var children: [(String, Module)] { [] }
     /// This module's own parameters and buffers in PyTorch's order.
@@ -41,6 +50,7 @@ open class Module {
 
     /// Runs `forward` and passes the output through the context's tap for this module's path.
     public final func callAsFunction(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        ctx.inputObserver?(self, x.shape)
         let y = try forward(x, ctx)
         return ctx.tap(path, y)
     }
@@ -104,6 +114,10 @@ public final class ForwardContext {
     /// Run the inference plan (BatchNorm folded, activations and residual joins fused) wherever no
     /// tap looks inside the fused modules. False runs every module's plain forward (for tests).
     public var planned: Bool = true
+    /// The convolution kernels' tuning for this forward's planned convolutions.
+    public var convTuning = ConvTuning.default
+    /// Called with each module and its input shape as modules are called (shape tables; off by default).
+    public var inputObserver: ((Module, [Int]) -> Void)?
     public private(set) var visitedPaths: [String] = []
     /// Activations of the tapped layers in this forward.
     public private(set) var activations: [String: Variable] = [:]

@@ -60,4 +60,31 @@ final class InferencePlanTests: XCTestCase {
         let y = try model.logits(Tensor(repeating: 0.5, shape: [2, 3, 64, 64]), ctx)
         XCTAssertEqual(y.shape, [2, 3])
     }
+
+    /// The bench's convolution tables come from the models: ResNet-50's 53 convolutions in 23 shapes,
+    /// DenseNet-161's 78 dense-layer 3×3 convolutions, EfficientNet-B0's 16 depthwise ones.
+    func testConvolutionShapesReadFromTheModels() throws {
+        func selected(_ arch: Architecture) throws -> [(shape: ConvShape, count: Int)] {
+            try makeModel(arch, numClasses: 3).convolutionShapes(imageSize: 224).filter { arch.spec.benchConvolutions($0.shape) }
+        }
+        let r = try selected(.resnet50)
+        XCTAssertEqual(r.reduce(0) { $0 + $1.count }, 53)
+        XCTAssertEqual(r.count, 23)
+        XCTAssertEqual(r.first?.shape.name, "7x7/2 3->64 @224")
+        let d = try selected(.densenet161)
+        XCTAssertEqual(d.reduce(0) { $0 + $1.count }, 78)
+        XCTAssertEqual(d.map(\.shape.inputSize), [56, 28, 14, 7])
+        let e = try selected(.efficientnet_b0)
+        XCTAssertEqual(e.reduce(0) { $0 + $1.count }, 16)
+        XCTAssertTrue(e.allSatisfy { $0.shape.isDepthwise })
+        XCTAssertTrue(try selected(.vit_b_16).isEmpty)
+    }
+
+    /// Models say whether one instance may run on several threads: a model binds its parameters per
+    /// forward (not shareable); parameter-free layers are.
+    func testThreadSafetyIsStated() throws {
+        XCTAssertFalse(try makeModel(.resnet50, numClasses: 3).isShareable)
+        XCTAssertTrue(Activation(.relu).isShareable)
+        XCTAssertTrue(Sequential([Activation(.relu), MaxPool2d(kernel: 2, stride: 2)]).isShareable)
+    }
 }
