@@ -51,7 +51,7 @@ public struct CAMExplainer {
         }
         guard let s = sum, let p = plain else { throw CAMError("aug_smooth produced no maps") }
         for i in 0..<s.count { s.data[i] /= 6 }
-        return CAMResult(maps: s, targetClasses: p.targetClasses, logits: p.logits, warnings: Array(Set(warnings)).sorted())
+        return CAMResult(maps: s, targetClasses: p.targetClasses, logits: p.logits, warnings: Array(Set(warnings)).sorted(), notes: p.notes)
     }
 
     // MARK: - One pass
@@ -96,7 +96,7 @@ public struct CAMExplainer {
                 }
             }
             let cam = try layerCAM(method: method, activation: a, gradient: g, images: images, targets: targets,
-                                   layer: layer, options: options, baseLogits: logits)
+                                   layer: layer, options: options, baseLogits: logits, recorded: rawA)
             perLayer.append(try scaleAndResize(cam, to: (h, w)))
         }
         // aggregate_multi_layers: ReLU (already non-negative), mean over layers, scale again.
@@ -106,7 +106,8 @@ public struct CAMExplainer {
             for i in 0..<mean.count { mean.data[i] /= Float(perLayer.count) }
         }
         minMaxPerImage(mean)
-        return CAMResult(maps: mean, targetClasses: targets, logits: logits, warnings: warnings)
+        return CAMResult(maps: mean, targetClasses: targets, logits: logits, warnings: warnings,
+                         notes: layers.compactMap { ctx.notes[$0] })
     }
 
     /// [N,C,h,w] from a layer's output; token sequences [N,T,C] (ViT) drop the class token and fold

@@ -60,6 +60,10 @@ public struct CAMResult {
     public var logits: Tensor
     /// Human-readable warnings (e.g. an all-zero gradient at the target layer).
     public var warnings: [String]
+    /// One line per layer whose activation is not the module's own output, as in pytorch-grad-cam
+    /// (torchvision modifies it in place afterwards: "layer4.1.bn1: pytorch-grad-cam records this
+    /// activation after the in-place ReLU that follows it, …").
+    public var notes: [String] = []
 }
 
 /// Errors a user can cause: unknown layers, classes out of range, unsupported combinations.

@@ -9,7 +9,7 @@ import Models
 
 extension CAMExplainer {
     func layerCAM(method: CAMMethod, activation a: Tensor, gradient g: Tensor?, images: Tensor, targets: [Int],
-                  layer: String, options: CAMOptions, baseLogits: Tensor) throws -> Tensor {
+                  layer: String, options: CAMOptions, baseLogits: Tensor, recorded: Tensor) throws -> Tensor {
         let (n, c, h, w) = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
         let hw = h * w
         if method.usesGradients && g == nil { throw CAMError("\(method.rawValue): no gradient at layer '\(layer)'") }
@@ -28,7 +28,7 @@ extension CAMExplainer {
                 for i in 0..<weights.count { weights.data[i] = 2 * rng.uniform() - 1 }
             case .scorecam: weights = try scoreCAMWeights(a, images: images, targets: targets, batchSize: options.batchSize)
             default: weights = try ablationCAMWeights(a, layer: layer, images: images, targets: targets, baseLogits: baseLogits,
-                                                      batchSize: options.batchSize)
+                                                      batchSize: options.batchSize, recorded: recorded)
             }
             let weighted = Tensor(uninitialized: a.shape)
             for b in 0..<n {
@@ -162,7 +162,7 @@ extension CAMExplainer {
     /// linear head the ablated logit is computed in closed form; otherwise each batch of ablated
     /// copies is a forward pass with the layer's output replaced.
     func ablationCAMWeights(_ a: Tensor, layer: String, images: Tensor, targets: [Int], baseLogits: Tensor,
-                            batchSize: Int) throws -> Tensor {
+                            batchSize: Int, recorded: Tensor) throws -> Tensor {
         let (n, c, hw) = (a.shape[0], a.shape[1], a.shape[2] * a.shape[3])
         let k = baseLogits.shape[1]
         let out = Tensor(uninitialized: [n, c])
@@ -192,9 +192,9 @@ extension CAMExplainer {
                     newScores[ch] = original - head.weight.data[t * c + ch] * delta
                 }
             } else {
-                guard let raw = try rawActivation(layer: layer, image: images, index: b) else {
-                    throw CAMError("ablationcam: cannot capture layer '\(layer)'")
-                }
+                // The layer's activation for image b as recorded by the forward that computed the
+                // logits (no second forward to capture it again).
+                let raw = try recorded.slice0(b..<(b + 1))
                 var start = 0
                 while start < c {
                     let m = min(bs, c - start)
@@ -216,13 +216,6 @@ extension CAMExplainer {
             for ch in 0..<c { out.data[b * c + ch] = (original - newScores[ch]) / original }
         }
         return out
-    }
-
-    /// The layer output for image `index` as the model produces it ([1,C,h,w] or [1,T,C]).
-    func rawActivation(layer: String, image: Tensor, index: Int) throws -> Tensor? {
-        let ctx = ForwardContext(captureLayers: [layer])
-        _ = try model.logits(image.slice0(index..<(index + 1)), ctx)
-        return ctx.activation(layer)
     }
 
     /// Sets one channel of copy `j` to `value` ([m,C,h,w] channel planes, or [m,T,C] features).

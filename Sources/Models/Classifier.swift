@@ -2,29 +2,38 @@ import TensorCore
 import Autograd
 import NN
 
-/// The five architectures of the study.
+/// The five architectures of the study. What each one is lives in its model file (`spec`).
 public enum Architecture: String, CaseIterable, Sendable {
     case resnet50, resnet101, densenet161, efficientnet_b0, vit_b_16
 
     /// The default Grad-CAM layer (pytorch-grad-cam's usual choice; see each model file).
-    public var defaultCAMLayer: String {
-        switch self {
-        case .resnet50, .resnet101: return "layer4.2"
-        case .densenet161: return "features.norm5"
-        case .efficientnet_b0: return "features.8"
-        case .vit_b_16: return "encoder.layers.encoder_layer_11.ln_1"
-        }
-    }
+    public var defaultCAMLayer: String { spec.defaultCAMLayer }
 
     /// The state-dict key of the final classifier weight (its first dimension is the class count).
-    public var classifierWeightKey: String {
-        switch self {
-        case .resnet50, .resnet101: return "fc.weight"
-        case .densenet161: return "classifier.weight"
-        case .efficientnet_b0: return "classifier.1.weight"
-        case .vit_b_16: return "heads.head.weight"
-        }
-    }
+    public var classifierWeightKey: String { spec.classifierWeightKey }
+
+    /// The model's blocks from the head down, as state-dict key prefixes: the stages of Adebayo et
+    /// al.'s cascading parameter randomisation ("Sanity Checks for Saliency Maps", 2018). Stage k
+    /// re-initialises blocks 0…k of this list.
+    public var cascadeBlocks: [[String]] { spec.cascadeBlocks }
+}
+
+/// Everything about one architecture, declared next to its modules in its model file.
+public struct ArchitectureSpec: Sendable {
+    /// Builds the network with zero-filled parameters (BatchNorm at identity statistics) for
+    /// `numClasses` classes and square images of `imageSize` pixels (only ViT depends on it).
+    public let build: @Sendable (_ numClasses: Int, _ imageSize: Int) throws -> ImageClassifier
+    /// The default Grad-CAM layer.
+    public let defaultCAMLayer: String
+    /// The state-dict key of the final classifier weight [K, C].
+    public let classifierWeightKey: String
+    /// The blocks of the cascading randomisation, head first (see `Architecture.cascadeBlocks`).
+    public let cascadeBlocks: [[String]]
+    /// torchvision's `__init__` initialisation of one parameter that is not a norm scale/shift or a
+    /// buffer (those are the same everywhere: ones, zeros, identity statistics).
+    public let initialize: @Sendable (inout ParameterInit) -> Tensor
+    /// Which convolutions the kernel benchmark times for this architecture.
+    public let benchConvolutions: @Sendable (ConvShape) -> Bool
 }
 
 /// A classification network: images [N,3,H,W] → raw logits [N,K].
@@ -65,15 +74,3 @@ open class ImageClassifier: Module {
     }
 }
 
-/// Whether a module may run a fused inference path that skips its children's taps: no training, no
-/// parameter gradients, no path recording, no input requiring a gradient, and no tapped, captured or
-/// replaced layer strictly inside the module (its own output tap is still taken by the caller).
-func inferenceFastPathAllowed(_ m: Module, _ ctx: ForwardContext, _ inputs: [Variable]) -> Bool {
-    if ctx.training || ctx.parameterGrads || ctx.recordPaths { return false }
-    if inputs.contains(where: { $0.requiresGrad }) { return false }
-    let prefix = m.path + "."
-    for p in ctx.gradientLayers where p.hasPrefix(prefix) { return false }
-    for p in ctx.captureLayers where p.hasPrefix(prefix) { return false }
-    for p in ctx.replacements.keys where p.hasPrefix(prefix) { return false }
-    return true
-}

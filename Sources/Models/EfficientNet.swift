@@ -9,41 +9,22 @@ import NN
 // only from B5 and for V2), classifier Dropout(0.2) + Linear(1280, K). Names: features.0.{0,1},
 // features.S.B.block.{0,1,2,3}.{0,1} / .fc1 / .fc2, features.8.{0,1}, classifier.1.
 
-/// torchvision's Conv2dNormActivation: Conv2d (no bias) → BatchNorm2d → optional activation.
+/// torchvision's Conv2dNormActivation: Conv2d (no bias) → BatchNorm2d → optional activation
+/// (`inplace=True` by default: the SiLU overwrites the BatchNorm's output). Runs through the
+/// Sequential's inference plan (one folded convolution with the activation as its epilogue).
 public final class ConvNormActivation: Sequential {
     init(_ inC: Int, _ outC: Int, kernel: Int, stride: Int = 1, groups: Int = 1, activation: Activation.Kind?) {
         var layers: [Module] = [Conv2d(inC, outC, kernelSize: kernel, stride: stride, padding: (kernel - 1) / 2, groups: groups, bias: false),
                                 BatchNorm2d(outC)]
-        if let activation { layers.append(Activation(activation)) }
+        if let activation { layers.append(Activation(activation, inPlace: true)) }
         super.init(layers)
-    }
-
-    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        // Inference with the BatchNorm folded: the activation runs as the convolution's in-place
-        // epilogue (one output tensor instead of two, same operations in the same order).
-        if let conv = layers[0] as? Conv2d, let bn = layers[1] as? BatchNorm2d, bn.isFolded,
-           inferenceFastPathAllowed(self, ctx, [x]) {
-            var act = FusedActivation.none
-            if layers.count > 2 {
-                guard let a = layers[2] as? Activation else { return try super.forward(x, ctx) }
-                switch a.kind {
-                case .silu: act = .silu
-                case .relu: act = .relu
-                case .sigmoid: act = .sigmoid
-                case .gelu: act = .gelu
-                case .identity: act = .none
-                }
-            }
-            return Variable(try conv.infer(x.value, activation: act))
-        }
-        return try super.forward(x, ctx)
     }
 }
 
-/// torchvision.ops.SqueezeExcitation: x · σ(fc2(SiLU(fc1(avgpool(x))))).
+/// torchvision.ops.SqueezeExcitation: x · σ(fc2(SiLU(fc1(avgpool(x))))); MBConv passes an in-place SiLU.
 public final class SqueezeExcitation: Module {
     public let avgpool = GlobalAvgPool(), fc1: Conv2d, fc2: Conv2d
-    public let activation = Activation(.silu), scaleActivation = Activation(.sigmoid)
+    public let activation = Activation(.silu, inPlace: true), scaleActivation = Activation(.sigmoid)
 
     init(_ channels: Int, _ squeeze: Int) {
         fc1 = Conv2d(channels, squeeze, kernelSize: 1)
@@ -55,18 +36,9 @@ public final class SqueezeExcitation: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        if inferenceFastPathAllowed(self, ctx, [x]) {
-            // Inference: the 1×1 convolutions on the pooled [N,C,1,1] vector are one Linear over the
-            // batch (two GEMMs instead of 2·N tiny ones), activations applied in place.
-            let (n, c) = (x.shape[0], x.shape[1])
-            let squeeze = fc1.weight.value.shape[0]
-            let pooled = try globalAvgPool(x.value)
-            let h = try TensorCore.silu(TensorCore.linear(pooled, weight: fc1.weight.value.reshaped([squeeze, c]), bias: fc1.bias?.value))
-            let s = try TensorCore.sigmoid(TensorCore.linear(h, weight: fc2.weight.value.reshaped([c, squeeze]), bias: fc2.bias?.value))
-            return Variable(try mulChannelBroadcast(x.value, s.reshaped([n, c])))
-        }
         var s = try avgpool(x, ctx)
-        s = try scaleActivation(fc2(activation(fc1(s, ctx), ctx), ctx), ctx)
+        s = try convNormActivation(fc1, nil, activation, s, ctx)
+        s = try convNormActivation(fc2, nil, scaleActivation, s, ctx)
         return try mulChannel(x, reshape(s, [x.shape[0], x.shape[1]]))
     }
 }
@@ -74,8 +46,8 @@ public final class SqueezeExcitation: Module {
 /// torchvision's MBConv.
 public final class MBConv: Module {
     public let block: Sequential
+    public let stochasticDepth: StochasticDepth
     public let useResidual: Bool
-    public let stochasticDepthProb: Float
 
     init(expandRatio: Int, kernel: Int, stride: Int, inC: Int, outC: Int, stochasticDepthProb: Float) {
         let expanded = inC * expandRatio
@@ -86,15 +58,19 @@ public final class MBConv: Module {
         layers.append(ConvNormActivation(expanded, outC, kernel: 1, activation: nil))
         block = Sequential(layers)
         useResidual = stride == 1 && inC == outC
-        self.stochasticDepthProb = stochasticDepthProb
+        stochasticDepth = StochasticDepth(stochasticDepthProb)
     }
 
-    public override var children: [(String, Module)] { [("block", block)] }
+    public var stochasticDepthProb: Float { stochasticDepth.p }
+
+    public override var children: [(String, Module)] { [("block", block), ("stochastic_depth", stochasticDepth)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         let r = try block(x, ctx)
         guard useResidual else { return r }
-        return try add(stochasticDepth(r, p: stochasticDepthProb, training: ctx.training && ctx.stochasticLayers, rng: &ctx.rng), x)
+        // torchvision: `result = self.stochastic_depth(result); result += input` (in place on the
+        // block's output at inference, where stochastic depth returns its input).
+        return try residualAdd(stochasticDepth(r, ctx), x, branch: [block, stochasticDepth], activation: nil, ctx)
     }
 }
 
@@ -146,3 +122,22 @@ public final class EfficientNet: ImageClassifier {
 
 /// torchvision `efficientnet_b0(num_classes:)`.
 public func efficientnetB0(numClasses: Int = 1000) -> EfficientNet { EfficientNet(architecture: .efficientnet_b0, numClasses: numClasses) }
+
+// MARK: - The architecture's declaration
+
+extension EfficientNet {
+    /// torchvision `efficientnet_b0(num_classes:)`.
+    public static let specB0 = ArchitectureSpec(
+        build: { n, _ in efficientnetB0(numClasses: n) },
+        // The last Conv2dNormActivation (1×1 320 → 1280), read by avgpool → classifier.
+        defaultCAMLayer: "features.8",
+        classifierWeightKey: "classifier.1.weight",
+        cascadeBlocks: [["classifier."]] + (0...8).reversed().map { ["features.\($0)."] },
+        initialize: { p in
+            // kaiming_normal_(mode="fan_out") for convolutions, zero biases, U(±1/√out) for the Linear.
+            if p.shape.count == 4 { return p.normal((2 / Float(p.fanOut)).squareRoot()) }
+            if p.name == "bias" { return p.zeros() }
+            return p.uniform(1 / Float(p.shape[0]).squareRoot())
+        },
+        benchConvolutions: { $0.isDepthwise })
+}

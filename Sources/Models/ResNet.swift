@@ -10,7 +10,7 @@ import NN
 /// torchvision's Bottleneck (expansion 4).
 public final class Bottleneck: Module {
     public let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
-    public let relu = Activation(.relu)
+    public let relu = Activation(.relu, inPlace: true)
     public let downsample: Sequential?
 
     init(inplanes: Int, planes: Int, stride: Int, downsample: Sequential?) {
@@ -31,33 +31,19 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        if bn1.isFolded && bn2.isFolded && bn3.isFolded && inferenceFastPathAllowed(self, ctx, [x]) {
-            // Inference with BatchNorm folded: ReLUs run as the convolutions' epilogues and the residual
-            // join + ReLU is one in-place pass (same operations in the same order as below).
-            let o1 = try conv1.infer(x.value, activation: .relu)
-            let o2 = try conv2.infer(o1, activation: .relu)
-            let o3 = try conv3.infer(o2)
-            var identity = x.value
-            if let downsample, let c = downsample.layers[0] as? Conv2d, let b = downsample.layers[1] as? BatchNorm2d, b.isFolded {
-                identity = try c.infer(x.value)
-            } else if let downsample {
-                identity = try downsample(x, ctx).value
-            }
-            try addReluInPlace(o3, identity)
-            return Variable(o3)
-        }
-        var out = try relu(bn1(conv1(x, ctx), ctx), ctx)
-        out = try relu(bn2(conv2(out, ctx), ctx), ctx)
-        out = try bn3(conv3(out, ctx), ctx)
+        var out = try convNormActivation(conv1, bn1, relu, x, ctx)
+        out = try convNormActivation(conv2, bn2, relu, out, ctx)
+        out = try convNormActivation(conv3, bn3, nil, out, ctx)
         let identity = try downsample.map { try $0(x, ctx) } ?? x
-        return try relu(add(out, identity), ctx)
+        // torchvision: `out += identity; out = self.relu(out)`, both in place on bn3's output.
+        return try residualAdd(out, identity, branch: [bn3], activation: relu, ctx)
     }
 }
 
 /// torchvision's ResNet with Bottleneck blocks.
 public final class ResNet: ImageClassifier {
     public let conv1: Conv2d, bn1: BatchNorm2d
-    public let relu = Activation(.relu)
+    public let relu = Activation(.relu, inPlace: true)
     public let maxpool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
     public let layer1: Sequential, layer2: Sequential, layer3: Sequential, layer4: Sequential
     public let avgpool = GlobalAvgPool()
@@ -94,16 +80,7 @@ public final class ResNet: ImageClassifier {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        var h: Variable
-        let stem: Set<String> = ["conv1", "bn1", "relu"]
-        if bn1.isFolded && inferenceFastPathAllowed(self, ctx, [x])
-            && stem.isDisjoint(with: ctx.gradientLayers) && stem.isDisjoint(with: ctx.captureLayers)
-            && stem.isDisjoint(with: ctx.replacements.keys) {
-            // Inference: the stem's ReLU runs as the convolution's epilogue.
-            h = try maxpool(Variable(conv1.infer(x.value, activation: .relu)), ctx)
-        } else {
-            h = try maxpool(relu(bn1(conv1(x, ctx), ctx), ctx), ctx)
-        }
+        var h = try maxpool(convNormActivation(conv1, bn1, relu, x, ctx), ctx)
         h = try layer4(layer3(layer2(layer1(h, ctx), ctx), ctx), ctx)
         h = try avgpool(h, ctx)
         return try fc(reshape(h, [h.shape[0], h.shape[1]]), ctx)
@@ -120,3 +97,29 @@ public final class ResNet: ImageClassifier {
 public func resnet50(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .resnet50, blocks: [3, 4, 6, 3], numClasses: numClasses) }
 /// torchvision `resnet101(num_classes:)`.
 public func resnet101(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .resnet101, blocks: [3, 4, 23, 3], numClasses: numClasses) }
+
+
+// MARK: - The architecture's declaration
+
+extension ResNet {
+    /// torchvision `resnet50(num_classes:)`.
+    public static let spec50 = spec(.resnet50, blocks: [3, 4, 6, 3])
+    /// torchvision `resnet101(num_classes:)`.
+    public static let spec101 = spec(.resnet101, blocks: [3, 4, 23, 3])
+
+    static func spec(_ arch: Architecture, blocks: [Int]) -> ArchitectureSpec {
+        ArchitectureSpec(
+            build: { n, _ in ResNet(architecture: arch, blocks: blocks, numClasses: n) },
+            // The last bottleneck: pytorch-grad-cam's README example (`model.layer4[-1]`).
+            defaultCAMLayer: "layer4.\(blocks[3] - 1)",
+            classifierWeightKey: "fc.weight",
+            cascadeBlocks: [["fc."], ["layer4."], ["layer3."], ["layer2."], ["layer1."], ["conv1.", "bn1."]],
+            initialize: { p in
+                // kaiming_normal_(mode="fan_out", nonlinearity="relu") for convolutions; nn.Linear's
+                // default U(±1/√fan_in) for fc (the bias bound uses the weight's fan-in).
+                if p.shape.count == 4 { return p.normal((2 / Float(p.fanOut)).squareRoot()) }
+                return p.uniform(1 / Float(p.shape.count == 2 ? p.fanIn : (p.weightFanIn ?? 1)).squareRoot())
+            },
+            benchConvolutions: { _ in true })
+    }
+}

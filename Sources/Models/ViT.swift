@@ -31,13 +31,9 @@ public final class MultiheadSelfAttention: Module {
         try attend(x, ctx, queries: nil)
     }
 
-    /// The output rows of the first token only, [B,1,C] (keys and values still come from every token).
-    func forwardFirstToken(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        try attend(x, ctx, queries: 1)
-    }
-
-    /// Output rows of the first `queries` tokens (nil: all of them).
-    private func attend(_ x: Variable, _ ctx: ForwardContext, queries: Int?) throws -> Variable {
+    /// Output rows of the first `queries` tokens (nil: all of them); keys and values still come
+    /// from every token.
+    func attend(_ x: Variable, _ ctx: ForwardContext, queries: Int?) throws -> Variable {
         let qkv = try linear(x, weight: bind(inProjWeight, ctx), bias: bind(inProjBias, ctx))
         return try outProj(attention(qkv, heads: heads, queries: queries), ctx)
     }
@@ -61,16 +57,15 @@ public final class EncoderBlock: Module {
     }
 
     public override func forward(_ input: Variable, _ ctx: ForwardContext) throws -> Variable {
-        let x = try add(dropout(selfAttention(ln1(input, ctx), ctx), ctx), input)
-        return try add(x, mlp(ln2(x, ctx), ctx))
+        try forward(input, ctx, firstTokenOnly: false)
     }
 
-    /// The block's output for the first (class) token only, [B,1,C]: equal to row 0 of `forward`,
-    /// since everything after the attention is per token and only the class token's query matters.
-    func forwardFirstToken(_ input: Variable, _ ctx: ForwardContext) throws -> Variable {
-        let a = try selfAttention.forwardFirstToken(ln1(input, ctx), ctx)
-        let first = try reshape(selectToken(input, index: 0), [input.shape[0], 1, input.shape[2]])
-        let x = try add(dropout(a, ctx), first)
+    /// With `firstTokenOnly`, the output of the first (class) token only, [B,1,C]: row 0 of the full
+    /// output, since everything after the attention is per token and only that token's query matters.
+    func forward(_ input: Variable, _ ctx: ForwardContext, firstTokenOnly: Bool) throws -> Variable {
+        let a = try ctx.tap(selfAttention.path, selfAttention.attend(ln1(input, ctx), ctx, queries: firstTokenOnly ? 1 : nil))
+        let skip = firstTokenOnly ? try reshape(selectToken(input, index: 0), [input.shape[0], 1, input.shape[2]]) : input
+        let x = try add(dropout(a, ctx), skip)
         return try add(x, mlp(ln2(x, ctx), ctx))
     }
 }
@@ -105,19 +100,17 @@ public final class Encoder: Module {
         // row after its attention (a twelfth of ViT-B/16's work, three quarters of it skipped).
         var t = h
         for block in layers.layers.dropLast() { t = try block(t, ctx) }
-        return try ln(last.forwardFirstToken(t, ctx), ctx)   // [B,1,C]; the classifier selects token 0
+        return try ln(last.forward(t, ctx, firstTokenOnly: true), ctx)   // [B,1,C]; the classifier selects token 0
     }
 
-    /// Whether nobody asked to see the full token sequence after the last block's ln_1: no tap,
-    /// capture or replacement names the encoder, its layer list, its final LayerNorm, the last
-    /// block or any module in it but ln_1 (the usual Grad-CAM layer), and no path listing is recorded.
+    /// The inference plan's rule for the last block: only the class token is needed when nobody
+    /// observes a module that sees the full sequence after the last block's ln_1 (the encoder, its
+    /// layer list, its final LayerNorm, the last block and everything in it but ln_1, the usual
+    /// Grad-CAM layer). The plan is off (plain forwards) or the path listing is recorded: no.
     func firstTokenSuffices(_ last: EncoderBlock, _ ctx: ForwardContext) -> Bool {
-        if ctx.recordPaths { return false }
-        let whole: Set<String> = [path, layers.path, ln.path, last.path]
-        let inside = last.path + ".", keep = last.ln1.path
-        func clear(_ p: String) -> Bool { !whole.contains(p) && !(p.hasPrefix(inside) && p != keep) }
-        return ctx.gradientLayers.allSatisfy(clear) && ctx.captureLayers.allSatisfy(clear)
-            && ctx.replacements.keys.allSatisfy(clear)
+        guard ctx.planned else { return false }
+        let full: [Module] = [self, layers, ln] + last.namedModules().map(\.1).filter { $0 !== last.ln1 }
+        return !full.contains { ctx.isObserved($0.path) }
     }
 }
 
@@ -170,4 +163,37 @@ public final class VisionTransformer: ImageClassifier {
 /// torchvision `vit_b_16(num_classes:, image_size:)`; the image size must be a multiple of 16.
 public func vitB16(numClasses: Int = 1000, imageSize: Int = 224) -> VisionTransformer {
     VisionTransformer(architecture: .vit_b_16, imageSize: imageSize, numClasses: numClasses)
+}
+
+// MARK: - The architecture's declaration
+
+extension VisionTransformer {
+    /// torchvision `vit_b_16(num_classes:, image_size:)`.
+    public static let specB16 = ArchitectureSpec(
+        build: { n, size in
+            guard size > 0, size % 16 == 0 else {
+                throw TensorError.invalidArgument(op: "vit_b_16", detail: "image size must be a positive multiple of 16, got \(size)")
+            }
+            return vitB16(numClasses: n, imageSize: size)
+        },
+        // The last block's ln_1 with the token reshape (pytorch-grad-cam's ViT tutorial); the block
+        // outputs after it reach the class-token head through the class token only.
+        defaultCAMLayer: "encoder.layers.encoder_layer_11.ln_1",
+        classifierWeightKey: "heads.head.weight",
+        cascadeBlocks: [["heads."], ["encoder.ln."]] + (0..<12).reversed().map { ["encoder.layers.encoder_layer_\($0)."] }
+            + [["encoder.pos_embedding", "class_token", "conv_proj."]],
+        initialize: { p in
+            // VisionTransformer.__init__ and MLPBlock/MultiheadAttention's own initialisation.
+            let key = p.key
+            if key == "conv_proj.weight" { return p.truncatedNormal((1 / Float(p.fanIn)).squareRoot(), limit: 2) }
+            if key == "class_token" || key.hasSuffix("bias") && !key.contains("mlp") { return p.zeros() }
+            if key == "encoder.pos_embedding" { return p.normal(0.02) }
+            if key.hasPrefix("heads.") { return p.zeros() }
+            if key.contains("mlp") && p.name == "bias" { return p.normal(1e-6) }
+            if key.hasSuffix("mlp.0.weight") || key.hasSuffix("mlp.3.weight") || key.hasSuffix("in_proj_weight") {
+                return p.uniform((6 / Float(p.fanIn + p.fanOut)).squareRoot())
+            }
+            return p.uniform(1 / Float(p.fanIn).squareRoot())
+        },
+        benchConvolutions: { _ in false })
 }

@@ -7,11 +7,9 @@ import Autograd
 /// torch.nn.Conv2d. weight [out, in/groups, kh, kw], optional bias [out].
 public final class Conv2d: Module {
     public let weight: Parameter
-    public private(set) var bias: Parameter?
+    public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernelSize: Int
     public let config: Conv2dConfig
-    /// Set when a following BatchNorm was folded in: the bias is then not part of the state dict.
-    public private(set) var foldedBias = false
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
@@ -24,7 +22,7 @@ public final class Conv2d: Module {
     }
 
     public override var ownParameters: [(String, Parameter)] {
-        if let bias, !foldedBias { return [("weight", weight), ("bias", bias)] }
+        if let bias { return [("weight", weight), ("bias", bias)] }
         return [("weight", weight)]
     }
 
@@ -39,36 +37,53 @@ public final class Conv2d: Module {
         }
     }
 
-    /// Winograd filters of the current weight, keyed by the weight's storage: assigning
-    /// `weight.value` (loading, folding) makes them stale and they are rebuilt on next use.
-    /// Code that changes the weight's elements in place must assign a new tensor instead.
-    /// The cache holds the storage itself (an ObjectIdentifier alone could be reused by a new
-    /// storage allocated at a freed one's address).
-    private var winogradCache: (storage: TensorStorage, filters: Tensor?)?
-    private let winogradLock = NSLock()
+    /// The weights the inference plan runs: this convolution's own, or with a following inference
+    /// BatchNorm folded in, plus their Winograd filters. Derived, never stored back: the parameters
+    /// stay PyTorch's (trainable, saved as they are). Keyed by the storages they were derived from,
+    /// so assigning any source's `value` (loading, training steps) makes them stale and they are
+    /// rebuilt on next use; code that changes elements in place must assign a new tensor instead.
+    /// Holding the storages themselves (not ObjectIdentifiers) rules out a freed address being reused.
+    private struct InferenceWeights {
+        let sources: [TensorStorage]
+        let weight: Tensor, bias: Tensor?, winograd: Tensor?
+    }
+    private var inferenceCache: InferenceWeights?
+    private let inferenceLock = NSLock()
 
-    /// The inference forward on plain tensors (no graph), with `activation` as the convolution's
-    /// epilogue; repeated calls reuse the Winograd filters of the current weight.
-    public func infer(_ x: Tensor, activation: FusedActivation = .none) throws -> Tensor {
-        try checkInput(x.shape)
-        let w = weight.value
-        let filters: Tensor? = winogradLock.withLock {
-            if let c = winogradCache, c.storage === w.storage { return c.filters }
-            let f = winogradFilters(w, config)
-            winogradCache = (w.storage, f)
-            return f
+    private func inferenceWeights(foldedWith bn: BatchNorm2d?) throws -> InferenceWeights {
+        var sources = [weight.value.storage]
+        if let bias { sources.append(bias.value.storage) }
+        if let bn { sources += [bn.weight, bn.bias, bn.runningMean, bn.runningVar].map(\.value.storage) }
+        return try inferenceLock.withLock {
+            if let c = inferenceCache, c.sources.count == sources.count, zip(c.sources, sources).allSatisfy({ $0 === $1 }) {
+                return c
+            }
+            var w = weight.value, b = bias?.value
+            if let bn {
+                (w, b) = try foldBatchNorm(w, convBias: b, bnWeight: bn.weight.value, bnBias: bn.bias.value,
+                                           runningMean: bn.runningMean.value, runningVar: bn.runningVar.value, eps: bn.eps)
+            }
+            let c = InferenceWeights(sources: sources, weight: w, bias: b, winograd: winogradFilters(w, config))
+            inferenceCache = c
+            return c
         }
-        return try conv2d(x, weight: w, bias: bias?.value, config, activation: activation, winogradFilters: filters)
     }
 
-    /// Folds an inference BatchNorm that reads this convolution's output into the weights.
-    func fold(_ bn: BatchNorm2d) throws {
-        let r = try foldBatchNorm(weight.value, convBias: bias?.value, bnWeight: bn.weight.value, bnBias: bn.bias.value,
-                                  runningMean: bn.runningMean.value, runningVar: bn.runningVar.value, eps: bn.eps)
-        weight.value = r.weight
-        if let bias { bias.value = r.bias } else { bias = Parameter(r.bias); foldedBias = true }
-        bn.isFolded = true
+    /// The inference forward on plain tensors (no graph): this convolution, then `bn` (inference
+    /// statistics) folded into its weights, then `activation` as its epilogue.
+    public func infer(_ x: Tensor, foldedWith bn: BatchNorm2d? = nil, activation: FusedActivation = .none,
+                      tuning: ConvTuning = .default) throws -> Tensor {
+        try checkInput(x.shape)
+        if let bn, bn.weight.value.count != outChannels {
+            throw TensorError.shapeMismatch(op: "BatchNorm2d '\(bn.path)'", detail: "expects \(bn.weight.value.count) channels, '\(path)' gives \(outChannels)")
+        }
+        let w = try inferenceWeights(foldedWith: bn)
+        return try conv2d(x, weight: w.weight, bias: w.bias, config, activation: activation,
+                          winogradFilters: tuning == .default ? w.winograd : nil, tuning: tuning)
     }
+
+    /// Derives the inference weights now (instead of at the first forward).
+    func prepareInference(foldedWith bn: BatchNorm2d?) throws { _ = try inferenceWeights(foldedWith: bn) }
 }
 
 /// torch.nn.BatchNorm2d (affine, tracking running statistics, momentum 0.1).
@@ -77,8 +92,6 @@ public final class BatchNorm2d: Module {
     public let runningMean: Parameter, runningVar: Parameter, numBatchesTracked: Parameter
     public let eps: Float
     public let momentum: Float
-    /// Folded into the preceding convolution: the forward is the identity.
-    public internal(set) var isFolded = false
 
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
         weight = Parameter(Tensor(repeating: 1, shape: [channels]))
@@ -96,12 +109,6 @@ public final class BatchNorm2d: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        if isFolded {
-            if ctx.training {
-                throw TensorError.invalidArgument(op: "BatchNorm2d '\(path)'", detail: "folded into the preceding convolution: inference only")
-            }
-            return x
-        }
         let c = weight.value.count
         guard x.shape.count == 4, x.shape[1] == c else {
             throw TensorError.shapeMismatch(op: "BatchNorm2d '\(path)'", detail: "expects [N, \(c), H, W], got \(x.shape)")
@@ -173,9 +180,26 @@ public final class LayerNorm: Module {
 
 /// A parameter-free elementwise activation module (ReLU, SiLU, GELU, Sigmoid, Identity).
 public final class Activation: Module {
-    public enum Kind: Sendable { case relu, silu, gelu, sigmoid, identity }
+    public enum Kind: String, Sendable { case relu = "ReLU", silu = "SiLU", gelu = "GELU", sigmoid = "Sigmoid", identity = "Identity" }
     public let kind: Kind
-    public init(_ kind: Kind) { self.kind = kind }
+    /// torchvision's `inplace=True`: the module overwrites its input, so the module before it (and
+    /// pytorch-grad-cam's hook on that module) sees this activation's output.
+    public let inPlace: Bool
+    public init(_ kind: Kind, inPlace: Bool = false) {
+        self.kind = kind
+        self.inPlace = inPlace
+    }
+
+    /// The same function as a convolution or normalisation epilogue.
+    public var fused: FusedActivation {
+        switch kind {
+        case .relu: return .relu
+        case .silu: return .silu
+        case .gelu: return .gelu
+        case .sigmoid: return .sigmoid
+        case .identity: return .none
+        }
+    }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         switch kind {
@@ -194,6 +218,16 @@ public final class Dropout: Module {
     public init(_ p: Float) { self.p = p }
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         try dropout(x, p: p, training: ctx.training && ctx.stochasticLayers, rng: &ctx.rng)
+    }
+}
+
+/// torchvision.ops.StochasticDepth in "row" mode: drops whole samples of a residual branch with
+/// probability `p` while training (survivors scaled by 1/(1-p)); the identity at inference.
+public final class StochasticDepth: Module {
+    public let p: Float
+    public init(_ p: Float) { self.p = p }
+    public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        try stochasticDepth(x, p: p, training: ctx.training && ctx.stochasticLayers, rng: &ctx.rng)
     }
 }
 
@@ -225,32 +259,66 @@ public final class GlobalAvgPool: Module {
     }
 }
 
-/// torch.nn.Sequential: children named "0", "1", … run in order.
+/// torch.nn.Sequential: children named "0", "1", … run in order; conv → BatchNorm → activation
+/// runs through the inference plan (`convNormActivation`).
 open class Sequential: Module {
     public let layers: [Module]
     public init(_ layers: [Module]) { self.layers = layers }
     open override var children: [(String, Module)] { layers.enumerated().map { (String($0.offset), $0.element) } }
+    open override var outputAliases: [Module] {
+        guard let last = layers.last, !((last as? Activation)?.inPlace ?? false) else { return [self] }
+        return [self] + last.outputAliases
+    }
+
     open override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         var h = x
-        for l in layers { h = try l(h, ctx) }
+        var i = 0
+        while i < layers.count {
+            let next = i + 1 < layers.count ? layers[i + 1] : nil
+            if let conv = layers[i] as? Conv2d {
+                let bn = next as? BatchNorm2d
+                let j = i + (bn == nil ? 1 : 2)
+                let act = j < layers.count ? layers[j] as? Activation : nil
+                h = try convNormActivation(conv, bn, act, h, ctx)
+                i = j + (act == nil ? 0 : 1)
+            } else if let bn = layers[i] as? BatchNorm2d, let act = next as? Activation {
+                h = try normActivation(bn, act, [h], ctx)
+                i += 2
+            } else if let act = layers[i] as? Activation, i > 0 {
+                h = try activate(act, after: layers[i - 1], h, ctx)
+                i += 1
+            } else {
+                h = try layers[i](h, ctx)
+                i += 1
+            }
+        }
         return h
     }
 }
 
-// MARK: - BatchNorm folding
+/// A Sequential whose children carry explicit names (torchvision's `features` OrderedDicts).
+open class NamedSequential: Sequential {
+    public let names: [String]
+    public init(names: [String], layers: [Module]) {
+        self.names = names
+        super.init(layers)
+    }
+    open override var children: [(String, Module)] { Array(zip(names, layers)) }
+}
+
+// MARK: - Inference preparation
 
 extension Module {
-    /// Folds every inference BatchNorm2d into the convolution whose output it reads.
-    ///
-    /// A pair is a Conv2d child directly followed by a BatchNorm2d child in registration order,
-    /// which in all five architectures here is also the data order (conv → bn). Inference only.
+    /// Prepares inference: derives the folded weights of every convolution followed by a BatchNorm
+    /// (registration order is data order in all five architectures), so the first forward does not
+    /// pay for it. The parameters are not changed: the model stays trainable and its state dict is
+    /// PyTorch's. Forwards fold on demand without this call; it only moves the cost.
     public func foldBatchNorms() throws {
         for (_, m) in namedModules() {
             let kids = m.children.map(\.1)
-            for i in 0..<max(0, kids.count - 1) {
-                if let conv = kids[i] as? Conv2d, let bn = kids[i + 1] as? BatchNorm2d, !bn.isFolded {
-                    try conv.fold(bn)
-                }
+            for (i, k) in kids.enumerated() {
+                guard let conv = k as? Conv2d else { continue }
+                try conv.prepareInference(foldedWith: i + 1 < kids.count ? kids[i + 1] as? BatchNorm2d : nil)
             }
         }
     }

@@ -27,6 +27,15 @@ open class Module {
 
     public init() {}
 
+    /// Whether one instance may run forwards on several threads at once. Not a module with its own
+    /// parameters: a forward binds each parameter's `variable` (for training gradients), so
+    /// concurrent forwards race there; give each thread its own copy of the model instead.
+    /// Parameter-free modules (activations, pools, dropout, containers) are safe.
+    open var isThreadSafe: Bool { ownParameters.isEmpty }
+
+    /// Whether this module and all its descendants may run forwards on several threads at once.
+    public var isShareable: Bool { namedModules().allSatisfy { $0.1.isThreadSafe } }
+
     /// Direct children in PyTorch's registration order.
     open var children: [(String, Module)] { [] }
     /// This module's own parameters and buffers in PyTorch's order.
@@ -35,8 +44,13 @@ open class Module {
     /// The computation. Call modules through `callAsFunction`, which also records the layer tap.
     open func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable { x }
 
+    /// The modules whose forward hook records the very tensor this module returns (itself; a
+    /// Sequential adds its last layer's aliases): an in-place op on this output changes all of them.
+    open var outputAliases: [Module] { [self] }
+
     /// Runs `forward` and passes the output through the context's tap for this module's path.
     public final func callAsFunction(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
+        ctx.inputObserver?(self, x.shape)
         let y = try forward(x, ctx)
         return ctx.tap(path, y)
     }
@@ -100,11 +114,18 @@ public final class ForwardContext {
     public var replacements: [String: Tensor] = [:]
     /// Record every path passed through, in order (to list valid layer names).
     public var recordPaths: Bool
+    /// Run the inference plan (BatchNorm folded, activations and residual joins fused) wherever no
+    /// tap looks inside the fused modules. False runs every module's plain forward (for tests).
+    public var planned: Bool = true
+    /// The convolution kernels' tuning for this forward's planned convolutions.
+    public var convTuning = ConvTuning.default
+    /// Called with each module and its input shape as modules are called (shape tables; off by default).
+    public var inputObserver: ((Module, [Int]) -> Void)?
     public private(set) var visitedPaths: [String] = []
     /// Activations of the tapped layers in this forward.
     public private(set) var activations: [String: Variable] = [:]
     /// Where a model reports a different activation for a layer than the one the gradient is taken
-    /// at (DenseNet's norm5 followed by an in-place ReLU); see DenseNet.swift.
+    /// at (a module whose output torchvision modifies in place afterwards; see `modifiedInPlace`).
     public private(set) var activationOverrides: [String: Tensor] = [:]
 
     public init(training: Bool = false, parameterGrads: Bool = false, seed: UInt64 = 0,
@@ -117,30 +138,60 @@ public final class ForwardContext {
         self.recordPaths = recordPaths
     }
 
+    /// Whether anybody looks at the output of the module at `path` in this forward: a gradient,
+    /// a capture, a replacement or the path listing. The inference plan never fuses such a module away.
+    public func isObserved(_ path: String) -> Bool {
+        recordPaths || gradientLayers.contains(path) || captureLayers.contains(path) || replacements[path] != nil
+    }
+
+    /// Whether the inference plan may run `modules` as one fused step on `inputs`: planned inference
+    /// (no training, no parameter gradients), inputs outside any graph, and none of the modules observed.
+    public func mayFuse(_ modules: [Module?], inputs: [Variable]) -> Bool {
+        guard planned, !training, !parameterGrads else { return false }
+        if inputs.contains(where: { $0.requiresGrad }) { return false }
+        return !modules.contains { m in m.map { isObserved($0.path) } ?? false }
+    }
+
     /// Records the output of the module at `path`, cutting the graph there when a gradient is wanted.
+    ///
+    /// A module called several times in one forward (ResNet's `relu`) reports its first call, as
+    /// pytorch-grad-cam does (it reads the first activation and the first gradient in forward order).
     public func tap(_ path: String, _ v: Variable) -> Variable {
         if recordPaths { visitedPaths.append(path) }
         if let r = replacements[path] { return Variable(r) }
+        let first = activations[path] == nil
         if gradientLayers.contains(path) {
             // The first gradient layer reached cuts the graph; later ones (downstream of it) keep the
             // graph connected and only retain their gradient, so several layers can be asked at once.
             if v.requiresGrad {
                 v.retainsGrad = true
-                activations[path] = v
+                if first { activations[path] = v }
                 return v
             }
             let leaf = v.detachedLeaf(name: path)
-            activations[path] = leaf
+            if first { activations[path] = leaf }
             return leaf
         }
-        if captureLayers.contains(path) { activations[path] = v }
+        if captureLayers.contains(path), first { activations[path] = v }
         return v
     }
 
-    /// Sets the activation reported for `path` (the gradient still belongs to the tapped output).
-    public func overrideActivation(_ path: String, _ value: Tensor) {
-        if gradientLayers.contains(path) || captureLayers.contains(path) { activationOverrides[path] = value }
+    /// Records that torchvision modifies the output of `modules` in place afterwards (an in-place
+    /// ReLU/SiLU, a residual `+=`), leaving `value`. A forward hook on such a module keeps a tensor that
+    /// shares that storage, so pytorch-grad-cam reads `value` as its activation, while the gradient it
+    /// hooks is, by PyTorch's semantics, the one with respect to the module's own output. Tapped
+    /// modules report `value` and carry a note saying so; `op` names what ran (for the note).
+    public func modifiedInPlace(_ modules: [Module], becomes value: Variable, by op: String) {
+        for m in modules where (gradientLayers.contains(m.path) || captureLayers.contains(m.path))
+            && activationOverrides[m.path] == nil && activations[m.path] != nil {
+            activationOverrides[m.path] = value.value
+            notes[m.path] = "\(m.path): pytorch-grad-cam records this activation after \(op) that follows it, not the module's own output"
+        }
     }
+
+    /// One line per tapped layer whose reported activation is not the module's own output (see
+    /// `modifiedInPlace`).
+    public private(set) var notes: [String: String] = [:]
 
     /// The activation reported for a tapped layer.
     public func activation(_ path: String) -> Tensor? { activationOverrides[path] ?? activations[path]?.value }

@@ -32,25 +32,31 @@ public struct Conv2dConfig: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Tuning knobs of the convolution kernels (process-wide; the bench adjusts them).
-public enum ConvTuning {
+/// Tuning knobs of the convolution kernels: a value passed down to each call (`conv2d(…, tuning:)`,
+/// `ForwardContext.convTuning`), with the defaults the kernels were tuned with. The bench and the
+/// tests pass other values to time or check the other paths.
+public struct ConvTuning: Sendable, Equatable {
     /// Images are batched into one im2col matrix until it has about this many columns
     /// (N·Ho·Wo), so small late-stage feature maps still give BLAS wide GEMMs.
-    nonisolated(unsafe) public static var targetColumns = 4096
+    public var targetColumns = 4096
     /// Upper bound of the im2col workspace in floats (the batch is split to respect it).
-    nonisolated(unsafe) public static var maxWorkspaceFloats = 16 << 20
-    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) (see Winograd.swift); the bench
-    /// and the tests turn it off to time or check the im2col path.
-    nonisolated(unsafe) public static var winograd = true
+    public var maxWorkspaceFloats = 16 << 20
+    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) (see Winograd.swift).
+    public var winograd = true
     /// ... when both Cin and Cout are at least this (below it the 16 small GEMMs lose to one im2col GEMM).
-    nonisolated(unsafe) public static var winogradMinChannels = 16
+    public var winogradMinChannels = 16
     /// Floats of transformed inputs and products one Winograd block may hold (per worker).
-    nonisolated(unsafe) public static var winogradBlockFloats = 1 << 22
+    public var winogradBlockFloats = 1 << 22
     /// Fewest tiles per Winograd block (the N of its GEMMs) when the batch is split into blocks.
-    nonisolated(unsafe) public static var winogradMinTiles = 64
+    public var winogradMinTiles = 64
     /// 1×1 stride-1 convolutions of a batch run one GEMM per image, images spread over the workers
     /// (instead of copying the batch into one wide column matrix and scattering the product back).
-    nonisolated(unsafe) public static var pointwisePerImage = true
+    public var pointwisePerImage = true
+
+    public init() {}
+
+    /// The tuned defaults.
+    public static let `default` = ConvTuning()
 }
 
 /// Output height and width of a convolution: ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1.
@@ -76,6 +82,7 @@ struct ConvGeometry {
     let cout: Int, kh: Int, kw: Int
     let ho: Int, wo: Int
     let cfg: Conv2dConfig
+    var tuning = ConvTuning.default
     var groups: Int { cfg.groups }
     var cinG: Int { cin / cfg.groups }
     var coutG: Int { cout / cfg.groups }
@@ -127,10 +134,10 @@ struct ConvGeometry {
         return (min(lo, hi), hi)
     }
 
-    /// Images per GEMM: enough to reach `ConvTuning.targetColumns`, within the workspace bound.
+    /// Images per GEMM: enough to reach `tuning.targetColumns`, within the workspace bound.
     func imagesPerBlock(rows: Int) -> Int {
-        let byCols = max(1, ConvTuning.targetColumns / max(p, 1))
-        let byMem = max(1, ConvTuning.maxWorkspaceFloats / max(1, rows * p))
+        let byCols = max(1, tuning.targetColumns / max(p, 1))
+        let byMem = max(1, tuning.maxWorkspaceFloats / max(1, rows * p))
         return max(1, min(n, byCols, byMem))
     }
 }
@@ -233,8 +240,9 @@ public func col2im(_ col: Tensor, inputShape: [Int], kh: Int, kw: Int, _ cfg: Co
 /// 1×1 stride-1 convolutions multiply the image directly; depthwise convolutions (groups = Cin = Cout)
 /// use a direct kernel; everything else unfolds blocks of images with im2col and runs one SGEMM per
 /// group per block.
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig = Conv2dConfig()) throws -> Tensor {
-    try conv2d(x, weight: weight, bias: bias, cfg, activation: .none)
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig = Conv2dConfig(),
+                   tuning: ConvTuning = .default) throws -> Tensor {
+    try conv2d(x, weight: weight, bias: bias, cfg, activation: .none, tuning: tuning)
 }
 
 /// `conv2d` followed by an activation applied in place to the fresh output (inference epilogue:
@@ -243,8 +251,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 /// `winogradFilters`, if given, must be `winogradFilters(weight, cfg)` for this very weight (kept by
 /// the caller so repeated inference does not transform the filters again).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig, activation: FusedActivation,
-                   winogradFilters filters: Tensor? = nil) throws -> Tensor {
-    let g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
+                   winogradFilters filters: Tensor? = nil, tuning: ConvTuning = .default) throws -> Tensor {
+    var g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
+    g.tuning = tuning
     if let b = bias, b.shape != [g.cout] {
         throw TensorError.shapeMismatch(op: "conv2d", detail: "bias \(b.shape) vs Cout \(g.cout)")
     }
@@ -259,7 +268,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
         }
         return y
     }
-    if winogradApplies(weight: weight.shape, cfg) {
+    if winogradApplies(weight: weight.shape, cfg, tuning) {
         if let f = filters, f.shape != [16, g.cout, g.cin] {
             throw TensorError.shapeMismatch(op: "conv2d", detail: "Winograd filters \(f.shape) for weight \(weight.shape)")
         }
@@ -277,7 +286,16 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, _ y: Tensor,
                 activation: FusedActivation = .none) throws {
     let p = g.p, kG = g.kG, coutG = g.coutG, imgIn = g.cin * g.h * g.w, imgOut = g.cout * p
-    if g.isPointwise && g.groups == 1 && g.n >= Parallel.threads && g.n > 1 && ConvTuning.pointwisePerImage {
+    if g.isPointwise && g.groups == 1 && p == 1 && g.n > 1 {
+        // 1×1 maps (squeeze-excitation's pooled vectors): the batch is one [N, Cin] matrix, so the
+        // convolution is one linear layer over it instead of N matrix-vector products.
+        if let b = bias { for i in 0..<g.n { (y.data + i * g.cout).update(from: b.data, count: g.cout) } }
+        BLAS.sgemm(transB: true, m: g.n, n: g.cout, k: g.cin, a: x.data, lda: g.cin, b: weight.data, ldb: g.cin,
+                   beta: bias == nil ? 0 : 1, c: y.data, ldc: g.cout)
+        activation.applyInPlace(y.data, y.count)
+        return
+    }
+    if g.isPointwise && g.groups == 1 && g.n >= Parallel.threads && g.n > 1 && g.tuning.pointwisePerImage {
         // Each image is already its column matrix: one GEMM per image, images spread over the
         // workers, bias and activation applied while the image's output is still in cache.
         let box = UncheckedBox((x.data, weight.data, bias?.data, y.data))
@@ -535,9 +553,11 @@ func depthwiseBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Floa
 ///   - weight: [Cout,Cin/g,kh,kw].
 ///   - needInput, needWeight, needBias: which gradients to compute; the others are nil.
 public func conv2dBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ cfg: Conv2dConfig = Conv2dConfig(),
-                           needInput: Bool = true, needWeight: Bool = true, needBias: Bool = true)
+                           needInput: Bool = true, needWeight: Bool = true, needBias: Bool = true,
+                           tuning: ConvTuning = .default)
     throws -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
-    let g = try ConvGeometry("conv2dBackward", x: x.shape, weight: weight.shape, cfg)
+    var g = try ConvGeometry("conv2dBackward", x: x.shape, weight: weight.shape, cfg)
+    g.tuning = tuning
     guard dy.shape == [g.n, g.cout, g.ho, g.wo] else {
         throw TensorError.shapeMismatch(op: "conv2dBackward", detail: "dy \(dy.shape) vs expected \([g.n, g.cout, g.ho, g.wo]) for x \(x.shape), weight \(weight.shape), \(cfg)")
     }

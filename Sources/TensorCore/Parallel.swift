@@ -44,6 +44,17 @@ public enum Parallel {
         }
     }
 
+    /// `body(i)` for every `i` in `0..<n` across workers, results in index order. When bodies throw,
+    /// every index still runs and the error of the lowest failing index is thrown.
+    public static func map<T>(_ n: Int, minPerThread: Int = 1, _ body: (Int) throws -> T) throws -> [T] {
+        var slots = [Result<T, Error>?](repeating: nil, count: n)
+        slots.withUnsafeMutableBufferPointer { buf in
+            let box = UncheckedBox(buf)   // each slot is written by exactly one worker
+            forEach(n, minPerThread: minPerThread) { i in box.value[i] = Result { try body(i) } }
+        }
+        return try slots.map { try $0!.get() }
+    }
+
     /// Runs `body(i)` for every `i` in `0..<n` across workers.
     @inlinable
     public static func forEach(_ n: Int, minPerThread: Int = 1, _ body: (Int) -> Void) {

@@ -11,18 +11,18 @@
 /// Whether `conv2d` takes the Winograd path for a weight [Cout, Cin/g, kh, kw]: 3×3, stride 1,
 /// dilation 1, one group, padding ≤ 2, and enough channels on both sides for the 16 GEMMs to beat
 /// one im2col GEMM.
-func winogradApplies(weight s: [Int], _ cfg: Conv2dConfig) -> Bool {
-    ConvTuning.winograd && s.count == 4 && s[2] == 3 && s[3] == 3 && cfg.strideH == 1 && cfg.strideW == 1
+func winogradApplies(weight s: [Int], _ cfg: Conv2dConfig, _ tuning: ConvTuning = .default) -> Bool {
+    tuning.winograd && s.count == 4 && s[2] == 3 && s[3] == 3 && cfg.strideH == 1 && cfg.strideW == 1
         && cfg.dilationH == 1 && cfg.dilationW == 1 && cfg.groups == 1
         && cfg.padH <= 2 && cfg.padW <= 2
-        && s[1] >= ConvTuning.winogradMinChannels && s[0] >= ConvTuning.winogradMinChannels
+        && s[1] >= tuning.winogradMinChannels && s[0] >= tuning.winogradMinChannels
 }
 
 /// The transformed filters [16, Cout, Cin] `conv2d` uses for this weight and configuration, or nil
 /// when it would not take the Winograd path. Callers that run the same weight many times (inference)
 /// keep these and pass them back as `conv2d(…, winogradFilters:)`.
-public func winogradFilters(_ weight: Tensor, _ cfg: Conv2dConfig) -> Tensor? {
-    guard winogradApplies(weight: weight.shape, cfg) else { return nil }
+public func winogradFilters(_ weight: Tensor, _ cfg: Conv2dConfig, tuning: ConvTuning = .default) -> Tensor? {
+    guard winogradApplies(weight: weight.shape, cfg, tuning) else { return nil }
     return winogradTransformFilters(weight)
 }
 
@@ -204,8 +204,8 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
     let perRow = 16 * tl.tw * (g.cin + g.cout)
     // Blocks: at least two per worker and within the cache budget, but never below
     // `winogradMinTiles` tiles (narrower GEMMs lose more to packing than they gain).
-    let byBudget = (tileRows * perRow + ConvTuning.winogradBlockFloats - 1) / ConvTuning.winogradBlockFloats
-    let byTiles = max(1, tileRows * tl.tw / ConvTuning.winogradMinTiles)
+    let byBudget = (tileRows * perRow + g.tuning.winogradBlockFloats - 1) / g.tuning.winogradBlockFloats
+    let byTiles = max(1, tileRows * tl.tw / g.tuning.winogradMinTiles)
     var blocks = min(max(2 * workers, byBudget), byTiles, tileRows)
     if blocks >= workers { blocks = blocks / workers * workers }
     let rowsPerBlock = (tileRows + blocks - 1) / blocks

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import Models
 
 // Kernel micro-benchmarks: square SGEMM as the yardstick, then ResNet-50's convolutions (forward and
 // backward), EfficientNet-B0's depthwise convolutions and ViT-B/16 attention, each as GFLOP/s and as a
@@ -8,60 +9,23 @@ import TensorCore
 /// One convolution shape of a benchmark table; `count` is how often it occurs in the network.
 private struct BenchConv {
     let name: String
-    let cin: Int, cout: Int, k: Int, stride: Int, h: Int, groups: Int, count: Int
-    var pad: Int { k / 2 }
+    let cin: Int, cout: Int, k: Int, stride: Int, h: Int, groups: Int, pad: Int, count: Int
 }
 
-/// ResNet-50 (torchvision v1.5: stride on the 3×3) at 224×224: every distinct conv shape and its multiplicity.
-private let resnet50Convs: [BenchConv] = [
-    .init(name: "stem 7x7/2 3->64 @224", cin: 3, cout: 64, k: 7, stride: 2, h: 224, groups: 1, count: 1),
-    .init(name: "1x1 64->64 @56", cin: 64, cout: 64, k: 1, stride: 1, h: 56, groups: 1, count: 1),
-    .init(name: "1x1 256->64 @56", cin: 256, cout: 64, k: 1, stride: 1, h: 56, groups: 1, count: 2),
-    .init(name: "3x3 64->64 @56", cin: 64, cout: 64, k: 3, stride: 1, h: 56, groups: 1, count: 3),
-    .init(name: "1x1 64->256 @56", cin: 64, cout: 256, k: 1, stride: 1, h: 56, groups: 1, count: 4),
-    .init(name: "1x1 256->128 @56", cin: 256, cout: 128, k: 1, stride: 1, h: 56, groups: 1, count: 1),
-    .init(name: "3x3/2 128->128 @56", cin: 128, cout: 128, k: 3, stride: 2, h: 56, groups: 1, count: 1),
-    .init(name: "1x1 128->512 @28", cin: 128, cout: 512, k: 1, stride: 1, h: 28, groups: 1, count: 4),
-    .init(name: "ds 1x1/2 256->512 @56", cin: 256, cout: 512, k: 1, stride: 2, h: 56, groups: 1, count: 1),
-    .init(name: "1x1 512->128 @28", cin: 512, cout: 128, k: 1, stride: 1, h: 28, groups: 1, count: 3),
-    .init(name: "3x3 128->128 @28", cin: 128, cout: 128, k: 3, stride: 1, h: 28, groups: 1, count: 3),
-    .init(name: "1x1 512->256 @28", cin: 512, cout: 256, k: 1, stride: 1, h: 28, groups: 1, count: 1),
-    .init(name: "3x3/2 256->256 @28", cin: 256, cout: 256, k: 3, stride: 2, h: 28, groups: 1, count: 1),
-    .init(name: "1x1 256->1024 @14", cin: 256, cout: 1024, k: 1, stride: 1, h: 14, groups: 1, count: 6),
-    .init(name: "ds 1x1/2 512->1024 @28", cin: 512, cout: 1024, k: 1, stride: 2, h: 28, groups: 1, count: 1),
-    .init(name: "1x1 1024->256 @14", cin: 1024, cout: 256, k: 1, stride: 1, h: 14, groups: 1, count: 5),
-    .init(name: "3x3 256->256 @14", cin: 256, cout: 256, k: 3, stride: 1, h: 14, groups: 1, count: 5),
-    .init(name: "1x1 1024->512 @14", cin: 1024, cout: 512, k: 1, stride: 1, h: 14, groups: 1, count: 1),
-    .init(name: "3x3/2 512->512 @14", cin: 512, cout: 512, k: 3, stride: 2, h: 14, groups: 1, count: 1),
-    .init(name: "1x1 512->2048 @7", cin: 512, cout: 2048, k: 1, stride: 1, h: 7, groups: 1, count: 3),
-    .init(name: "ds 1x1/2 1024->2048 @14", cin: 1024, cout: 2048, k: 1, stride: 2, h: 14, groups: 1, count: 1),
-    .init(name: "1x1 2048->512 @7", cin: 2048, cout: 512, k: 1, stride: 1, h: 7, groups: 1, count: 2),
-    .init(name: "3x3 512->512 @7", cin: 512, cout: 512, k: 3, stride: 1, h: 7, groups: 1, count: 2),
-]
-
-/// DenseNet-161's 3×3 convolutions (bn_size·growth = 192 → growth 48), one per dense layer.
-private let denseNet161Convs: [BenchConv] = [
-    .init(name: "3x3 192->48 @56", cin: 192, cout: 48, k: 3, stride: 1, h: 56, groups: 1, count: 6),
-    .init(name: "3x3 192->48 @28", cin: 192, cout: 48, k: 3, stride: 1, h: 28, groups: 1, count: 12),
-    .init(name: "3x3 192->48 @14", cin: 192, cout: 48, k: 3, stride: 1, h: 14, groups: 1, count: 36),
-    .init(name: "3x3 192->48 @7", cin: 192, cout: 48, k: 3, stride: 1, h: 7, groups: 1, count: 24),
-]
-
-/// EfficientNet-B0's depthwise convolutions (channels = groups) at 224×224.
-private let efficientNetDepthwise: [BenchConv] = [
-    .init(name: "dw3x3 32 @112", cin: 32, cout: 32, k: 3, stride: 1, h: 112, groups: 32, count: 1),
-    .init(name: "dw3x3/2 96 @112", cin: 96, cout: 96, k: 3, stride: 2, h: 112, groups: 96, count: 1),
-    .init(name: "dw3x3 144 @56", cin: 144, cout: 144, k: 3, stride: 1, h: 56, groups: 144, count: 1),
-    .init(name: "dw5x5/2 144 @56", cin: 144, cout: 144, k: 5, stride: 2, h: 56, groups: 144, count: 1),
-    .init(name: "dw5x5 240 @28", cin: 240, cout: 240, k: 5, stride: 1, h: 28, groups: 240, count: 1),
-    .init(name: "dw3x3/2 240 @28", cin: 240, cout: 240, k: 3, stride: 2, h: 28, groups: 240, count: 1),
-    .init(name: "dw3x3 480 @14", cin: 480, cout: 480, k: 3, stride: 1, h: 14, groups: 480, count: 2),
-    .init(name: "dw5x5 480 @14", cin: 480, cout: 480, k: 5, stride: 1, h: 14, groups: 480, count: 1),
-    .init(name: "dw5x5 672 @14", cin: 672, cout: 672, k: 5, stride: 1, h: 14, groups: 672, count: 2),
-    .init(name: "dw5x5/2 672 @14", cin: 672, cout: 672, k: 5, stride: 2, h: 14, groups: 672, count: 1),
-    .init(name: "dw5x5 1152 @7", cin: 1152, cout: 1152, k: 5, stride: 1, h: 7, groups: 1152, count: 3),
-    .init(name: "dw3x3 1152 @7", cin: 1152, cout: 1152, k: 3, stride: 1, h: 7, groups: 1152, count: 1),
-]
+/// The convolutions an architecture's model file asks the bench to time (`ArchitectureSpec.
+/// benchConvolutions`), read from one forward of the model at 224×224 with their multiplicities.
+private func benchConvs(_ arch: Architecture) -> [BenchConv] {
+    do {
+        let shapes = try makeModel(arch, numClasses: 1000).convolutionShapes(imageSize: 224)
+        return shapes.filter { arch.spec.benchConvolutions($0.shape) }.map { s, count in
+            BenchConv(name: s.name, cin: s.cin, cout: s.cout, k: s.kernel, stride: s.stride, h: s.inputSize, groups: s.groups,
+                      pad: s.padding, count: count)
+        }
+    } catch {
+        print("\(arch.rawValue) convolution shapes: \(error)")
+        return []
+    }
+}
 
 /// A tensor with cheap deterministic values in [-1, 1).
 private func benchTensor(_ shape: [Int], seed: UInt32) -> Tensor {
@@ -120,7 +84,8 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
         let ho = (s.h + 2 * s.pad - s.k) / s.stride + 1
         return 2 * Double(batch * s.cout * ho * ho * (s.cin / s.groups) * s.k * s.k)
     }
-    func runConvs(_ table: [BenchConv], section: String, backward: Bool) -> (flop: Double, seconds: Double) {
+    func runConvs(_ table: [BenchConv], section: String, backward: Bool,
+                  tuning: ConvTuning = .default) -> (flop: Double, seconds: Double) {
         var totalFlop = 0.0, totalSec = 0.0
         for (i, s) in table.enumerated() {
             let x = benchTensor([batch, s.cin, s.h, s.h], seed: UInt32(10 + i))
@@ -135,7 +100,7 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
                     let dy = benchTensor(y.shape, seed: UInt32(300 + i))
                     sec = try bestTime(reps: reps) { _ = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: true, needBias: true) }
                 } else {
-                    sec = try bestTime(reps: reps) { _ = try conv2d(x, weight: w, bias: bias, cfg) }
+                    sec = try bestTime(reps: reps) { _ = try conv2d(x, weight: w, bias: bias, cfg, tuning: tuning) }
                 }
                 line(section, s.name, count: s.count, flop: flop, seconds: sec, ref: sgemmRate)
                 totalFlop += flop * Double(s.count); totalSec += sec * Double(s.count)
@@ -146,8 +111,11 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
         return (totalFlop, totalSec)
     }
 
+    let resnet50Convs = benchConvs(.resnet50), denseNet161Convs = benchConvs(.densenet161)
+    let efficientNetDepthwise = benchConvs(.efficientnet_b0)
+    func total(_ t: [BenchConv]) -> Int { t.reduce(0) { $0 + $1.count } }
     let fwd = runConvs(resnet50Convs, section: "conv", backward: false)
-    line("conv", "ResNet-50 total (weighted)", count: 53, flop: fwd.flop, seconds: fwd.seconds, ref: sgemmRate)
+    line("conv", "ResNet-50 total (weighted)", count: total(resnet50Convs), flop: fwd.flop, seconds: fwd.seconds, ref: sgemmRate)
     // Dense 3×3 stride-1 convolutions run Winograd F(2,3); the same shapes through im2col + GEMM
     // show what it saves. GFLOP/s counts the direct convolution's 2·K·Cout·P, so Winograd can exceed 100 %.
     let threeByThree = resnet50Convs.filter { $0.k == 3 && $0.stride == 1 } + denseNet161Convs
@@ -155,17 +123,17 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
     let wino = runConvs(threeByThree, section: "winograd", backward: false)
     line("winograd", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: wino.flop,
          seconds: wino.seconds, ref: sgemmRate)
-    ConvTuning.winograd = false
-    let direct = runConvs(threeByThree, section: "im2col", backward: false)
-    ConvTuning.winograd = true
+    var noWinograd = ConvTuning.default
+    noWinograd.winograd = false
+    let direct = runConvs(threeByThree, section: "im2col", backward: false, tuning: noWinograd)
     line("im2col", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: direct.flop,
          seconds: direct.seconds, ref: sgemmRate)
     let bwd = runConvs(resnet50Convs, section: "conv-bwd", backward: true)
-    line("conv-bwd", "ResNet-50 total (dx+dw)", count: 53, flop: bwd.flop, seconds: bwd.seconds, ref: sgemmRate)
+    line("conv-bwd", "ResNet-50 total (dx+dw)", count: total(resnet50Convs), flop: bwd.flop, seconds: bwd.seconds, ref: sgemmRate)
     let dw = runConvs(efficientNetDepthwise, section: "depthwise", backward: false)
-    line("depthwise", "EfficientNet-B0 total", count: 16, flop: dw.flop, seconds: dw.seconds, ref: sgemmRate)
+    line("depthwise", "EfficientNet-B0 total", count: total(efficientNetDepthwise), flop: dw.flop, seconds: dw.seconds, ref: sgemmRate)
     let dwb = runConvs(efficientNetDepthwise, section: "dw-bwd", backward: true)
-    line("dw-bwd", "EfficientNet-B0 total", count: 16, flop: dwb.flop, seconds: dwb.seconds, ref: sgemmRate)
+    line("dw-bwd", "EfficientNet-B0 total", count: total(efficientNetDepthwise), flop: dwb.flop, seconds: dwb.seconds, ref: sgemmRate)
 
     // ViT-B/16 attention: 197 tokens, 12 heads, C = 768.
     let t = 197, ch = 768, heads = 12

@@ -36,9 +36,8 @@ final class ModelFixtureTests: XCTestCase {
         let plainDiff = maxAbsDiff(plain.values, ref.values)
         print("\(arch.rawValue) without taps: max|Δlogit| = \(plainDiff)")
         XCTAssertLessThanOrEqual(plainDiff, 1e-3 * scale, "\(arch.rawValue) logits without taps \(plain.values) vs \(ref.values)")
-        // With BatchNorm folded, a convolution's tap already holds the normalised output: only the
-        // logits are comparable.
-        if folded { return }
+        // Folded or not, a tapped layer is the module's own output: the plan does not fuse a tapped
+        // module away, so the folded path is checked layer by layer too.
         for entry in index.activations {
             // The module's own output (DenseNet reports norm5 after its ReLU for CAMs; the fixture
             // hook cloned the module output before that in-place ReLU).
@@ -56,7 +55,7 @@ final class ModelFixtureTests: XCTestCase {
     func testEfficientNetB0() throws { try checkArchitecture(.efficientnet_b0) }
     func testViTB16() throws { try checkArchitecture(.vit_b_16) }
 
-    /// Inference with BatchNorm folded into the convolutions gives the same logits.
+    /// Inference with BatchNorm folding prepared gives the same logits and the same tapped layers.
     func testFoldedBatchNormMatches() throws {
         try checkArchitecture(.resnet50, folded: true)
         try checkArchitecture(.densenet161, folded: true)

@@ -21,17 +21,13 @@ final class ConvTests: XCTestCase {
         .init(name: "depthwise no pad", n: 2, cin: 2, h: 6, w: 7, cout: 2, kh: 3, kw: 3, cfg: Conv2dConfig(groups: 2), bias: true),
         .init(name: "pointwise", n: 3, cin: 6, h: 5, w: 7, cout: 4, kh: 1, kw: 1, cfg: Conv2dConfig(), bias: true),
         .init(name: "pointwise grouped", n: 2, cin: 6, h: 4, w: 3, cout: 9, kh: 1, kw: 1, cfg: Conv2dConfig(groups: 3), bias: false),
+        .init(name: "pointwise on 1x1 maps", n: 3, cin: 6, h: 1, w: 1, cout: 4, kh: 1, kw: 1, cfg: Conv2dConfig(), bias: true),
         .init(name: "1x1 s2", n: 2, cin: 4, h: 7, w: 6, cout: 5, kh: 1, kw: 1, cfg: Conv2dConfig(stride: 2), bias: true),
         .init(name: "7x7 s2 p3", n: 2, cin: 3, h: 11, w: 12, cout: 4, kh: 7, kw: 7, cfg: Conv2dConfig(stride: 2, padding: 3), bias: true),
         .init(name: "grouped 3x3 (non-depthwise)", n: 2, cin: 6, h: 6, w: 5, cout: 6, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 1, padding: 1, groups: 3), bias: true),
     ]
 
     override func tearDown() {
-        ConvTuning.targetColumns = 4096
-        ConvTuning.winogradBlockFloats = 1 << 22
-        ConvTuning.winogradMinTiles = 64
-        ConvTuning.winograd = true
-        ConvTuning.pointwisePerImage = true
         Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
     }
 
@@ -55,9 +51,10 @@ final class ConvTests: XCTestCase {
             for threads in [1, 2] {
                 Parallel.setThreads(threads)
                 for (act, block, minTiles) in [(FusedActivation.none, 1 << 22, 64), (.relu, 4000, 1), (.relu, 1 << 22, 1 << 30)] {
-                    ConvTuning.winogradBlockFloats = block
-                    ConvTuning.winogradMinTiles = minTiles
-                    let y = try conv2d(x, weight: w, bias: b, cfg, activation: act)
+                    var tuning = ConvTuning()
+                    tuning.winogradBlockFloats = block
+                    tuning.winogradMinTiles = minTiles
+                    let y = try conv2d(x, weight: w, bias: b, cfg, activation: act, tuning: tuning)
                     XCTAssertEqual(y.shape, ref.shape)
                     let want = ref.y.map { Float(act == .relu ? max($0, 0) : $0) }
                     for (a, e) in zip(y.values, want) { worst = max(worst, abs(a - e) / (1 + abs(e))) }
@@ -79,9 +76,10 @@ final class ConvTests: XCTestCase {
             let b = c.bias ? rng.tensor([c.cout]) : nil
             let ref = naiveConv2d(x.doubles, x.shape, w.doubles, w.shape, b?.doubles, c.cfg)
             for (cols, perImage) in [(1, true), (4096, true), (4096, false)] {
-                ConvTuning.targetColumns = cols
-                ConvTuning.pointwisePerImage = perImage
-                let y = try conv2d(x, weight: w, bias: b, c.cfg)
+                var tuning = ConvTuning()
+                tuning.targetColumns = cols
+                tuning.pointwisePerImage = perImage
+                let y = try conv2d(x, weight: w, bias: b, c.cfg, tuning: tuning)
                 XCTAssertEqual(y.shape, ref.shape, c.name)
                 let (ho, wo) = try conv2dOutputSize(c.h, c.w, c.kh, c.kw, c.cfg)
                 XCTAssertEqual([ho, wo], Array(ref.shape[2...]), c.name)
@@ -104,8 +102,9 @@ final class ConvTests: XCTestCase {
             let fdw = finiteDifference(wd, eps: 1e-3) { dot(naiveConv2d(xd, x.shape, $0, w.shape, bd, c.cfg).y, dyd) }
             let fdb = finiteDifference(bd, eps: 1e-3) { dot(naiveConv2d(xd, x.shape, wd, w.shape, $0, c.cfg).y, dyd) }
             for cols in [1, 4096] {
-                ConvTuning.targetColumns = cols
-                let r = try conv2dBackward(dy, x, w, c.cfg, needInput: true, needWeight: true, needBias: true)
+                var tuning = ConvTuning()
+                tuning.targetColumns = cols
+                let r = try conv2dBackward(dy, x, w, c.cfg, needInput: true, needWeight: true, needBias: true, tuning: tuning)
                 let tag = "\(c.name) cols \(cols)"
                 guard let dx = r.dx, let dw = r.dw, let db = r.db else { XCTFail("missing gradients \(tag)"); continue }
                 if let m = closeness(dx.values, fdx.map(Float.init), rtol: 1e-4, atol: 1e-4) { XCTFail("dx \(tag): \(m)") }

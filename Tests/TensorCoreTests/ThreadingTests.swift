@@ -33,4 +33,18 @@ final class ThreadingTests: XCTestCase {
         let two = try run()
         for i in 0..<one.count { XCTAssertEqual(one[i], two[i], "result \(i)") }
     }
+
+    /// Parallel.map: results in index order on any thread count; the lowest failing index's error.
+    func testParallelMapKeepsOrderAndReportsTheFirstError() throws {
+        struct Bad: Error, Equatable { let i: Int }
+        for threads in [1, 2, 3] {
+            Parallel.setThreads(threads)
+            XCTAssertEqual(try Parallel.map(1000) { $0 * $0 }, (0..<1000).map { $0 * $0 })
+            XCTAssertEqual(try Parallel.map(0) { $0 }, [])
+            XCTAssertThrowsError(try Parallel.map(100) { i -> Int in if i % 30 == 29 { throw Bad(i: i) }; return i }) { e in
+                XCTAssertEqual(e as? Bad, Bad(i: 29))
+            }
+        }
+        Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
+    }
 }
