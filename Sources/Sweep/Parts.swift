@@ -122,19 +122,12 @@ extension Parts {
     public static func isLocked(_ partDir: String) -> Bool {
         let fd = open(partDir + "/" + Store.lockName, O_RDWR)
         guard fd >= 0 else { return false }
-        defer { closeFD(fd) }
+        defer { sysClose(fd) }
         if flock(fd, LOCK_EX | LOCK_NB) == 0 { _ = flock(fd, LOCK_UN); return false }
         return errno == EWOULDBLOCK
     }
 }
 
-private func closeFD(_ fd: Int32) {
-    #if canImport(Glibc)
-    _ = Glibc.close(fd)
-    #else
-    _ = Darwin.close(fd)
-    #endif
-}
 
 func hostName() -> String {
     var host = [CChar](repeating: 0, count: 256)

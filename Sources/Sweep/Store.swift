@@ -211,7 +211,8 @@ public final class Store {
     }
 }
 
-private func sysClose(_ fd: Int32) {
+/// close(2) on Glibc or Darwin.
+func sysClose(_ fd: Int32) {
     #if canImport(Glibc)
     _ = Glibc.close(fd)
     #else

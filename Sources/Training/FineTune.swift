@@ -7,34 +7,22 @@ import Models
 /// 1000), its head is left out and the model keeps the new head `initialize(seed:)` drew, which
 /// follows torchvision's initialisation of that layer. Every other key must fit (strict: unknown,
 /// missing and mis-shaped keys are listed in one error).
-/// - Returns: a note saying the head was replaced, or nil.
-public func fineTuneStart(_ model: ImageClassifier, from path: String) throws -> String? {
-    var sd = try loadCheckpoint(path: path)
-    let arch = model.architecture
-    let weightKey = arch.classifierWeightKey, biasKey = String(weightKey.dropLast("weight".count)) + "bias"
-    guard let head = sd[weightKey], head.rank == 2 else {
-        throw CheckpointError(file: path, reason: "no '\(weightKey)' [K, C] tensor: not a \(arch.rawValue) state dict")
+/// The checkpoint is read as inference reads it (`loadModelCheckpoint`: wrapped training
+/// checkpoints, prefixes, old DenseNet keys, missing BatchNorm counters).
+/// - Returns: what was done, one sentence each (wrapper used, keys renamed, head replaced).
+public func fineTuneStart(_ model: ImageClassifier, from path: String,
+                          selection: CheckpointSelection = CheckpointSelection()) throws -> [String] {
+    let ck = try loadModelCheckpoint(model.architecture, path: path, selection: selection)
+    var notes = ck.notes
+    if ck.headMatches(numClasses: model.numClasses) {
+        try model.load(ck.stateDict, file: path)
+        return notes
     }
-    let params = model.namedParameters()
-    if head.shape[0] == model.numClasses {
-        try model.load(sd, file: path)
-        return nil
-    }
-    let keep = StateDict.filtered(sd, dropping: [weightKey, biasKey])
-    sd = keep
-    let expected = params.filter { $0.0 != weightKey && $0.0 != biasKey }.map { ($0.0, $0.1.value.shape) }
-    try validate(sd, expected: expected, file: path)
-    for (k, p) in params { if let t = sd[k] { p.value = t.copy() } }
-    return "\(path) has a \(head.shape[0])-class head: '\(weightKey)' and '\(biasKey)' were replaced by a new \(model.numClasses)-class head initialised as torchvision initialises it"
-}
-
-extension StateDict {
-    /// A copy without the given keys.
-    static func filtered(_ sd: StateDict, dropping: Set<String>) -> StateDict {
-        var out = StateDict()
-        for k in sd.keys where !dropping.contains(k) {
-            if let t = sd[k] { try? out.set(k, t, sourceDType: sd.sourceDType(of: k) ?? .float32) }
-        }
-        return out
-    }
+    let head = Set(ck.headKeys)
+    let expected = model.namedParameters().filter { !head.contains($0.0) }
+    let sd = ck.withoutHead()
+    try validate(sd, expected: expected.map { ($0.0, $0.1.value.shape) }, file: path)
+    for (k, p) in expected { if let t = sd[k] { p.value = t.copy() } }
+    notes.append("\(path) has a \(ck.numClasses)-class head: \(ck.headKeys.map { "'\($0)'" }.joined(separator: " and ")) were replaced by a new \(model.numClasses)-class head initialised as torchvision initialises it")
+    return notes
 }

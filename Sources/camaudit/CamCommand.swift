@@ -91,6 +91,7 @@ struct Cam: ParsableCommand {
             maps.append(r.maps)
             explained += r.targetClasses
             for w in r.warnings where !warnings.contains(w) { warnings.insert(w); writeStderr("warning: " + w) }
+            for n in r.notes where !warnings.contains(n) { warnings.insert(n); writeStderr("note: " + n) }
             if let dir = overlayDir { try writeOverlays(images: x, maps: r.maps, items: kept.map { set.items[$0] }, dir: dir, method: m) }
             done += kept
         }

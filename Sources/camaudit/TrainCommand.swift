@@ -21,6 +21,7 @@ struct Train: ParsableCommand {
     @Option(help: "A manifest.csv or a dataset folder (split as `evaluate` splits it).") var data: String
     @Option(help: "Where the best checkpoint goes (NAME.safetensors).") var out: String
     @Option(name: .customLong("init"), help: "Fine-tune from this checkpoint (.safetensors/.pth); a head of another class count is replaced.") var initFrom: String?
+    @OptionGroup var checkpoint: CheckpointOptions
     @Option(help: "Epochs.") var epochs = 20
     @Option(name: .customLong("batch-size"), help: "Images per optimizer step.") var batchSize = 16
     @Option(help: "adamw or sgd.") var optimizer = "adamw"
@@ -93,18 +94,18 @@ struct Train: ParsableCommand {
         guard classes.count >= 2 else { throw CLIError(TrainingError.singleClass(classes.first ?? "none").description) }
         let net = try makeModel(arch, numClasses: classes.count, imageSize: imageSize)
         net.initialize(seed: seed)
-        var note: String?
+        var notes: [String] = []
         if let initFrom {
             guard FileManager.default.fileExists(atPath: initFrom) else { throw CLIError("\(initFrom): no such file") }
-            note = try fineTuneStart(net, from: initFrom)
-            if let note { writeStderr("note: " + note) }
+            notes = try fineTuneStart(net, from: initFrom, selection: checkpoint.selection)
+            for n in notes { writeStderr("note: " + n) }
         }
         let trainer: Trainer
         do {
             trainer = try Trainer(options: o, manifest: manifest, model: net, outputs: TrainingOutputs(checkpoint: out, stepLog: logSteps),
                                   version: "camaudit \(CamAudit.version)")
         } catch let e as TrainingError { throw CLIError(e.description) }
-        trainer.note = note
+        trainer.note = notes.isEmpty ? nil : notes.joined(separator: " ")
         trainer.log = { writeStderr($0) }
         let tty = isatty(2) != 0
         if !quiet {
