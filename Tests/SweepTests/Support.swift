@@ -33,9 +33,11 @@ final class RunningCLI {
     let process: Process
     let out: String, err: String
     init(process: Process, out: String, err: String) { self.process = process; self.out = out; self.err = err }
+    /// The finished run's status and output; the capture files are removed.
     func result() -> CLIResult {
-        CLIResult(status: process.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                  stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: err) }
+        return CLIResult(status: process.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 }
 
