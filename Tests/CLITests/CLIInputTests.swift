@@ -102,7 +102,7 @@ final class CLIInputTests: CLITestCase {
         try NPY.write(Tensor(uninitialized: [0, 3, 32, 32]), path: path("empty.npy"))
         let args = ["predict", "--model", "resnet50", "--image-size", "32", path("empty.npy")]
         assertClearError(try CLI.run(args), args, mentions: [path("empty.npy"), "empty"])
-        try NPY.write(Tensor(uninitialized: [2, 5, 4, 4]), path: path("odd.npy"))
+        try NPY.write(Tensor(zeros: [2, 5, 4, 4]), path: path("odd.npy"))
         let odd = ["cam", "--model", "resnet50", "--image-size", "32", path("odd.npy")]
         assertClearError(try CLI.run(odd), odd, mentions: [path("odd.npy"), "[2, 5, 4, 4]"])
     }

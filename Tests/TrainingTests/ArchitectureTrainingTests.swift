@@ -89,6 +89,18 @@ final class ArchitectureTrainingTests: XCTestCase {
             guard let t = mine[key] else { continue }
             XCTAssertEqual(t.shape, s.shape, key)
             guard t.shape == s.shape else { continue }
+            if !changes && s.abs_sum / Double(max(t.count, 1)) < Self.gradientFloor {
+                // Zero up to rounding in PyTorch (a bias feeding a training-mode BatchNorm): its
+                // elements are rounding noise, which no two summation orders share. Check that ours
+                // is noise of the same order (every element below the floor), not that the noise agrees.
+                var largest: Float = 0
+                for i in 0..<t.count { largest = max(largest, abs(t.data[i])) }
+                if Double(largest) > Self.gradientFloor {
+                    XCTFail("\(what) \(key): PyTorch's gradient is zero up to rounding (mean |g| < \(Self.gradientFloor)) but ours reaches \(largest)")
+                }
+                checked += 1
+                continue
+            }
             let idx = DeterministicParams.sampleIndices(count: min(sample, t.count), numel: t.count, key: "train/" + key)
             let initial = changes ? DeterministicParams.tensor(key: key, shape: t.shape) : Tensor(zeros: t.shape)
             var scale: Double = 0
