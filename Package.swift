@@ -36,6 +36,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+        // SHA-256 for content keys (checkpoint and image digests).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // MARK: system libraries
@@ -59,7 +61,8 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: cpuSettings),
         .target(name: "Training", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Evaluation"], swiftSettings: cpuSettings),
         // The run driver above the metrics: sweep configuration, plan of work units, executor, results store.
-        .target(name: "Sweep", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report", "Evaluation"],
+        .target(name: "Sweep", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report", "Evaluation",
+                                       .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep",

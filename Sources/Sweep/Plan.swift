@@ -139,14 +139,14 @@ public struct Plan: Sendable {
                 for seed in config.seeds {
                     idx.append(weights.count)
                     weights.append(PlannedWeights(architecture: arch.rawValue, tag: "random-seed\(seed)", path: nil, seed: seed,
-                                                  digest: SHA256.hex("random|\(arch.rawValue)|seed=\(seed)|classes=\(numClasses)")))
+                                                  digest: ContentDigest.hex("random|\(arch.rawValue)|seed=\(seed)|classes=\(numClasses)")))
                 }
             } else {
                 let names = paths.map { URL(fileURLWithPath: $0).lastPathComponent }
                 for p in paths {
                     guard FileManager.default.fileExists(atPath: p) else { throw SweepError.invalidConfig(field: "weights", detail: "\(p): no such file") }
                     let d: String
-                    if let known = digests[p] { d = known } else { d = try SHA256.hex(file: p); digests[p] = d }
+                    if let known = digests[p] { d = known } else { d = try ContentDigest.hex(file: p); digests[p] = d }
                     let name = URL(fileURLWithPath: p).lastPathComponent
                     idx.append(weights.count)
                     // Two checkpoints with one file name keep their paths apart in the results.
@@ -175,7 +175,7 @@ public struct Plan: Sendable {
         }
         let methodCost = r.methods.reduce(0.0) { $0 + camCost($1) }
         func add(_ kind: WorkUnit.Kind, _ batch: [Int], _ w: [Int], stage: Int? = nil, cost: Double) {
-            var h = SHA256()
+            var h = ContentDigest()
             h.update("\(context)|kind=\(kind.rawValue)|stage=\(stage.map(String.init) ?? "-")|methods=\(r.methods.map(\.rawValue))|metrics=\(r.metrics.map(\.rawValue))")
             h.update("|tau=\(config.grid.threshold)|steps=\(config.grid.steps)|classes=\(numClasses)")
             for i in batch { h.update("|img=\(images[i].id)") }
@@ -226,7 +226,7 @@ public struct Plan: Sendable {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw SweepError.io(path: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot read image" : "image file not found")
         }
-        var h = SHA256()
+        var h = ContentDigest()
         h.update("image:")
         h.update(bytes)
         if let m = item.mask {
@@ -265,7 +265,7 @@ public struct Plan: Sendable {
 
     /// The content key of one row.
     public func rowID(image: PlannedImage, model: String, weights: String, method: String, metric: String, params: String) -> String {
-        let truncated = SHA256.hex("\(context)|img=\(image.id)|model=\(model)|w=\(weights)|method=\(method)|metric=\(metric)|params=\(params)")
+        let truncated = ContentDigest.hex("\(context)|img=\(image.id)|model=\(model)|w=\(weights)|method=\(method)|metric=\(metric)|params=\(params)")
         return String(truncated.prefix(32))
     }
 

@@ -14,7 +14,7 @@ final class StoreTests: TemporaryFolderTestCase {
                     let v: Double? = undefined ? nil : Double(img.count + model.count) / Double(metric.count) + 0.1
                     rows.append(ResultRow(key: ResultKey(image: img, model: model, weights: "seed42.safetensors", method: "gradcam",
                                                          metric: metric, params: metric == "locacc" ? "tau=0.5" : "steps=50;baseline=zero"),
-                                          value: v, reason: undefined ? "empty mask" : "", id: SHA256.hex("\(img)|\(model)|\(metric)")))
+                                          value: v, reason: undefined ? "empty mask" : "", id: ContentDigest.hex("\(img)|\(model)|\(metric)")))
                 }
             }
         }
