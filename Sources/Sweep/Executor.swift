@@ -144,7 +144,12 @@ public final class Executor {
     func build(_ j: Int) throws -> ImageClassifier {
         let w = plan.weights[j]
         if let path = w.path {
-            return try loadModel(w.arch, weights: path, imageSize: w.arch == .vit_b_16 ? config.imageSize : nil)
+            let defaults = CheckpointDefaults.shared
+            let (model, notes) = try loadModel(w.arch, weights: path, imageSize: w.arch == .vit_b_16 ? config.imageSize : nil,
+                                               selection: CheckpointSelection(key: w.checkpointKey, stripPrefix: w.stripPrefix),
+                                               numClasses: defaults.numClasses)
+            if let report = defaults.report { notes.forEach(report) }
+            return model
         }
         let m = try makeModel(w.arch, numClasses: plan.numClasses, imageSize: config.imageSize)
         m.initialize(seed: w.seed ?? 0)

@@ -50,6 +50,9 @@ public struct PlannedWeights: Sendable, Codable, Hashable {
     public let seed: UInt64?
     /// SHA-256 of the checkpoint bytes, or of (architecture, seed, classes) for random weights.
     public let digest: String
+    /// Which state dict of the checkpoint is loaded (part of `digest` when set).
+    public var checkpointKey: String? = nil
+    public var stripPrefix: String? = nil
     public var arch: Architecture { Architecture(rawValue: architecture)! }
 }
 
@@ -147,11 +150,15 @@ public struct Plan: Sendable {
                     guard FileManager.default.fileExists(atPath: p) else { throw SweepError.invalidConfig(field: "weights", detail: "\(p): no such file") }
                     let d: String
                     if let known = digests[p] { d = known } else { d = try ContentDigest.hex(file: p); digests[p] = d }
+                    let entry = config.models.first { $0.architecture == arch.rawValue }
+                    let key = entry?.checkpointKey, prefix = entry?.stripPrefix
+                    // The same file read with another --checkpoint-key or --strip-prefix is other weights.
+                    let selected = key == nil && prefix == nil ? d : ContentDigest.hex("\(d)|key=\(key ?? "")|strip=\(prefix ?? "")")
                     let name = URL(fileURLWithPath: p).lastPathComponent
                     idx.append(weights.count)
                     // Two checkpoints with one file name keep their paths apart in the results.
                     weights.append(PlannedWeights(architecture: arch.rawValue, tag: names.filter { $0 == name }.count > 1 ? p : name,
-                                                  path: p, seed: nil, digest: d))
+                                                  path: p, seed: nil, digest: selected, checkpointKey: key, stripPrefix: prefix))
                 }
             }
             byArch.append(idx)

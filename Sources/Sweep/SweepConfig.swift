@@ -41,7 +41,13 @@ public struct SweepConfig: Codable, Equatable, Sendable {
         public var architecture: String
         /// Checkpoints (.safetensors / .pth); empty: random weights, one model per seed of `seeds`.
         public var weights: [String]
-        public init(architecture: String, weights: [String] = []) { self.architecture = architecture; self.weights = weights }
+        /// Where the state dict sits in a training checkpoint (`--checkpoint-key`); nil: found automatically.
+        public var checkpointKey: String? = nil
+        /// Load only the keys with this prefix, without it (`--strip-prefix`).
+        public var stripPrefix: String? = nil
+        public init(architecture: String, weights: [String] = [], checkpointKey: String? = nil, stripPrefix: String? = nil) {
+            self.architecture = architecture; self.weights = weights; self.checkpointKey = checkpointKey; self.stripPrefix = stripPrefix
+        }
     }
 
     /// Parameters whose every value is run (each value gives its own rows).

@@ -134,7 +134,9 @@ struct Evaluate: ParsableCommand {
         _ = try input.scanOptions(strict: strict)  // --masks and --boxes must exist
         var config = SweepConfig(data: .init(path: data, split: split, limit: limit, splitSeed: splitSeed, strict: strict,
                                              masks: input.masks, boxes: input.boxes),
-                                 models: zip(archNames, perArch).map { .init(architecture: $0, weights: $1) })
+                                 models: zip(archNames, perArch).map {
+                                     .init(architecture: $0, weights: $1, checkpointKey: checkpoint.checkpointKey, stripPrefix: checkpoint.stripPrefix)
+                                 })
         config.methods = methods.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
         config.metrics = metrics.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
         if config.models.contains(where: { $0.weights.isEmpty }) { config.seeds = try numbers(seeds, "seeds") { UInt64($0) } }
