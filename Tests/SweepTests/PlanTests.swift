@@ -123,6 +123,24 @@ final class PlanTests: TemporaryFolderTestCase {
         XCTAssertTrue(Set(p4.expectedRows(p4.units[0]).map(\.id)).isDisjoint(with: rows1.values))
     }
 
+    /// The same checkpoint file read with another --checkpoint-key or --strip-prefix is other weights:
+    /// the selection enters the weights' digest, and so every row's key.
+    func testCheckpointSelectionIsPartOfTheWeightsKey() throws {
+        let manifest = try makeData()
+        let file = dir + "/w.pth"
+        FileManager.default.createFile(atPath: file, contents: Data("weights".utf8))
+        let plain = config(dir + "/data/manifest.csv", models: [.init(architecture: "resnet50", weights: [file])])
+        var prefixed = plain
+        prefixed.models[0].stripPrefix = "model."
+        var keyed = plain
+        keyed.models[0].checkpointKey = "model_state_dict"
+        let digests = try [plain, prefixed, keyed].map { try Plan.expand($0, manifest: manifest).weights[0].digest }
+        XCTAssertEqual(Set(digests).count, 3, "\(digests)")
+        XCTAssertEqual(try Plan.expand(plain, manifest: manifest).weights[0].digest, try ContentDigest.hex(file: file))
+        let decoded = try JSONDecoder().decode(SweepConfig.self, from: try JSONEncoder().encode(prefixed))
+        XCTAssertEqual(decoded.models[0].stripPrefix, "model.")
+    }
+
     /// A manifest row whose image is gone is named and kept out of the units.
     func testMissingImageIsNamed() throws {
         let manifest = try makeData()
