@@ -82,6 +82,8 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
         // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
+        // Figures and report documents; the rendering tests need rsvg-convert and chromium (`make deps`).
+        .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report"]),
         .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -39,9 +39,14 @@ struct Ticks {
     private init(lo: Double, hi: Double, step: Double) {
         self.lo = lo; self.hi = hi
         let n = Int(((hi - lo) / step).rounded())
-        // Multiples of the step computed from the index, not accumulated, so 0.1·3 prints as 0.3.
-        values = (0...Swift.max(n, 0)).map { ((lo / step).rounded() + Double($0)) * step }.map { abs($0) < step * 1e-9 ? 0 : $0 }
-        decimals = Swift.max(0, -Int((log10(step) + 1e-9).rounded(.down)))
+        let places = Swift.max(0, -Int((log10(step) + 1e-9).rounded(.down)))
+        decimals = places
+        // Multiples of the step rounded to its decimal places, so 3 × 0.2 is 0.6, not 0.6000000000000001.
+        let unit = pow(10, Double(places + 1))
+        values = (0...Swift.max(n, 0)).map { k in
+            let v = ((lo / step).rounded() + Double(k)) * step
+            return abs(v) < step * 1e-9 ? 0 : (v * unit).rounded() / unit
+        }
     }
 
     /// Heckbert's nice numbers ("Graphics Gems", 1990): 1, 2, 5 or 10 × 10^k near `x`.
@@ -194,4 +199,13 @@ struct CategoryAxis {
             }
         }
     }
+}
+
+/// The width of a plot over categories: `perCategory` px each within `range`, widened (up to
+/// 900 px) so that every label fits its slot upright — tilted labels are harder to read.
+func categoryPlotWidth(labels: [String], perCategory: Double, range: ClosedRange<Double>) -> Double {
+    let n = Double(max(labels.count, 1))
+    let base = min(max(n * perCategory, range.lowerBound), range.upperBound)
+    let widest = labels.map { textWidth(ellipsize($0, width: 160, size: CategoryAxis.size), size: CategoryAxis.size) }.max() ?? 0
+    return min(max(base, n * (widest + 14)), max(900, base))
 }

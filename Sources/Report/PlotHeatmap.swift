@@ -21,7 +21,7 @@ extension Plot {
         let rowLabelW = rowLabels.map { textWidth($0, size: 12) }.max() ?? 0
         let axis = CategoryAxis(labels: columns, slotWidth: cellW)
         let gridW = Double(columns.count) * cellW, gridH = Double(rows.count) * cellH
-        let barH = max(gridH, 160), barW = 16.0
+        let barH = max(gridH, 160, textWidth(colorbarLabel, size: 12) + 16), barW = 16.0
         let ticks = Ticks.within(range.lowerBound < range.upperBound ? range : range.lowerBound...(range.lowerBound + 1))
         let tickW = ticks.values.map { textWidth(ticks.label($0), size: 11) }.max() ?? 0
 
