@@ -36,7 +36,8 @@ final class ReportDocumentTests: XCTestCase {
         XCTAssertTrue(html.contains("<td class=\"num\">0.91 ± 0.02</td>"), "numbers right-aligned")
         XCTAssertTrue(html.contains("<th class=\"num\">Accuracy</th>"))
         XCTAssertTrue(html.contains("<td>plain</td>"), "text left-aligned")
-        XCTAssertTrue(html.contains("<strong>Table 1.</strong>") && html.contains("<strong>Figure 2.</strong>"))
+        XCTAssertTrue(html.contains("<caption>Table I: accuracy"), "a caption naming itself is not numbered again")
+        XCTAssertTrue(html.contains("<strong>Figure 1.</strong>") && html.contains("<strong>Figure 2.</strong>"))
         // Each figure is its own SVG, byte for byte, as a data: URI.
         let uris = html.matches(of: /src="data:image\/svg\+xml;base64,([A-Za-z0-9+\/=]+)"/).map { String($0.1) }
         XCTAssertEqual(uris.count, 2)
@@ -51,6 +52,9 @@ final class ReportDocumentTests: XCTestCase {
         XCTAssertTrue(md.contains("| --- | ---: | --- |"))
         XCTAssertTrue(md.contains("| DenseNet-161 | −0.05 | line break |"))
         XCTAssertTrue(md.contains("### Agreement"))
+        XCTAssertTrue(md.contains("&lt;script>alert(1)&lt;/script> stays text"), "no raw HTML in the markdown")
+        XCTAssertTrue(md.hasPrefix("# camaudit &lt;report> & co\n"))
+        XCTAssertTrue(md.contains("\nTable I: accuracy ([CSV](tables/table1.csv))\n"))
         let png = try PNG.read(path: dir.appendingPathComponent("figures/agreement.png").path)
         XCTAssertGreaterThan(PixelStats(png).variance, 200)
     }
@@ -72,6 +76,7 @@ final class ReportDocumentTests: XCTestCase {
         XCTAssertEqual(Markup.inlineHTML("a **b** `c **d**` e"), "a <strong>b</strong> <code>c **d**</code> e")
         XCTAssertEqual(Markup.inlineHTML("2 ** 3 and `x"), "2 ** 3 and `x")
         XCTAssertEqual(Markup.inlineHTML("<i>&"), "&lt;i&gt;&amp;")
+        XCTAssertEqual(Markup.markdownText("p < 0.05, <b>x</b> and `<b>`"), "p < 0.05, &lt;b>x&lt;/b> and `<b>`")
         XCTAssertEqual(Markup.numericColumns(header: ["a", "b", "c"], rows: [["x", "1.0", "—"], ["y", "n/a", "—"]]), [false, true, false])
     }
 }
