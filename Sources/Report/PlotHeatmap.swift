@@ -28,7 +28,7 @@ extension Plot {
         let left = 16 + rowLabelW + 10
         let barX = left + gridW + 24
         let width = max(barX + barW + 6 + tickW + 10 + 16 + 12, 320)
-        let titleLines = wrapText(title, width: width - 24, size: ChartFrame.titleSize)
+        let titleLines = wrapText(title, width: width - 24, size: ChartFrame.titleSize, bold: true)
         let top = 14 + Double(titleLines.count) * 20 + 14
         let naUsed = printed.joined().contains("n/a")
         let height = top + max(gridH + axis.height, barH + (naUsed ? 36 : 0)) + 16

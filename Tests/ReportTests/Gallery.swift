@@ -90,3 +90,38 @@ enum Gallery {
         return try CAMGrid.svg(columnTitles: ["Input"] + architectures, rows: rows, tileWidth: 150)
     }
 }
+
+/// Awkward inputs a real run can produce: long titles and names, many series, negative values,
+/// integer x, a reference at 0.
+enum StressGallery {
+    static let longTitle = "Where Grad-CAM looks on marked slices: share of the map's mass on the corner marker versus the lesion, per architecture and seed"
+
+    static func all() -> [(String, String)] {
+        let cascadeX = (0...4).map(Double.init)
+        let cascade = ["gradcam", "gradcam++", "scorecam", "eigencam", "layercam", "xgradcam", "random"].enumerated().map { k, m in
+            Series(name: m, x: cascadeX, y: cascadeX.map { 0.95 - Double(k) * 0.04 - $0 * (0.2 + 0.02 * Double(k)) },
+                   lo: cascadeX.map { 0.9 - Double(k) * 0.04 - $0 * 0.25 }, hi: cascadeX.map { 1.0 - Double(k) * 0.04 - $0 * 0.18 })
+        }
+        let shortcutNames = ["on the marker", "on the lesion", "accuracy with marker", "accuracy with the marker removed from every slice"]
+        let shortcut = shortcutNames.enumerated().map { k, n -> (name: String, values: [Double?], lo: [Double?]?, hi: [Double?]?) in
+            let v: [Double?] = Gallery.architectures.indices.map { 0.2 + 0.15 * Double(k) + 0.03 * Double($0) }
+            return (n, v, v.map { $0.map { $0 - 0.05 } }, v.map { $0.map { $0 + 0.05 } })
+        }
+        let methods = ["gradcam", "gradcam++", "hirescam", "scorecam", "ablationcam", "xgradcam", "eigencam", "eigengradcam", "layercam", "fullgrad", "random"]
+        return [
+            ("stress_cascade", Plot.lines(title: "Randomisation cascade (resnet50)", xLabel: "stage (blocks re-initialised from the head down to this one)",
+                                          yLabel: "Spearman ρ with the trained model's map", series: cascade, yRange: -0.2...1, reference: ("0", 0))),
+            ("stress_shortcut", Plot.bars(title: longTitle, yLabel: "share of map mass", categories: Gallery.architectures, series: shortcut)),
+            ("stress_methods", Plot.bars(title: "CAM methods on resnet50", yLabel: "mean over test images", categories: methods,
+                                         series: [(name: "LocAcc", values: methods.indices.map { 0.1 + 0.07 * Double($0) }, lo: nil, hi: nil),
+                                                  (name: "Deletion AUC", values: methods.indices.map { 0.5 - 0.03 * Double($0) }, lo: nil, hi: nil)],
+                                         reference: ("chance", 0.2))),
+            ("stress_negative", Plot.distributions(title: "Change in accuracy when the marker is removed", yLabel: "Δ accuracy (percentage points)",
+                                                   groups: Gallery.architectures.enumerated().map { k, a in (a, (0..<12).map { -30 + Double(k * 5) + 8 * jitter(group: k, index: $0) }) },
+                                                   reference: ("no change", 0))),
+            ("stress_heatmap_wide", Plot.heatmap(title: "Deletion AUC per method and architecture", rows: Gallery.architectures, columns: methods,
+                                                 values: Gallery.architectures.indices.map { r in methods.indices.map { c in (r + c) % 7 == 0 ? nil : Double(r * 11 + c) / 60 } },
+                                                 range: 0...1, colorbarLabel: "Deletion AUC (lower = more faithful)", decimals: 3)),
+        ]
+    }
+}

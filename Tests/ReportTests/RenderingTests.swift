@@ -10,9 +10,10 @@ final class RenderingTests: XCTestCase {
         defer { if !keep { try? FileManager.default.removeItem(at: dir) } }
         let figures = [("deletion", Gallery.deletionCurves()), ("locacc", Gallery.locAccDistributions()),
                        ("agreement", Gallery.agreementHeatmap()), ("accuracy", Gallery.accuracyBars()),
-                       ("camgrid", try Gallery.camGrid())]
+                       ("camgrid", try Gallery.camGrid())] + StressGallery.all()
         for (name, svg) in figures {
             let doc = try XCTUnwrap(ParsedSVG(svg))
+            doc.assertTextInside(name)
             let root = try XCTUnwrap(doc.all("svg").first)
             let (w, h) = (Double(root.attributes["width"]!)!, Double(root.attributes["height"]!)!)
             try svg.write(to: dir.appendingPathComponent("\(name).svg"), atomically: true, encoding: .utf8)

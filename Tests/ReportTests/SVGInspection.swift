@@ -27,6 +27,22 @@ struct ParsedSVG {
         XCTAssertNil(drawing.range(of: #"(?i)\bnan\b|\binf(inity)?\b"#, options: .regularExpression), "NaN or infinity in SVG output", file: file, line: line)
     }
 
+    /// Fails for every upright `<text>` whose estimated extent leaves the canvas (clipped text).
+    func assertTextInside(_ name: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let root = all("svg").first, let w = Double(root.attributes["width"] ?? ""), let h = Double(root.attributes["height"] ?? "") else {
+            return XCTFail("\(name): no svg size", file: file, line: line)
+        }
+        for t in all("text") where t.attributes["transform"] == nil {
+            let x = Double(t.attributes["x"] ?? "0") ?? 0, y = Double(t.attributes["y"] ?? "0") ?? 0
+            let size = Double(t.attributes["font-size"] ?? "13") ?? 13
+            let width = textWidth(t.text, size: size, bold: t.attributes["font-weight"] == "bold")
+            let left: Double
+            switch t.attributes["text-anchor"] { case "middle": left = x - width / 2; case "end": left = x - width; default: left = x }
+            XCTAssertTrue(left >= 0 && left + width <= w && y - size >= 0 && y <= h,
+                          "\(name): text \"\(t.text)\" at \(x), \(y) leaves the \(w)×\(h) canvas", file: file, line: line)
+        }
+    }
+
     /// Elements named `name` whose class list contains `cls` (any class when nil).
     func all(_ name: String, cls: String? = nil) -> [Element] {
         elements.filter { $0.name == name && (cls == nil || ($0.attributes["class"] ?? "").split(separator: " ").contains(Substring(cls!))) }
