@@ -83,7 +83,7 @@ let package = Package(
         // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
         // Figures and report documents; the rendering tests need rsvg-convert and chromium (`make deps`).
-        .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report"]),
+        .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report", "TestSupport"]),
         .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
