@@ -75,7 +75,7 @@ struct LinearScale {
 
 /// An entry in a chart's legend.
 struct LegendEntry {
-    enum Mark { case line(dash: String?), band, box, point }
+    enum Mark { case line(dash: String?), band(dash: String?), box, point }
     var name: String
     var color: String
     var mark: Mark
@@ -135,9 +135,9 @@ struct ChartFrame {
             switch entry.mark {
             case .line(let dash):
                 canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5, dash: dash)
-            case .band:
+            case .band(let dash):
                 canvas.rect(x: lx, y: ly - 6, w: 22, h: 12, fill: entry.color, opacity: 0.2)
-                canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5)
+                canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5, dash: dash)
             case .box:
                 canvas.rect(x: lx + 4, y: ly - 6, w: 14, h: 12, fill: entry.color, stroke: "#333", strokeWidth: 0.6)
             case .point:
