@@ -38,7 +38,9 @@ struct Ticks {
 
     private init(lo: Double, hi: Double, step: Double) {
         self.lo = lo; self.hi = hi
-        let n = Int(((hi - lo) / step).rounded())
+        // Extreme data (a span that overflows, or a step lost in rounding) gets one tick, not a crash.
+        let count = ((hi - lo) / step).rounded()
+        let n = count.isFinite && count >= 0 ? Int(Swift.min(count, 100)) : 0
         let places = Swift.max(0, -Int((log10(step) + 1e-9).rounded(.down)))
         decimals = places
         // Multiples of the step rounded to its decimal places, so 3 × 0.2 is 0.6, not 0.6000000000000001.
