@@ -34,14 +34,30 @@ public enum Parallel {
             return
         }
         let chunk = (n + workers - 1) / workers
+        // Profiling: the workers' chunks count under the kind of the region that started the loop.
+        let kind = KernelProfile.isOn ? KernelProfile.currentKind : nil
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let lo = w * chunk
                 let hi = min(n, lo + chunk)
-                if lo < hi { box.value(lo..<hi) }
+                if lo < hi {
+                    if let kind { KernelProfile.measure(kind) { box.value(lo..<hi) } } else { box.value(lo..<hi) }
+                }
             }
         }
+    }
+
+    /// `forEachChunk` counted as `kind` of work while `KernelProfile` records (workers included).
+    @inlinable
+    public static func forEachChunk(_ n: Int, minPerThread: Int = 1, kind: KernelProfile.Kind, _ body: (Range<Int>) -> Void) {
+        KernelProfile.measure(kind) { forEachChunk(n, minPerThread: minPerThread, body) }
+    }
+
+    /// `forEach` counted as `kind` of work while `KernelProfile` records.
+    @inlinable
+    public static func forEach(_ n: Int, minPerThread: Int = 1, kind: KernelProfile.Kind, _ body: (Int) -> Void) {
+        KernelProfile.measure(kind) { forEachChunk(n, minPerThread: minPerThread) { r in for i in r { body(i) } } }
     }
 
     /// `body(i)` for every `i` in `0..<n` across workers, results in index order. When bodies throw,

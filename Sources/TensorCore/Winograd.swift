@@ -37,7 +37,7 @@ func winogradTransformFilters(_ weight: Tensor) -> Tensor {
 /// U[ξ, co, ci] = (G g Gᵀ)[ξ] for each 3×3 filter g = w[co, ci], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
 func winogradTransformFilters(_ w: UnsafePointer<Float>, cout: Int, cin: Int, _ u: UnsafeMutablePointer<Float>) {
     let plane = cout * cin
-    Parallel.forEachChunk(plane, minPerThread: 4096) { r in
+    Parallel.forEachChunk(plane, minPerThread: 4096, kind: .winogradTransform) { r in
         for idx in r {
             let g = w + idx * 9
             // Gg (4 rows × 3 columns), then each row times Gᵀ.
@@ -217,7 +217,7 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
         let tiles = tileRows * tl.tw
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tiles * (g.cin + g.cout) + 8) { buf in
             let v = UncheckedBox(buf.baseAddress!)
-            Parallel.forEachChunk(g.cin, minPerThread: 1) { cr in
+            Parallel.forEachChunk(g.cin, minPerThread: 1, kind: .winogradTransform) { cr in
                 let (xp, _, _, _) = box.value
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tl.stripCols) { sb in
                     sb.baseAddress!.initialize(repeating: 0, count: 4 * tl.stripCols)
@@ -229,7 +229,7 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
                                      b: v.value, ldb: tiles, strideB: g.cin * tiles,
                                      c: m, ldc: tiles, strideC: g.cout * tiles, batch: 16)
             let mb = UncheckedBox(m)
-            Parallel.forEachChunk(g.cout, minPerThread: 1) { cr in
+            Parallel.forEachChunk(g.cout, minPerThread: 1, kind: .winogradTransform) { cr in
                 let (_, _, bp, yp) = box.value
                 winogradTransformOutput(mb.value, g, tl, rows: 0, tileRows, channels: cr, bias: bp, activation: activation, yp)
             }
@@ -237,7 +237,7 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
         return
     }
 
-    Parallel.forEachChunk(blocks, minPerThread: 1) { r in
+    Parallel.forEachChunk(blocks, minPerThread: 1, kind: .winogradTransform) { r in
         let (xp, up, bp, yp) = box.value
         withUnsafeTemporaryAllocation(of: Float.self, capacity: scratch + 4 * tl.stripCols) { buf in
             let v = buf.baseAddress!, m = v + 16 * maxTiles * g.cin, strip = m + 16 * maxTiles * g.cout
