@@ -5,10 +5,11 @@ import Foundation
 ///
 /// Accounting is in thread time: a region counts the time of the thread it runs on, minus the
 /// regions nested in it (so GEMM inside a Winograd convolution counts as GEMM, the rest as
-/// transforms). A `Parallel` loop started inside a region runs its chunks on the workers under the
-/// same kind, so work is counted where it is done, once. Threads × wall time minus the sum of all
-/// kinds is time the workers spent waiting (serial stretches, load imbalance) or in code that is
-/// not instrumented; `Breakdown` reports it as such.
+/// transforms). Kernels mark their `Parallel` loops with a kind (`forEachChunk(…, kind:)`): each
+/// chunk is a region on the thread that runs it, so work is counted where it is done, once, and a
+/// thread waiting for the others counts for nothing. Threads × wall time minus the sum of all
+/// kinds is time the workers spent waiting (serial stretches, load imbalance, other processes on
+/// the cores) or in code that is not instrumented; `Breakdown` reports it as such.
 public enum KernelProfile {
     /// The kinds of work a forward or backward is made of.
     public enum Kind: Int, CaseIterable, Sendable {
@@ -47,7 +48,8 @@ public enum KernelProfile {
 
     /// Runs `body` as one operation named `label` (a convolution class, attention, …): its wall time
     /// is added to the operation table when it is called at top level on the thread (an operation
-    /// inside another operation or inside a worker's chunk counts only for the outer one).
+    /// inside another operation or inside a worker's chunk counts only for the outer one). It opens
+    /// no region: its kernels say what kind of work they are.
     @inlinable @inline(__always)
     public static func operation<T>(_ label: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
         if !isOn { return try body() }
@@ -84,7 +86,7 @@ public enum KernelProfile {
                 opNs[label, default: 0] += elapsed
             }
         }
-        return try measureRecording(.other, body)
+        return try body()
     }
 
     /// One recording: thread time per kind and wall time per operation, over `runs` calls of `body`.
@@ -126,8 +128,6 @@ public enum KernelProfile {
         return lock.withLock {
             var bySeconds: [Kind: Double] = [:]
             for k in Kind.allCases { bySeconds[k] = Double(threadNs[k.rawValue]) * 1e-9 }
-            // Operations nest their kernels under `.other`: whatever an operation does outside
-            // any kernel region (argument checks, allocation) is its own overhead.
             return Breakdown(wallSeconds: wall, threads: Parallel.threads, threadSeconds: bySeconds,
                              operations: opOrder.map { ($0, Double(opNs[$0] ?? 0) * 1e-9) })
         }

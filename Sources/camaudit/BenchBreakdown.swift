@@ -17,7 +17,7 @@ func benchBreakdown(_ title: String, images: Int, runs: Int, _ body: () throws -
         + [("waiting or not instrumented", b.wallShare(nil) * per)]
     for (label, ms) in rows where ms > 0 {
         kinds.append(["kind": label, "ms_per_image": ms, "fraction": wallMs > 0 ? ms / wallMs : 0])
-        print(String(format: "    %-32@ %8.2f ms %5.1f%%", label as NSString, ms, wallMs > 0 ? ms / wallMs * 100 : 0))
+        print("    " + label.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: " %8.2f ms %5.1f%%", ms, wallMs > 0 ? ms / wallMs * 100 : 0))
     }
     var ops: [[String: Any]] = []
     let opsTotal = b.operations.reduce(0) { $0 + $1.seconds } * per
@@ -26,7 +26,7 @@ func benchBreakdown(_ title: String, images: Int, runs: Int, _ body: () throws -
         let ms = s * per
         ops.append(["operation": label, "ms_per_image": ms, "fraction": wallMs > 0 ? ms / wallMs : 0])
         if ms >= 0.005 * wallMs {
-            print(String(format: "      %-40@ %8.2f ms %5.1f%%", label as NSString, ms, wallMs > 0 ? ms / wallMs * 100 : 0))
+            print("      " + label.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %8.2f ms %5.1f%%", ms, wallMs > 0 ? ms / wallMs * 100 : 0))
         }
     }
     return ["wall_ms_per_image": wallMs, "threads": b.threads, "kinds": kinds, "operations": ops]
