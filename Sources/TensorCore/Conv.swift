@@ -41,8 +41,12 @@ public struct ConvTuning: Sendable, Equatable {
     public var targetColumns = 4096
     /// Upper bound of the im2col workspace in floats (the batch is split to respect it).
     public var maxWorkspaceFloats = 16 << 20
-    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) (see Winograd.swift).
+    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) or F(4×4, 3×3) (see Winograd.swift).
     public var winograd = true
+    /// ... F(4×4, 3×3) on output maps at least `winogradF43MinSize` on both sides (fewer
+    /// multiplications, larger rounding error; on small maps its few tiles make narrow GEMMs).
+    public var winogradF43 = true
+    public var winogradF43MinSize = 28
     /// ... when both Cin and Cout are at least this (below it the 16 small GEMMs lose to one im2col GEMM).
     public var winogradMinChannels = 16
     /// Floats of transformed inputs and products one Winograd block may hold (per worker).
@@ -135,9 +139,9 @@ struct ConvGeometry {
     }
 
     /// The convolution's class in `KernelProfile`'s operation table: kernel, stride, input size, path.
-    func profileLabel(winograd: Bool, backward: Bool = false) -> String {
+    func profileLabel(winograd: WinogradTile?, backward: Bool = false) -> String {
         let kind = isDepthwise ? "depthwise" : groups > 1 ? "grouped conv" : "conv"
-        let path = winograd ? " Winograd" : isDepthwise || isPointwise ? "" : " im2col"
+        let path = winograd.map { " Winograd F(\($0.m),3)" } ?? (isDepthwise || isPointwise ? "" : " im2col")
         return "\(kind)\(backward ? " backward" : "") \(kh)×\(kw) s\(cfg.strideH) @\(h)²\(path)"
     }
 
@@ -255,13 +259,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 /// `conv2d` followed by an activation applied in place to the fresh output (inference epilogue:
 /// one allocation and no extra tensor for the activation).
 ///
-/// `winogradFilters`, if given, must be `winogradFilters(weight, cfg)` for this very weight (kept by
-/// the caller so repeated inference does not transform the filters again).
+/// `winogradFilters`, if given, must be `winogradFilters(weight, tile: winogradTile(input: x.shape, …))`
+/// for this very weight (kept by the caller so repeated inference does not transform the filters again).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig, activation: FusedActivation,
                    winogradFilters filters: Tensor? = nil, tuning: ConvTuning = .default) throws -> Tensor {
     var g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
     g.tuning = tuning
-    return try KernelProfile.operation(g.profileLabel(winograd: winogradApplies(weight: weight.shape, cfg, tuning))) {
+    return try KernelProfile.operation(g.profileLabel(winograd: winogradTile(input: x.shape, weight: weight.shape, cfg, tuning: tuning))) {
         try conv2dForward(x, weight: weight, bias: bias, g, activation: activation, winogradFilters: filters)
     }
 }
@@ -284,11 +288,11 @@ private func conv2dForward(_ x: Tensor, weight: Tensor, bias: Tensor?, _ g: Conv
         }
         return y
     }
-    if winogradApplies(weight: weight.shape, cfg, tuning) {
-        if let f = filters, f.shape != [16, g.cout, g.cin] {
-            throw TensorError.shapeMismatch(op: "conv2d", detail: "Winograd filters \(f.shape) for weight \(weight.shape)")
+    if let tile = winogradTile(input: x.shape, weight: weight.shape, cfg, tuning: tuning) {
+        if let f = filters, f.shape != [tile.points, g.cout, g.cin] {
+            throw TensorError.shapeMismatch(op: "conv2d", detail: "Winograd filters \(f.shape) for weight \(weight.shape) and tile F(\(tile.m)×\(tile.m), 3×3)")
         }
-        conv2dWinograd(x, weight, bias, g, y, activation: activation, filters: filters)
+        conv2dWinograd(x, weight, bias, g, y, activation: activation, tile: tile, filters: filters)
         return y
     }
     try conv2dGEMM(x, weight, bias, g, y, activation: activation)
@@ -574,7 +578,7 @@ public func conv2dBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ cfg: C
     throws -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
     var g = try ConvGeometry("conv2dBackward", x: x.shape, weight: weight.shape, cfg)
     g.tuning = tuning
-    return try KernelProfile.operation(g.profileLabel(winograd: false, backward: true)) {
+    return try KernelProfile.operation(g.profileLabel(winograd: nil, backward: true)) {
         try conv2dBackwardBody(dy, x, weight, g, needInput: needInput, needWeight: needWeight, needBias: needBias)
     }
 }
