@@ -101,13 +101,34 @@ private func winogradRow(_ p: UnsafePointer<Float>) -> (SIMD8<Float>, SIMD8<Floa
     return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
 }
 
-/// V[ξ, c, t] = (Bᵀ d B)[ξ] for the 4×4 input tiles d of global tile rows [r0, r1) (row = image·th + ty;
-/// t = (row − r0)·tw + tx), Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Eight tiles at once.
-/// `strip` holds 4·stripCols floats whose columns outside the image are zero.
-private func winogradF23TransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
-                                    rows r0: Int, _ r1: Int, channels cs: Range<Int>, strip: UnsafeMutablePointer<Float>,
-                                    _ v: UnsafeMutablePointer<Float>) {
+/// Where the transformed values of one group of eight tiles go: V[ξ] at `at + ξ·ld`, eight lanes
+/// or the first `lanes`.
+struct WinogradStore {
+    let at: UnsafeMutablePointer<Float>, ld: Int, lanes: Int
+    /// Whether all eight lanes may be stored (see `winogradInputGroups`).
+    let whole: Bool
+
+    @inline(__always)
+    func put(_ xi: Int, _ val: SIMD8<Float>) {
+        let dst = at + xi * ld
+        if whole {
+            UnsafeMutableRawPointer(dst).storeBytes(of: val, as: SIMD8<Float>.self)
+        } else {
+            for k in 0..<lanes { dst[k] = val[k] }
+        }
+    }
+}
+
+/// Walks the α×α input tiles of global tile rows [r0, r1) (row = image·th + ty; t = (row − r0)·tw + tx)
+/// and channels `cs` in groups of eight: copies the α input rows a tile row reads into `strip`
+/// (α·stripCols floats whose columns outside the image are zero, rows outside it zeroed here), then
+/// calls `transform` with the strip at the group's first column and where its V[ξ, c, t] go.
+@inline(__always)
+func winogradInputGroups(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling, rows r0: Int, _ r1: Int,
+                         channels cs: Range<Int>, strip: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                         _ transform: (UnsafePointer<Float>, WinogradStore) -> Void) {
     let cin = g.cin, h = g.h, w = g.w, pH = g.cfg.padH, pW = g.cfg.padW, pc = tl.stripCols
+    let m = tl.tile.m, alpha = tl.tile.alpha
     let tiles = (r1 - r0) * tl.tw
     let ld = cin * tiles                               // stride between ξ blocks
     let channelEnd = cs.upperBound * tiles
@@ -115,8 +136,8 @@ private func winogradF23TransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeome
         for row in r0..<r1 {
             let img = row / tl.th, ty = row % tl.th
             let src = x + (img * cin + c) * h * w
-            for i in 0..<4 {
-                let ir = 2 * ty - pH + i, d = strip + i * pc
+            for i in 0..<alpha {
+                let ir = m * ty - pH + i, d = strip + i * pc
                 if ir >= 0 && ir < h {
                     (d + pW).update(from: src + ir * w, count: w)
                 } else {
@@ -126,41 +147,54 @@ private func winogradF23TransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeome
             let base = v + c * tiles + (row - r0) * tl.tw
             var tx = 0
             while tx < tl.tw {
-                let p = UnsafePointer(strip) + 2 * tx
-                let (a0, a1, a2, a3) = winogradRow(p)
-                let (b0, b1, b2, b3) = winogradRow(p + pc)
-                let (c0, c1, c2, c3) = winogradRow(p + 2 * pc)
-                let (d0, d1, d2, d3) = winogradRow(p + 3 * pc)
                 let lanes = min(8, tl.tw - tx)
-                let at = base + tx
                 // A short group may still store all 8 lanes: the spill lands on tiles of later
                 // rows or channels, which this loop writes afterwards. It must not pass the end of
                 // this call's channels (beyond lie another worker's channels or the next ξ's tiles).
                 let whole = lanes == 8 || c * tiles + (row - r0) * tl.tw + tx + 8 <= channelEnd
-                @inline(__always) func put(_ xi: Int, _ val: SIMD8<Float>) {
-                    let dst = at + xi * ld
-                    if whole {
-                        UnsafeMutableRawPointer(dst).storeBytes(of: val, as: SIMD8<Float>.self)
-                    } else {
-                        for k in 0..<lanes { dst[k] = val[k] }
-                    }
-                }
-                put(0, a0 - c0); put(1, a1 - c1); put(2, a2 - c2); put(3, a3 - c3)
-                put(4, b0 + c0); put(5, b1 + c1); put(6, b2 + c2); put(7, b3 + c3)
-                put(8, c0 - b0); put(9, c1 - b1); put(10, c2 - b2); put(11, c3 - b3)
-                put(12, b0 - d0); put(13, b1 - d1); put(14, b2 - d2); put(15, b3 - d3)
+                transform(UnsafePointer(strip) + m * tx, WinogradStore(at: base + tx, ld: ld, lanes: lanes, whole: whole))
                 tx += 8
             }
         }
     }
 }
 
-/// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1), Aᵀ = [1 1 1 0; 0 1 −1 −1];
-/// M is [16, Cout, tiles] followed by at least 8 readable floats.
-private func winogradF23TransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
-                                     rows r0: Int, _ r1: Int, channels cs: Range<Int>, bias: UnsafePointer<Float>?,
-                                     activation: FusedActivation, _ y: UnsafeMutablePointer<Float>) {
-    let cout = g.cout, ho = g.ho, wo = g.wo
+/// V[ξ, c, t] = (Bᵀ d B)[ξ] for the 4×4 input tiles d, Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+/// Eight tiles at once.
+private func winogradF23TransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
+                                       rows r0: Int, _ r1: Int, channels cs: Range<Int>, strip: UnsafeMutablePointer<Float>,
+                                       _ v: UnsafeMutablePointer<Float>) {
+    let pc = tl.stripCols
+    winogradInputGroups(x, g, tl, rows: r0, r1, channels: cs, strip: strip, v) { p, s in
+        let (a0, a1, a2, a3) = winogradRow(p)
+        let (b0, b1, b2, b3) = winogradRow(p + pc)
+        let (c0, c1, c2, c3) = winogradRow(p + 2 * pc)
+        let (d0, d1, d2, d3) = winogradRow(p + 3 * pc)
+        s.put(0, a0 - c0); s.put(1, a1 - c1); s.put(2, a2 - c2); s.put(3, a3 - c3)
+        s.put(4, b0 + c0); s.put(5, b1 + c1); s.put(6, b2 + c2); s.put(7, b3 + c3)
+        s.put(8, c0 - b0); s.put(9, c1 - b1); s.put(10, c2 - b2); s.put(11, c3 - b3)
+        s.put(12, b0 - d0); s.put(13, b1 - d1); s.put(14, b2 - d2); s.put(15, b3 - d3)
+    }
+}
+
+/// The products M[ξ] of one group of eight tiles: M is [α², Cout, tiles] followed by at least 8
+/// readable floats, so short groups load 8 lanes too (the extra lanes are never stored).
+struct WinogradLoad {
+    let at: UnsafePointer<Float>, ld: Int
+
+    @inline(__always)
+    func get(_ xi: Int) -> SIMD8<Float> { UnsafeRawPointer(at + xi * ld).loadUnaligned(as: SIMD8<Float>.self) }
+}
+
+/// Walks the output tiles of global tile rows [r0, r1) and output channels `cs` in groups of eight:
+/// `transform(load, bias, plane, ty, tx, lanes)` writes rows m·ty… of the output plane from the
+/// group's products; each finished tile row then gets the activation in one pass.
+@inline(__always)
+func winogradOutputGroups(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling, rows r0: Int, _ r1: Int,
+                          channels cs: Range<Int>, bias: UnsafePointer<Float>?, activation: FusedActivation,
+                          _ y: UnsafeMutablePointer<Float>,
+                          _ transform: (WinogradLoad, SIMD8<Float>, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
+    let cout = g.cout, ho = g.ho, wo = g.wo, tm = tl.tile.m
     let tiles = (r1 - r0) * tl.tw
     let ld = cout * tiles
     for co in cs {
@@ -171,43 +205,45 @@ private func winogradF23TransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeom
             let base = m + co * tiles + (row - r0) * tl.tw
             var tx = 0
             while tx < tl.tw {
-                let lanes = min(8, tl.tw - tx)
-                let at = base + tx
-                // Short groups load 8 lanes too (the buffer has 8 floats of slack past M); the
-                // extra lanes are never stored.
-                @inline(__always) func get(_ xi: Int) -> SIMD8<Float> {
-                    UnsafeRawPointer(at + xi * ld).loadUnaligned(as: SIMD8<Float>.self)
-                }
-                // (Aᵀ M)[a][j] for a = 0, 1.
-                let m0 = (get(0), get(1), get(2), get(3))
-                let m1 = (get(4), get(5), get(6), get(7))
-                let m2 = (get(8), get(9), get(10), get(11))
-                let m3 = (get(12), get(13), get(14), get(15))
-                let s00 = m0.0 + m1.0 + m2.0, s01 = m0.1 + m1.1 + m2.1, s02 = m0.2 + m1.2 + m2.2, s03 = m0.3 + m1.3 + m2.3
-                let s10 = m1.0 - m2.0 - m3.0, s11 = m1.1 - m2.1 - m3.1, s12 = m1.2 - m2.2 - m3.2, s13 = m1.3 - m2.3 - m3.3
-                // Output row 2ty + a: even columns (2tx + 2k) and odd columns (2tx + 2k + 1).
-                let rows = ((s00 + s01 + s02 + b, s01 - s02 - s03 + b), (s10 + s11 + s12 + b, s11 - s12 - s13 + b))
-                for a in 0..<2 {
-                    let oh = 2 * ty + a
-                    if oh >= ho { break }
-                    let (e, o) = a == 0 ? rows.0 : rows.1
-                    let d = dst + oh * wo + 2 * tx
-                    if 2 * tx + 16 <= wo {
-                        var z = SIMD16<Float>()
-                        z.evenHalf = e
-                        z.oddHalf = o
-                        UnsafeMutableRawPointer(d).storeBytes(of: z, as: SIMD16<Float>.self)
-                    } else {
-                        for k in 0..<lanes {
-                            d[2 * k] = e[k]
-                            if 2 * tx + 2 * k + 1 < wo { d[2 * k + 1] = o[k] }
-                        }
-                    }
-                }
+                transform(WinogradLoad(at: base + tx, ld: ld), b, dst, ty, tx, min(8, tl.tw - tx))
                 tx += 8
             }
-            let rowsOut = min(2, ho - 2 * ty)
-            activation.applyInPlaceSerial(dst + 2 * ty * wo, rowsOut * wo)
+            activation.applyInPlaceSerial(dst + tm * ty * wo, min(tm, ho - tm * ty) * wo)
+        }
+    }
+}
+
+/// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1), Aᵀ = [1 1 1 0; 0 1 −1 −1].
+private func winogradF23TransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
+                                        rows r0: Int, _ r1: Int, channels cs: Range<Int>, bias: UnsafePointer<Float>?,
+                                        activation: FusedActivation, _ y: UnsafeMutablePointer<Float>) {
+    let ho = g.ho, wo = g.wo
+    winogradOutputGroups(m, g, tl, rows: r0, r1, channels: cs, bias: bias, activation: activation, y) { l, b, dst, ty, tx, lanes in
+        // (Aᵀ M)[a][j] for a = 0, 1.
+        let m0 = (l.get(0), l.get(1), l.get(2), l.get(3))
+        let m1 = (l.get(4), l.get(5), l.get(6), l.get(7))
+        let m2 = (l.get(8), l.get(9), l.get(10), l.get(11))
+        let m3 = (l.get(12), l.get(13), l.get(14), l.get(15))
+        let s00 = m0.0 + m1.0 + m2.0, s01 = m0.1 + m1.1 + m2.1, s02 = m0.2 + m1.2 + m2.2, s03 = m0.3 + m1.3 + m2.3
+        let s10 = m1.0 - m2.0 - m3.0, s11 = m1.1 - m2.1 - m3.1, s12 = m1.2 - m2.2 - m3.2, s13 = m1.3 - m2.3 - m3.3
+        // Output row 2ty + a: even columns (2tx + 2k) and odd columns (2tx + 2k + 1).
+        let rows = ((s00 + s01 + s02 + b, s01 - s02 - s03 + b), (s10 + s11 + s12 + b, s11 - s12 - s13 + b))
+        for a in 0..<2 {
+            let oh = 2 * ty + a
+            if oh >= ho { break }
+            let (e, o) = a == 0 ? rows.0 : rows.1
+            let d = dst + oh * wo + 2 * tx
+            if 2 * tx + 16 <= wo {
+                var z = SIMD16<Float>()
+                z.evenHalf = e
+                z.oddHalf = o
+                UnsafeMutableRawPointer(d).storeBytes(of: z, as: SIMD16<Float>.self)
+            } else {
+                for k in 0..<lanes {
+                    d[2 * k] = e[k]
+                    if 2 * tx + 2 * k + 1 < wo { d[2 * k + 1] = o[k] }
+                }
+            }
         }
     }
 }

@@ -71,122 +71,65 @@ private func winogradF43Row(_ p: UnsafePointer<Float>) -> (SIMD8<Float>, SIMD8<F
     return bt6(ae.evenHalf, ao.evenHalf, ae.oddHalf, ao.oddHalf, b.evenHalf.evenHalf, b.oddHalf.evenHalf)
 }
 
-/// V[ξ, c, t] = (Bᵀ d B)[ξ] for the 6×6 input tiles d of global tile rows [r0, r1) (row = image·th + ty;
-/// t = (row − r0)·tw + tx), ξ = 6a + b. Eight tiles at once. `strip` holds 6·stripCols floats whose
-/// columns outside the image are zero.
+/// V[ξ, c, t] = (Bᵀ d B)[ξ] for the 6×6 input tiles d (see `winogradInputGroups`), ξ = 6a + b.
+/// Eight tiles at once.
 func winogradF43TransformInput(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
                                rows r0: Int, _ r1: Int, channels cs: Range<Int>, strip: UnsafeMutablePointer<Float>,
                                _ v: UnsafeMutablePointer<Float>) {
-    let cin = g.cin, h = g.h, w = g.w, pH = g.cfg.padH, pW = g.cfg.padW, pc = tl.stripCols
-    let tiles = (r1 - r0) * tl.tw
-    let ld = cin * tiles                               // stride between ξ blocks
-    let channelEnd = cs.upperBound * tiles
+    let pc = tl.stripCols
     withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { rb in
         let rt = rb.baseAddress!                       // (d B) of the six rows: rt[6i + j]
-        for c in cs {
-            for row in r0..<r1 {
-                let img = row / tl.th, ty = row % tl.th
-                let src = x + (img * cin + c) * h * w
-                for i in 0..<6 {
-                    let ir = 4 * ty - pH + i, d = strip + i * pc
-                    if ir >= 0 && ir < h {
-                        (d + pW).update(from: src + ir * w, count: w)
-                    } else {
-                        d.update(repeating: 0, count: pc)
-                    }
-                }
-                let base = v + c * tiles + (row - r0) * tl.tw
-                var tx = 0
-                while tx < tl.tw {
-                    let p = UnsafePointer(strip) + 4 * tx
-                    for i in 0..<6 {
-                        let r = winogradF43Row(p + i * pc)
-                        rt[6 * i] = r.0; rt[6 * i + 1] = r.1; rt[6 * i + 2] = r.2
-                        rt[6 * i + 3] = r.3; rt[6 * i + 4] = r.4; rt[6 * i + 5] = r.5
-                    }
-                    let lanes = min(8, tl.tw - tx)
-                    let at = base + tx
-                    // As in F(2,3): a short group stores all 8 lanes unless that passes the end of
-                    // this call's channels.
-                    let whole = lanes == 8 || c * tiles + (row - r0) * tl.tw + tx + 8 <= channelEnd
-                    @inline(__always) func put(_ xi: Int, _ val: SIMD8<Float>) {
-                        let dst = at + xi * ld
-                        if whole {
-                            UnsafeMutableRawPointer(dst).storeBytes(of: val, as: SIMD8<Float>.self)
-                        } else {
-                            for k in 0..<lanes { dst[k] = val[k] }
-                        }
-                    }
-                    for j in 0..<6 {
-                        let col = bt6(rt[j], rt[6 + j], rt[12 + j], rt[18 + j], rt[24 + j], rt[30 + j])
-                        put(j, col.0); put(6 + j, col.1); put(12 + j, col.2)
-                        put(18 + j, col.3); put(24 + j, col.4); put(30 + j, col.5)
-                    }
-                    tx += 8
-                }
+        winogradInputGroups(x, g, tl, rows: r0, r1, channels: cs, strip: strip, v) { p, s in
+            for i in 0..<6 {
+                let r = winogradF43Row(p + i * pc)
+                rt[6 * i] = r.0; rt[6 * i + 1] = r.1; rt[6 * i + 2] = r.2
+                rt[6 * i + 3] = r.3; rt[6 * i + 4] = r.4; rt[6 * i + 5] = r.5
+            }
+            for j in 0..<6 {
+                let col = bt6(rt[j], rt[6 + j], rt[12 + j], rt[18 + j], rt[24 + j], rt[30 + j])
+                s.put(j, col.0); s.put(6 + j, col.1); s.put(12 + j, col.2)
+                s.put(18 + j, col.3); s.put(24 + j, col.4); s.put(30 + j, col.5)
             }
         }
     }
 }
 
-/// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1); M is [36, Cout, tiles]
-/// followed by at least 8 readable floats.
+/// y[image, co] = act(Aᵀ M A + bias) for the tiles of global tile rows [r0, r1) (see `winogradOutputGroups`).
 func winogradF43TransformOutput(_ m: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
                                 rows r0: Int, _ r1: Int, channels cs: Range<Int>, bias: UnsafePointer<Float>?,
                                 activation: FusedActivation, _ y: UnsafeMutablePointer<Float>) {
-    let cout = g.cout, ho = g.ho, wo = g.wo
-    let tiles = (r1 - r0) * tl.tw
-    let ld = cout * tiles
+    let ho = g.ho, wo = g.wo
     withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 24) { tb in
         let t = tb.baseAddress!                        // (Aᵀ M) by columns: t[4j + a]
-        for co in cs {
-            let b = SIMD8<Float>(repeating: bias?[co] ?? 0)
-            for row in r0..<r1 {
-                let img = row / tl.th, ty = row % tl.th
-                let dst = y + (img * cout + co) * ho * wo
-                let base = m + co * tiles + (row - r0) * tl.tw
-                var tx = 0
-                while tx < tl.tw {
-                    let lanes = min(8, tl.tw - tx)
-                    let at = base + tx
-                    // Short groups load 8 lanes too (the buffer has 8 floats of slack past M); the
-                    // extra lanes are never stored.
-                    @inline(__always) func get(_ xi: Int) -> SIMD8<Float> {
-                        UnsafeRawPointer(at + xi * ld).loadUnaligned(as: SIMD8<Float>.self)
+        winogradOutputGroups(m, g, tl, rows: r0, r1, channels: cs, bias: bias, activation: activation, y) { l, b, dst, ty, tx, lanes in
+            for j in 0..<6 {
+                let c = at6(l.get(j), l.get(6 + j), l.get(12 + j), l.get(18 + j), l.get(24 + j), l.get(30 + j))
+                t[4 * j] = c.0; t[4 * j + 1] = c.1; t[4 * j + 2] = c.2; t[4 * j + 3] = c.3
+            }
+            for a in 0..<4 {
+                let oh = 4 * ty + a
+                if oh >= ho { break }
+                let (y0, y1, y2, y3) = at6(t[a], t[4 + a], t[8 + a], t[12 + a], t[16 + a], t[20 + a])
+                let d = dst + oh * wo + 4 * tx
+                if 4 * tx + 32 <= wo {
+                    // Lane 4k + c of the row is column c of tile k.
+                    var lo = SIMD16<Float>(), hi = SIMD16<Float>()
+                    lo.evenHalf = y0 + b; lo.oddHalf = y2 + b
+                    hi.evenHalf = y1 + b; hi.oddHalf = y3 + b
+                    var z = SIMD32<Float>()
+                    z.evenHalf = lo
+                    z.oddHalf = hi
+                    UnsafeMutableRawPointer(d).storeBytes(of: z, as: SIMD32<Float>.self)
+                } else {
+                    let cols = (y0 + b, y1 + b, y2 + b, y3 + b)
+                    for k in 0..<lanes {
+                        let ow = 4 * (tx + k)
+                        d[4 * k] = cols.0[k]
+                        if ow + 1 < wo { d[4 * k + 1] = cols.1[k] }
+                        if ow + 2 < wo { d[4 * k + 2] = cols.2[k] }
+                        if ow + 3 < wo { d[4 * k + 3] = cols.3[k] }
                     }
-                    for j in 0..<6 {
-                        let c = at6(get(j), get(6 + j), get(12 + j), get(18 + j), get(24 + j), get(30 + j))
-                        t[4 * j] = c.0; t[4 * j + 1] = c.1; t[4 * j + 2] = c.2; t[4 * j + 3] = c.3
-                    }
-                    for a in 0..<4 {
-                        let oh = 4 * ty + a
-                        if oh >= ho { break }
-                        let (y0, y1, y2, y3) = at6(t[a], t[4 + a], t[8 + a], t[12 + a], t[16 + a], t[20 + a])
-                        let d = dst + oh * wo + 4 * tx
-                        if 4 * tx + 32 <= wo {
-                            // Lane 4k + c of the row is column c of tile k.
-                            var lo = SIMD16<Float>(), hi = SIMD16<Float>()
-                            lo.evenHalf = y0 + b; lo.oddHalf = y2 + b
-                            hi.evenHalf = y1 + b; hi.oddHalf = y3 + b
-                            var z = SIMD32<Float>()
-                            z.evenHalf = lo
-                            z.oddHalf = hi
-                            UnsafeMutableRawPointer(d).storeBytes(of: z, as: SIMD32<Float>.self)
-                        } else {
-                            let cols = (y0 + b, y1 + b, y2 + b, y3 + b)
-                            for k in 0..<lanes {
-                                let ow = 4 * (tx + k)
-                                d[4 * k] = cols.0[k]
-                                if ow + 1 < wo { d[4 * k + 1] = cols.1[k] }
-                                if ow + 2 < wo { d[4 * k + 2] = cols.2[k] }
-                                if ow + 3 < wo { d[4 * k + 3] = cols.3[k] }
-                            }
-                        }
-                    }
-                    tx += 8
                 }
-                let rowsOut = min(4, ho - 4 * ty)
-                activation.applyInPlaceSerial(dst + 4 * ty * wo, rowsOut * wo)
             }
         }
     }
