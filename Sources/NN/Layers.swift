@@ -43,9 +43,12 @@ public final class Conv2d: Module {
     /// so assigning any source's `value` (loading, training steps) makes them stale and they are
     /// rebuilt on next use; code that changes elements in place must assign a new tensor instead.
     /// Holding the storages themselves (not ObjectIdentifiers) rules out a freed address being reused.
-    private struct InferenceWeights {
+    private final class InferenceWeights {
         let sources: [TensorStorage]
-        let weight: Tensor, bias: Tensor?, winograd: Tensor?
+        let weight: Tensor, bias: Tensor?
+        /// Winograd filters per tile, made on first use (the tile depends on the input size).
+        var winograd: [WinogradTile: Tensor] = [:]
+        init(sources: [TensorStorage], weight: Tensor, bias: Tensor?) { (self.sources, self.weight, self.bias) = (sources, weight, bias) }
     }
     private var inferenceCache: InferenceWeights?
     private let inferenceLock = NSLock()
@@ -63,7 +66,7 @@ public final class Conv2d: Module {
                 (w, b) = try foldBatchNorm(w, convBias: b, bnWeight: bn.weight.value, bnBias: bn.bias.value,
                                            runningMean: bn.runningMean.value, runningVar: bn.runningVar.value, eps: bn.eps)
             }
-            let c = InferenceWeights(sources: sources, weight: w, bias: b, winograd: winogradFilters(w, config))
+            let c = InferenceWeights(sources: sources, weight: w, bias: b)
             inferenceCache = c
             return c
         }
@@ -78,8 +81,15 @@ public final class Conv2d: Module {
             throw TensorError.shapeMismatch(op: "BatchNorm2d '\(bn.path)'", detail: "expects \(bn.weight.value.count) channels, '\(path)' gives \(outChannels)")
         }
         let w = try inferenceWeights(foldedWith: bn)
-        return try conv2d(x, weight: w.weight, bias: w.bias, config, activation: activation,
-                          winogradFilters: tuning == .default ? w.winograd : nil, tuning: tuning)
+        let filters = winogradTile(input: x.shape, weight: w.weight.shape, config, tuning: tuning).map { tile in
+            inferenceLock.withLock { () -> Tensor in
+                if let f = w.winograd[tile] { return f }
+                let f = winogradFilters(w.weight, tile: tile)
+                w.winograd[tile] = f
+                return f
+            }
+        }
+        return try conv2d(x, weight: w.weight, bias: w.bias, config, activation: activation, winogradFilters: filters, tuning: tuning)
     }
 
     /// Derives the inference weights now (instead of at the first forward).

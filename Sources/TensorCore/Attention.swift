@@ -18,6 +18,10 @@ func attentionDims(_ qkv: Tensor, heads: Int, _ op: String) throws -> (b: Int, t
 /// nothing but the class token's row.
 /// - Returns: out [B,q,C] (heads concatenated, before the out-projection), probs [B,heads,q,T].
 public func attention(_ qkv: Tensor, heads: Int, queries: Int? = nil) throws -> (out: Tensor, probs: Tensor) {
+    try KernelProfile.operation("attention") { try attentionForward(qkv, heads: heads, queries: queries) }
+}
+
+private func attentionForward(_ qkv: Tensor, heads: Int, queries: Int?) throws -> (out: Tensor, probs: Tensor) {
     let (b, t, c, d) = try attentionDims(qkv, heads: heads, "attention")
     let nq = queries ?? t
     guard nq >= 1 && nq <= t else {
@@ -28,7 +32,7 @@ public func attention(_ qkv: Tensor, heads: Int, queries: Int? = nil) throws -> 
     let ld = 3 * c, scale = 1 / Float(d).squareRoot()
     let box = UncheckedBox((qkv.data, out.data, probs.data))
     // One (batch, head) pair per task: its scores stay in cache from QKᵀ through softmax to PV.
-    Parallel.forEach(b * heads) { task in
+    Parallel.forEach(b * heads, kind: .attention) { task in
         let (q, o, p) = box.value
         let bi = task / heads, h = task % heads
         let base = q + bi * t * ld, pm = p + task * nq * t
@@ -56,7 +60,7 @@ public func attentionBackward(_ dOut: Tensor, _ qkv: Tensor, probs: Tensor, head
     let ld = 3 * c, scale = 1 / Float(d).squareRoot()
     let box = UncheckedBox((qkv.data, dqkv.data, dOut.data, probs.data, dS.data))
     // Per (batch, head) task; tasks write disjoint columns of dqkv.
-    Parallel.forEach(b * heads) { task in
+    Parallel.forEach(b * heads, kind: .attention) { task in
         let (q, dq, dy, p, ds) = box.value
         let bi = task / heads, h = task % heads
         let base = q + bi * t * ld, dbase = dq + bi * t * ld, go = dy + bi * nq * c

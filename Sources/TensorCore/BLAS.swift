@@ -60,8 +60,10 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        KernelProfile.measure(.gemm) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
     }
 
     /// `batch` independent GEMMs at fixed element strides (OpenBLAS 0.3.21 has no sgemm_batch).
@@ -92,8 +94,10 @@ public enum BLAS {
                              x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
         if m == 0 || n == 0 { return }
         _ = Parallel.threads  // OpenBLAS set to the calling thread
-        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
-                    x, 1, beta, y, 1)
+        KernelProfile.measure(.gemm) {
+            cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
+                        x, 1, beta, y, 1)
+        }
     }
 
     /// Thin SVD of a row-major [m, n] matrix: returns U [m, r], S [r], Vᵀ [r, n] with r = min(m, n).

@@ -41,8 +41,12 @@ public struct ConvTuning: Sendable, Equatable {
     public var targetColumns = 4096
     /// Upper bound of the im2col workspace in floats (the batch is split to respect it).
     public var maxWorkspaceFloats = 16 << 20
-    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) (see Winograd.swift).
+    /// Dense 3×3 stride-1 convolutions use Winograd F(2×2, 3×3) or F(4×4, 3×3) (see Winograd.swift).
     public var winograd = true
+    /// ... F(4×4, 3×3) on output maps at least `winogradF43MinSize` on both sides (fewer
+    /// multiplications, larger rounding error; on small maps its few tiles make narrow GEMMs).
+    public var winogradF43 = true
+    public var winogradF43MinSize = 28
     /// ... when both Cin and Cout are at least this (below it the 16 small GEMMs lose to one im2col GEMM).
     public var winogradMinChannels = 16
     /// Floats of transformed inputs and products one Winograd block may hold (per worker).
@@ -134,6 +138,13 @@ struct ConvGeometry {
         return (min(lo, hi), hi)
     }
 
+    /// The convolution's class in `KernelProfile`'s operation table: kernel, stride, input size, path.
+    func profileLabel(winograd: WinogradTile?, backward: Bool = false) -> String {
+        let kind = isDepthwise ? "depthwise" : groups > 1 ? "grouped conv" : "conv"
+        let path = winograd.map { " Winograd F(\($0.m),3)" } ?? (isDepthwise || isPointwise ? "" : " im2col")
+        return "\(kind)\(backward ? " backward" : "") \(kh)×\(kw) s\(cfg.strideH) @\(h)²\(path)"
+    }
+
     /// Images per GEMM: enough to reach `tuning.targetColumns`, within the workspace bound.
     func imagesPerBlock(rows: Int) -> Int {
         let byCols = max(1, tuning.targetColumns / max(p, 1))
@@ -151,7 +162,7 @@ func im2colRaw(_ x: UnsafePointer<Float>, images nb: Int, imageStride: Int, chan
                _ g: ConvGeometry, col: UnsafeMutablePointer<Float>, ldCol: Int) {
     let rows = c * g.kh * g.kw
     let p = g.p, h = g.h, w = g.w, wo = g.wo, sH = g.cfg.strideH, sW = g.cfg.strideW
-    Parallel.forEachChunk(rows * nb, minPerThread: max(1, 16384 / max(p, 1))) { r in
+    Parallel.forEachChunk(rows * nb, minPerThread: max(1, 16384 / max(p, 1)), kind: .im2col) { r in
         for item in r {
             let row = item / nb, img = item % nb
             let ch = row / (g.kh * g.kw), ki = (row / g.kw) % g.kh, kj = row % g.kw
@@ -181,7 +192,7 @@ func im2colRaw(_ x: UnsafePointer<Float>, images nb: Int, imageStride: Int, chan
 func col2imRaw(_ col: UnsafePointer<Float>, ldCol: Int, images nb: Int, imageStride: Int, channels c: Int,
                _ g: ConvGeometry, x: UnsafeMutablePointer<Float>) {
     let p = g.p, h = g.h, w = g.w, wo = g.wo, sH = g.cfg.strideH, sW = g.cfg.strideW
-    Parallel.forEachChunk(c * nb, minPerThread: 1) { r in
+    Parallel.forEachChunk(c * nb, minPerThread: 1, kind: .im2col) { r in
         for item in r {
             let ch = item / nb, img = item % nb
             let dstPlane = x + img * imageStride + ch * h * w
@@ -248,12 +259,21 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
 /// `conv2d` followed by an activation applied in place to the fresh output (inference epilogue:
 /// one allocation and no extra tensor for the activation).
 ///
-/// `winogradFilters`, if given, must be `winogradFilters(weight, cfg)` for this very weight (kept by
-/// the caller so repeated inference does not transform the filters again).
+/// `winogradFilters`, if given, must be `winogradFilters(weight, tile: winogradTile(input: x.shape, …))`
+/// for this very weight (kept by the caller so repeated inference does not transform the filters again).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConfig, activation: FusedActivation,
                    winogradFilters filters: Tensor? = nil, tuning: ConvTuning = .default) throws -> Tensor {
     var g = try ConvGeometry("conv2d", x: x.shape, weight: weight.shape, cfg)
     g.tuning = tuning
+    return try KernelProfile.operation(g.profileLabel(winograd: winogradTile(input: x.shape, weight: weight.shape, cfg, tuning: tuning))) {
+        try conv2dForward(x, weight: weight, bias: bias, g, activation: activation, winogradFilters: filters)
+    }
+}
+
+/// The body of `conv2d` once its geometry is checked.
+private func conv2dForward(_ x: Tensor, weight: Tensor, bias: Tensor?, _ g: ConvGeometry, activation: FusedActivation,
+                           winogradFilters filters: Tensor?) throws -> Tensor {
+    let cfg = g.cfg, tuning = g.tuning
     if let b = bias, b.shape != [g.cout] {
         throw TensorError.shapeMismatch(op: "conv2d", detail: "bias \(b.shape) vs Cout \(g.cout)")
     }
@@ -268,11 +288,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ cfg: Conv2dConf
         }
         return y
     }
-    if winogradApplies(weight: weight.shape, cfg, tuning) {
-        if let f = filters, f.shape != [16, g.cout, g.cin] {
-            throw TensorError.shapeMismatch(op: "conv2d", detail: "Winograd filters \(f.shape) for weight \(weight.shape)")
+    if let tile = winogradTile(input: x.shape, weight: weight.shape, cfg, tuning: tuning) {
+        if let f = filters, f.shape != [tile.points, g.cout, g.cin] {
+            throw TensorError.shapeMismatch(op: "conv2d", detail: "Winograd filters \(f.shape) for weight \(weight.shape) and tile F(\(tile.m)×\(tile.m), 3×3)")
         }
-        conv2dWinograd(x, weight, bias, g, y, activation: activation, filters: filters)
+        conv2dWinograd(x, weight, bias, g, y, activation: activation, tile: tile, filters: filters)
         return y
     }
     try conv2dGEMM(x, weight, bias, g, y, activation: activation)
@@ -299,7 +319,7 @@ func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometr
         // Each image is already its column matrix: one GEMM per image, images spread over the
         // workers, bias and activation applied while the image's output is still in cache.
         let box = UncheckedBox((x.data, weight.data, bias?.data, y.data))
-        Parallel.forEach(g.n) { i in
+        Parallel.forEach(g.n, kind: .elementwise) { i in
             let (xp, wp, bp, yp) = box.value
             let out = yp + i * imgOut
             if let bp { for c in 0..<g.cout { (out + c * p).update(repeating: bp[c], count: p) } }
@@ -347,7 +367,7 @@ func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometr
 /// out[n, c, :] = act(src[c, n·P ..< (n+1)·P] (+ bias[c])).
 func scatterColumns(_ src: UnsafePointer<Float>, cols: Int, images: Int, channels: Int, p: Int,
                     bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, activation: FusedActivation = .none) {
-    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1)), kind: .copy) { r in
         for item in r {
             let img = item / channels, c = item % channels
             let s = src + c * cols + img * p, d = out + (img * channels + c) * p
@@ -365,7 +385,7 @@ func scatterColumns(_ src: UnsafePointer<Float>, cols: Int, images: Int, channel
 
 /// y[c, :] = bias[c] for one image [C, P] (the GEMM then accumulates with beta = 1).
 func fillChannelBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Int, p: Int) {
-    Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1)), kind: .elementwise) { r in
         for c in r { (y + c * p).update(repeating: bias[c], count: p) }
     }
 }
@@ -374,7 +394,7 @@ func fillChannelBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Flo
 func biasActivationInPlace(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, channels: Int, p: Int,
                            activation: FusedActivation) {
     if bias == nil && activation == .none { return }
-    Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(channels, minPerThread: max(1, 8192 / max(p, 1)), kind: .elementwise) { r in
         if let bias {
             for c in r {
                 let d = y + c * p, b = bias[c]
@@ -387,7 +407,7 @@ func biasActivationInPlace(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePoint
 
 /// dst[c, n·P ..< (n+1)·P] = src[n, c, :] (the inverse of `scatterColumns`).
 func gatherColumns(_ src: UnsafePointer<Float>, images: Int, channels: Int, p: Int, dst: UnsafeMutablePointer<Float>, cols: Int) {
-    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(images * channels, minPerThread: max(1, 8192 / max(p, 1)), kind: .copy) { r in
         for item in r {
             let img = item / channels, c = item % channels
             (dst + c * cols + img * p).update(from: src + (img * channels + c) * p, count: p)
@@ -413,7 +433,7 @@ func depthwiseForward(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ b
     for kj in 0..<kw { let (lo, hi) = g.validOutputColumns(kj); inLo = max(inLo, lo); inHi = min(inHi, hi) }
     if inHi < inLo { inHi = inLo }
     let (interiorLo, interiorHi) = (inLo, inHi)
-    Parallel.forEachChunk(g.n * c, minPerThread: 1) { r in
+    Parallel.forEachChunk(g.n * c, minPerThread: 1, kind: .depthwise) { r in
         withUnsafeTemporaryAllocation(of: Int.self, capacity: kh * kw) { offs in
         withUnsafeTemporaryAllocation(of: Float.self, capacity: kh * kw) { wts in
         withUnsafeTemporaryAllocation(of: Int.self, capacity: kh * kw) { cols in
@@ -474,7 +494,7 @@ func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ wt: UnsafePointer<Floa
     let ranges = g.validOutputColumnRanges()
     ranges.withUnsafeBufferPointer { rb in
         let rg = rb.baseAddress!
-        Parallel.forEachChunk(g.n * c, minPerThread: 1) { r in
+        Parallel.forEachChunk(g.n * c, minPerThread: 1, kind: .depthwise) { r in
             for plane in r {
                 let ch = plane % c
                 let src = dy + plane * ho * wo, dst = dx + plane * h * w, f = wt + ch * kh * kw
@@ -512,7 +532,7 @@ func depthwiseBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Floa
     let ranges = g.validOutputColumnRanges()
     ranges.withUnsafeBufferPointer { rb in
         let rg = rb.baseAddress!
-        Parallel.forEachChunk(c, minPerThread: 1) { r in
+        Parallel.forEachChunk(c, minPerThread: 1, kind: .depthwise) { r in
             for ch in r {
                 let f = dw + ch * kh * kw
                 for ki in 0..<kh {
@@ -558,6 +578,15 @@ public func conv2dBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ cfg: C
     throws -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
     var g = try ConvGeometry("conv2dBackward", x: x.shape, weight: weight.shape, cfg)
     g.tuning = tuning
+    return try KernelProfile.operation(g.profileLabel(winograd: nil, backward: true)) {
+        try conv2dBackwardBody(dy, x, weight, g, needInput: needInput, needWeight: needWeight, needBias: needBias)
+    }
+}
+
+/// The body of `conv2dBackward` once its geometry is checked.
+private func conv2dBackwardBody(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
+                                needInput: Bool, needWeight: Bool, needBias: Bool) throws -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
+    let cfg = g.cfg
     guard dy.shape == [g.n, g.cout, g.ho, g.wo] else {
         throw TensorError.shapeMismatch(op: "conv2dBackward", detail: "dy \(dy.shape) vs expected \([g.n, g.cout, g.ho, g.wo]) for x \(x.shape), weight \(weight.shape), \(cfg)")
     }
@@ -567,7 +596,7 @@ public func conv2dBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ cfg: C
         let out = Tensor(uninitialized: [g.cout])
         let dyp = dy.data, op = out.data
         // Per channel, a fixed order over images and pixels: independent of the thread count.
-        Parallel.forEachChunk(g.cout, minPerThread: max(1, 4096 / max(1, p * g.n))) { r in
+        Parallel.forEachChunk(g.cout, minPerThread: max(1, 4096 / max(1, p * g.n)), kind: .elementwise) { r in
             for c in r {
                 var acc: Float = 0
                 for img in 0..<g.n {

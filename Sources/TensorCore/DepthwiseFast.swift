@@ -33,7 +33,7 @@ func depthwiseForwardFast(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
     let scratchLen = s * s * phaseStride + outLen
     let taps = kh * kw
     let xb = UncheckedBox(x), wb = UncheckedBox(wt), yb = UncheckedBox(y), bb = UncheckedBox(bias)
-    Parallel.forEachChunk(g.n * c, minPerThread: max(1, 4096 / max(1, ho * wo * taps))) { r in
+    Parallel.forEachChunk(g.n * c, minPerThread: max(1, 4096 / max(1, ho * wo * taps)), kind: .depthwise) { r in
         let x = xb.value, wt = wb.value, y = yb.value, bias = bb.value
         withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchLen) { sbuf in
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offBuf in

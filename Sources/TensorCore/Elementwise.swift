@@ -26,7 +26,7 @@ public protocol BinaryElementOp { func apply(_ a: Float, _ b: Float) -> Float }
 func map1<Op: UnaryElementOp>(_ x: Tensor, _ op: Op) -> Tensor {
     let y = Tensor(uninitialized: x.shape)
     let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
-    Parallel.forEachChunk(x.count, minPerThread: elementwiseGrain) { r in
+    Parallel.forEachChunk(x.count, minPerThread: elementwiseGrain, kind: .elementwise) { r in
         let xs = xp.value, ys = yp.value
         for i in r { ys[i] = op.apply(xs[i]) }
     }
@@ -39,7 +39,7 @@ func map2<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _ name: String, _ op: O
     try requireSameShape(a, b, name)
     let y = Tensor(uninitialized: a.shape)
     let ap = UncheckedBox(a.data), bp = UncheckedBox(b.data), yp = UncheckedBox(y.data)
-    Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain) { r in
+    Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain, kind: .elementwise) { r in
         let as_ = ap.value, bs = bp.value, ys = yp.value
         for i in r { ys[i] = op.apply(as_[i], bs[i]) }
     }
@@ -99,7 +99,7 @@ public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, "mul
 public func addInPlace(_ a: Tensor, _ b: Tensor) throws {
     try requireSameShape(a, b, "addInPlace")
     let ap = UncheckedBox(a.data), bp = UncheckedBox(b.data)
-    Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain) { r in
+    Parallel.forEachChunk(a.count, minPerThread: elementwiseGrain, kind: .elementwise) { r in
         let as_ = ap.value, bs = bp.value
         for i in r { as_[i] += bs[i] }
     }
@@ -118,7 +118,7 @@ public func sumAll(_ x: Tensor) throws -> Float {
     let xp = UncheckedBox(x.data), n = x.count
     partial.withUnsafeMutableBufferPointer { pb in
         let pp = UncheckedBox(pb.baseAddress!)
-        Parallel.forEachChunk(nBlocks, minPerThread: 8) { r in
+        Parallel.forEachChunk(nBlocks, minPerThread: 8, kind: .elementwise) { r in
             for b in r {
                 var acc = SIMD8<Float>(repeating: 0)
                 let lo = b * block, hi = min(n, lo + block)
@@ -180,7 +180,7 @@ public func softmaxLastDim(_ x: Tensor) throws -> Tensor {
     let (rows, n) = try rowsAndLast(x, "softmaxLastDim")
     let y = Tensor(uninitialized: x.shape)
     let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
-    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n), kind: .elementwise) { r in
         for row in r { softmaxRow(xp.value + row * n, yp.value + row * n, n) }
     }
     return y
@@ -205,7 +205,7 @@ public func softmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tensor {
     let (rows, n) = try rowsAndLast(y, "softmaxLastDimBackward")
     let dx = Tensor(uninitialized: y.shape)
     let gp = UncheckedBox(dy.data), yp = UncheckedBox(y.data), dp = UncheckedBox(dx.data)
-    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n), kind: .elementwise) { r in
         for row in r { softmaxBackwardRow(gp.value + row * n, yp.value + row * n, dp.value + row * n, n) }
     }
     return dx
@@ -225,7 +225,7 @@ public func logSoftmaxLastDim(_ x: Tensor) throws -> Tensor {
     let (rows, n) = try rowsAndLast(x, "logSoftmaxLastDim")
     let y = Tensor(uninitialized: x.shape)
     let xp = UncheckedBox(x.data), yp = UncheckedBox(y.data)
-    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n), kind: .elementwise) { r in
         for row in r {
             let xs = xp.value + row * n, ys = yp.value + row * n
             var m = -Float.infinity
@@ -245,7 +245,7 @@ public func logSoftmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tenso
     let (rows, n) = try rowsAndLast(y, "logSoftmaxLastDimBackward")
     let dx = Tensor(uninitialized: y.shape)
     let gp = UncheckedBox(dy.data), yp = UncheckedBox(y.data), dp = UncheckedBox(dx.data)
-    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n)) { r in
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / n), kind: .elementwise) { r in
         for row in r {
             let g = gp.value + row * n, yy = yp.value + row * n, d = dp.value + row * n
             var s: Float = 0
@@ -260,7 +260,7 @@ public func logSoftmaxLastDimBackward(_ dy: Tensor, _ y: Tensor) throws -> Tenso
 public func addReluInPlace(_ a: Tensor, _ b: Tensor) throws {
     guard a.shape == b.shape else { throw TensorError.shapeMismatch(op: "addReluInPlace", detail: "\(a.shape) vs \(b.shape)") }
     let pa = UncheckedBox(a.data), pb = UncheckedBox(b.data)
-    Parallel.forEachChunk(a.count, minPerThread: 1 << 15) { r in
+    Parallel.forEachChunk(a.count, minPerThread: 1 << 15, kind: .elementwise) { r in
         let x = pa.value, y = pb.value
         for i in r { x[i] = max(x[i] + y[i], 0) }
     }

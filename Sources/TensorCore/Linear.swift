@@ -2,6 +2,12 @@ import Foundation
 
 /// Fully connected layer: y = x · Wᵀ + b for x [..., in], weight [out, in], bias [out]? → [..., out].
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    try KernelProfile.operation("linear \(weight.shape.count == 2 ? "\(weight.shape[1])→\(weight.shape[0])" : "")") {
+        try linearForward(x, weight: weight, bias: bias)
+    }
+}
+
+private func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
     guard weight.rank == 2, let inF = x.shape.last, inF == weight.shape[1] else {
         throw TensorError.shapeMismatch(op: "linear", detail: "x \(x.shape) vs weight \(weight.shape) (expected [..., in] and [out, in])")
     }
@@ -10,7 +16,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
     let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
     if let b = bias {
         let yp = y.data, bp = b.data
-        Parallel.forEachChunk(rows, minPerThread: max(1, 8192 / max(outF, 1))) { r in
+        Parallel.forEachChunk(rows, minPerThread: max(1, 8192 / max(outF, 1)), kind: .elementwise) { r in
             for row in r { (yp + row * outF).update(from: bp, count: outF) }
         }
     }
@@ -22,7 +28,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor 
 /// Column sums of a [rows, cols] matrix, split by columns so the order over rows is fixed.
 func columnSums(_ a: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
     out.update(repeating: 0, count: cols)
-    Parallel.forEachChunk(cols, minPerThread: 64) { cr in
+    Parallel.forEachChunk(cols, minPerThread: 64, kind: .elementwise) { cr in
         for row in 0..<rows {
             let s = a + row * cols
             for j in cr { out[j] += s[j] }

@@ -14,7 +14,7 @@ func requireVector(_ t: Tensor, _ n: Int, _ name: String, _ op: String) throws {
 
 /// Per-channel reduction Σ_(n, pixel) f(plane offset) in a fixed order (independent of the thread count).
 func channelReduce(n: Int, c: Int, p: Int, into out: UnsafeMutablePointer<Float>, _ f: (Int, Int) -> Float) {
-    Parallel.forEachChunk(c, minPerThread: max(1, 4096 / max(1, n * p))) { r in
+    Parallel.forEachChunk(c, minPerThread: max(1, 4096 / max(1, n * p)), kind: .norm) { r in
         for ch in r {
             var acc: Double = 0
             for img in 0..<n {
@@ -36,7 +36,7 @@ public func channelAffine(_ x: Tensor, scale: Tensor, shift: Tensor) throws -> T
     try requireVector(scale, c, "scale", "channelAffine"); try requireVector(shift, c, "shift", "channelAffine")
     let y = Tensor(uninitialized: x.shape)
     let xp = x.data, yp = y.data, sp = scale.data, tp = shift.data
-    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1)), kind: .norm) { r in
         for plane in r {
             let s = sp[plane % c], t = tp[plane % c]
             let a = xp + plane * p, b = yp + plane * p
@@ -124,7 +124,7 @@ public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Flo
     let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c]), variance = Tensor(uninitialized: [c])
     let xp = x.data, mp = mean.data, ip = invStd.data, vp = variance.data
     let count = Double(n * p)
-    Parallel.forEachChunk(c, minPerThread: 1) { r in
+    Parallel.forEachChunk(c, minPerThread: 1, kind: .norm) { r in
         for ch in r {
             var s: Double = 0
             for img in 0..<n { let b = xp + (img * c + ch) * p; var a: Float = 0; for i in 0..<p { a += b[i] }; s += Double(a) }
@@ -155,7 +155,7 @@ public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, 
     let dx = Tensor(uninitialized: x.shape)
     let dxp = dx.data, wp = weight.data, dwp = dw.data, dbp = db.data
     let m = Float(n * p)
-    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1)), kind: .norm) { r in
         for plane in r {
             let ch = plane % c
             let k = wp[ch] * ip[ch] / m, mu = mp[ch], iv = ip[ch], gw = dwp[ch], gb = dbp[ch]
@@ -195,7 +195,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) thr
     try requireVector(weight, c, "weight", "layerNorm"); try requireVector(bias, c, "bias", "layerNorm")
     let y = Tensor(uninitialized: x.shape), mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
     let xp = x.data, yp = y.data, mp = mean.data, rp = rstd.data, wp = weight.data, bp = bias.data
-    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / c)) { r in
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / c), kind: .norm) { r in
         for row in r {
             let a = xp + row * c, o = yp + row * c
             var s: Float = 0
@@ -220,7 +220,7 @@ public func layerNormBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: T
     try requireVector(mean, rows, "mean", "layerNormBackward"); try requireVector(rstd, rows, "rstd", "layerNormBackward")
     let dx = Tensor(uninitialized: x.shape), dw = Tensor(zeros: [c]), db = Tensor(zeros: [c])
     let xp = x.data, gp = dy.data, mp = mean.data, rp = rstd.data, wp = weight.data, dxp = dx.data
-    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / c)) { r in
+    Parallel.forEachChunk(rows, minPerThread: max(1, 4096 / c), kind: .norm) { r in
         for row in r {
             let a = xp + row * c, g = gp + row * c, d = dxp + row * c
             let mu = mp[row], rs = rp[row]
@@ -232,7 +232,7 @@ public func layerNormBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: T
     }
     // Column sums split by columns: each column is reduced over rows in order by one worker.
     let dwp = dw.data, dbp = db.data
-    Parallel.forEachChunk(c, minPerThread: 64) { cr in
+    Parallel.forEachChunk(c, minPerThread: 64, kind: .norm) { cr in
         for row in 0..<rows {
             let a = xp + row * c, g = gp + row * c, mu = mp[row], rs = rp[row]
             for i in cr { dwp[i] += g[i] * (a[i] - mu) * rs; dbp[i] += g[i] }
@@ -268,7 +268,7 @@ public func concatBatchNormActivation(_ parts: [Tensor], weight: Tensor, bias: T
     srcs.withUnsafeBufferPointer { sb in chans.withUnsafeBufferPointer { cb in
         let sp = UncheckedBox(sb.baseAddress!), cp = UncheckedBox(cb.baseAddress!)
         let scale = UncheckedBox(s.data), shift = UncheckedBox(t.data), op = UncheckedBox(out.data)
-        Parallel.forEachChunk(n * total, minPerThread: max(1, 8192 / max(p, 1))) { r in
+        Parallel.forEachChunk(n * total, minPerThread: max(1, 8192 / max(p, 1)), kind: .norm) { r in
             for plane in r {
                 let img = plane / total, c = plane % total
                 let src = sp.value[c] + img * cp.value[c] * p, dst = op.value + plane * p

@@ -34,14 +34,33 @@ public enum Parallel {
             return
         }
         let chunk = (n + workers - 1) / workers
+        // Profiling: a loop started inside a region (a GEMM split inside a Winograd chunk) runs its
+        // workers' chunks under that region's kind.
+        let kind = KernelProfile.isOn ? KernelProfile.currentKind : nil
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let lo = w * chunk
                 let hi = min(n, lo + chunk)
-                if lo < hi { box.value(lo..<hi) }
+                if lo < hi {
+                    if let kind { KernelProfile.measure(kind) { box.value(lo..<hi) } } else { box.value(lo..<hi) }
+                }
             }
         }
+    }
+
+    /// `forEachChunk` whose chunks count as `kind` of work while `KernelProfile` records (on
+    /// whichever thread runs them; the caller's wait for the others is not counted).
+    @inlinable
+    public static func forEachChunk(_ n: Int, minPerThread: Int = 1, kind: KernelProfile.Kind, _ body: (Range<Int>) -> Void) {
+        if !KernelProfile.isOn { forEachChunk(n, minPerThread: minPerThread, body); return }
+        forEachChunk(n, minPerThread: minPerThread) { r in KernelProfile.measure(kind) { body(r) } }
+    }
+
+    /// `forEach` whose items count as `kind` of work while `KernelProfile` records.
+    @inlinable
+    public static func forEach(_ n: Int, minPerThread: Int = 1, kind: KernelProfile.Kind, _ body: (Int) -> Void) {
+        forEachChunk(n, minPerThread: minPerThread, kind: kind) { r in for i in r { body(i) } }
     }
 
     /// `body(i)` for every `i` in `0..<n` across workers, results in index order. When bodies throw,

@@ -54,7 +54,7 @@ public func maxPool2d(_ x: Tensor, _ cfg: Pool2dConfig) throws -> (y: Tensor, ar
     let xp = x.data, yp = y.data
     arg.withUnsafeMutableBufferPointer { ab in
         let ap = ab.baseAddress!
-        Parallel.forEachChunk(n * c, minPerThread: 1) { r in
+        Parallel.forEachChunk(n * c, minPerThread: 1, kind: .pool) { r in
             for plane in r {
                 let src = xp + plane * h * w
                 for oh in 0..<ho {
@@ -92,7 +92,7 @@ public func maxPool2dBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int]) 
         let ap = ab.baseAddress!
         for i in 0..<argmax.count where ap[i] < 0 || Int(ap[i]) >= hw { bad = true; break }
         if bad { return }
-        Parallel.forEachChunk(planes, minPerThread: 1) { r in
+        Parallel.forEachChunk(planes, minPerThread: 1, kind: .pool) { r in
             for plane in r {
                 let d = dp + plane * hw
                 for o in 0..<ohw { d[Int(ap[plane * ohw + o])] += gp[plane * ohw + o] }
@@ -119,7 +119,7 @@ public func avgPool2d(_ x: Tensor, _ cfg: Pool2dConfig, countIncludePad: Bool = 
     let (n, c, h, w, ho, wo) = try cfg.check(x.shape, "avgPool2d")
     let y = Tensor(uninitialized: [n, c, ho, wo])
     let xp = x.data, yp = y.data
-    Parallel.forEachChunk(n * c, minPerThread: 1) { r in
+    Parallel.forEachChunk(n * c, minPerThread: 1, kind: .pool) { r in
         for plane in r {
             let src = xp + plane * h * w
             for oh in 0..<ho {
@@ -145,7 +145,7 @@ public func avgPool2dBackward(_ dy: Tensor, inputShape: [Int], _ cfg: Pool2dConf
     }
     let dx = Tensor(zeros: inputShape)
     let gp = dy.data, dp = dx.data
-    Parallel.forEachChunk(n * c, minPerThread: 1) { r in
+    Parallel.forEachChunk(n * c, minPerThread: 1, kind: .pool) { r in
         for plane in r {
             let d = dp + plane * h * w
             for oh in 0..<ho {
@@ -176,7 +176,7 @@ public func adaptiveAvgPool2d(_ x: Tensor, outH: Int, outW: Int) throws -> Tenso
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let y = Tensor(uninitialized: [n, c, outH, outW])
     let xp = x.data, yp = y.data
-    Parallel.forEachChunk(n * c, minPerThread: 1) { r in
+    Parallel.forEachChunk(n * c, minPerThread: 1, kind: .pool) { r in
         for plane in r {
             let src = xp + plane * h * w
             for oh in 0..<outH {
@@ -203,7 +203,7 @@ public func adaptiveAvgPool2dBackward(_ dy: Tensor, inputShape: [Int]) throws ->
     let (outH, outW) = (dy.shape[2], dy.shape[3])
     let dx = Tensor(zeros: inputShape)
     let gp = dy.data, dp = dx.data
-    Parallel.forEachChunk(n * c, minPerThread: 1) { r in
+    Parallel.forEachChunk(n * c, minPerThread: 1, kind: .pool) { r in
         for plane in r {
             let d = dp + plane * h * w
             for oh in 0..<outH {
@@ -227,7 +227,7 @@ public func globalAvgPool(_ x: Tensor) throws -> Tensor {
     let planes = x.shape[0] * x.shape[1], p = x.shape[2] * x.shape[3]
     let y = Tensor(uninitialized: [x.shape[0], x.shape[1]])
     let xp = x.data, yp = y.data
-    Parallel.forEachChunk(planes, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(planes, minPerThread: max(1, 8192 / max(p, 1)), kind: .pool) { r in
         for plane in r {
             let s = xp + plane * p
             var a: Float = 0
@@ -246,7 +246,7 @@ public func globalAvgPoolBackward(_ dy: Tensor, inputShape: [Int]) throws -> Ten
     let p = inputShape[2] * inputShape[3]
     let dx = Tensor(uninitialized: inputShape)
     let gp = dy.data, dp = dx.data
-    Parallel.forEachChunk(dy.count, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(dy.count, minPerThread: max(1, 8192 / max(p, 1)), kind: .pool) { r in
         for plane in r { (dp + plane * p).update(repeating: gp[plane] / Float(p), count: p) }
     }
     return dx

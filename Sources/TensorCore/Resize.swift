@@ -28,7 +28,7 @@ public func resizeBilinear(_ x: Tensor, outH: Int, outW: Int) throws -> Tensor {
     let xp = x.data, yp = y.data
     cols.withUnsafeBufferPointer { cb in rows.withUnsafeBufferPointer { rb in
         let cp = cb.baseAddress!, rp = rb.baseAddress!
-        Parallel.forEachChunk(planes * outH, minPerThread: max(1, 4096 / outW)) { r in
+        Parallel.forEachChunk(planes * outH, minPerThread: max(1, 4096 / outW), kind: .other) { r in
             for item in r {
                 let plane = item / outH, oh = item % outH
                 let (h0, h1, lh) = rp[oh]
@@ -59,7 +59,7 @@ public func resizeBilinearBackward(_ dy: Tensor, inputShape: [Int]) throws -> Te
     let gp = dy.data, dp = dx.data
     cols.withUnsafeBufferPointer { cb in rows.withUnsafeBufferPointer { rb in
         let cp = cb.baseAddress!, rp = rb.baseAddress!
-        Parallel.forEachChunk(planes, minPerThread: 1) { r in
+        Parallel.forEachChunk(planes, minPerThread: 1, kind: .other) { r in
             for plane in r {
                 for oh in 0..<outH {
                     let (h0, h1, lh) = rp[oh]
@@ -88,7 +88,7 @@ public func resizeNearest(_ x: Tensor, outH: Int, outW: Int) throws -> Tensor {
     let xp = x.data, yp = y.data
     cols.withUnsafeBufferPointer { cb in rows.withUnsafeBufferPointer { rb in
         let cp = cb.baseAddress!, rp = rb.baseAddress!
-        Parallel.forEachChunk(planes * outH, minPerThread: max(1, 4096 / outW)) { r in
+        Parallel.forEachChunk(planes * outH, minPerThread: max(1, 4096 / outW), kind: .other) { r in
             for item in r {
                 let plane = item / outH, oh = item % outH
                 let s = xp + plane * h * w + rp[oh] * w, d = yp + item * outW

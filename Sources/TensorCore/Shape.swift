@@ -17,7 +17,7 @@ public func concatChannels(_ parts: [Tensor]) throws -> Tensor {
     var offset = 0
     for t in parts {
         let c = t.shape[1], src = t.data, dst = out.data, off = offset
-        Parallel.forEachChunk(n, minPerThread: max(1, 16384 / max(1, c * p))) { r in
+        Parallel.forEachChunk(n, minPerThread: max(1, 16384 / max(1, c * p)), kind: .copy) { r in
             for img in r { (dst + (img * total + off) * p).update(from: src + img * c * p, count: c * p) }
         }
         offset += c
@@ -36,7 +36,7 @@ public func splitChannelsGrad(_ dy: Tensor, sizes: [Int]) throws -> [Tensor] {
     for c in sizes {
         let t = Tensor(uninitialized: [n, c] + tail)
         let src = dy.data, dst = t.data, off = offset
-        Parallel.forEachChunk(n, minPerThread: max(1, 16384 / max(1, c * p))) { r in
+        Parallel.forEachChunk(n, minPerThread: max(1, 16384 / max(1, c * p)), kind: .copy) { r in
             for img in r { (dst + img * c * p).update(from: src + (img * total + off) * p, count: c * p) }
         }
         out.append(t)
@@ -51,7 +51,7 @@ public func mulChannelBroadcast(_ x: Tensor, _ s: Tensor) throws -> Tensor {
     guard s.shape == [n, c] else { throw TensorError.shapeMismatch(op: "mulChannelBroadcast", detail: "x \(x.shape) vs s \(s.shape) (expected [N,C])") }
     let y = Tensor(uninitialized: x.shape)
     let xp = x.data, yp = y.data, sp = s.data
-    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1)), kind: .elementwise) { r in
         for plane in r {
             let k = sp[plane], a = xp + plane * p, b = yp + plane * p
             for i in 0..<p { b[i] = a[i] * k }
@@ -67,7 +67,7 @@ public func mulChannelBroadcastBackward(_ dy: Tensor, _ x: Tensor, _ s: Tensor) 
     let (n, c, p) = try nchwDims(x, "mulChannelBroadcastBackward")
     let ds = Tensor(uninitialized: [n, c])
     let gp = dy.data, xp = x.data, dp = ds.data
-    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1))) { r in
+    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1)), kind: .elementwise) { r in
         for plane in r {
             let g = gp + plane * p, a = xp + plane * p
             var acc: Float = 0
@@ -87,7 +87,7 @@ public func transposeLast2(_ x: Tensor) throws -> Tensor {
     let xp = x.data, yp = y.data
     let tile = 32
     let tilesM = (m + tile - 1) / tile
-    Parallel.forEachChunk(b * tilesM, minPerThread: 1) { r in
+    Parallel.forEachChunk(b * tilesM, minPerThread: 1, kind: .copy) { r in
         for item in r {
             let bi = item / tilesM, i0 = (item % tilesM) * tile
             let src = xp + bi * m * n, dst = yp + bi * m * n

@@ -32,7 +32,7 @@ public func addBroadcastBatch(_ x: Tensor, _ p: Tensor) throws -> Tensor {
                 "addBroadcastBatch", "x \(x.shape), p \(p.shape)")
     let inner = p.count
     let y = Tensor(uninitialized: x.shape)
-    Parallel.forEach(x.shape[0]) { i in
+    Parallel.forEach(x.shape[0], kind: .elementwise) { i in
         let xs = x.data + i * inner, ys = y.data + i * inner
         for j in 0..<inner { ys[j] = xs[j] + p.data[j] }
     }

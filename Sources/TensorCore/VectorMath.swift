@@ -82,10 +82,10 @@ public enum FusedActivation: Sendable {
         let yb = UncheckedBox(y)
         switch self {
         case .none: return
-        case .relu: Parallel.forEachChunk(n, minPerThread: elementwiseGrain) { r in let y = yb.value; for i in r { y[i] = y[i] < 0 ? 0 : y[i] } }
-        case .silu: Parallel.forEachChunk(n, minPerThread: elementwiseGrain) { r in let y = yb.value; for i in r { y[i] = y[i] * fastSigmoid(y[i]) } }
-        case .sigmoid: Parallel.forEachChunk(n, minPerThread: elementwiseGrain) { r in let y = yb.value; for i in r { y[i] = fastSigmoid(y[i]) } }
-        case .gelu: Parallel.forEachChunk(n, minPerThread: elementwiseGrain) { r in let y = yb.value; for i in r { y[i] = fastGelu(y[i]) } }
+        case .relu: Parallel.forEachChunk(n, minPerThread: elementwiseGrain, kind: .elementwise) { r in let y = yb.value; for i in r { y[i] = y[i] < 0 ? 0 : y[i] } }
+        case .silu: Parallel.forEachChunk(n, minPerThread: elementwiseGrain, kind: .elementwise) { r in let y = yb.value; for i in r { y[i] = y[i] * fastSigmoid(y[i]) } }
+        case .sigmoid: Parallel.forEachChunk(n, minPerThread: elementwiseGrain, kind: .elementwise) { r in let y = yb.value; for i in r { y[i] = fastSigmoid(y[i]) } }
+        case .gelu: Parallel.forEachChunk(n, minPerThread: elementwiseGrain, kind: .elementwise) { r in let y = yb.value; for i in r { y[i] = fastGelu(y[i]) } }
         }
     }
 

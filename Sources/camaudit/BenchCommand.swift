@@ -25,6 +25,8 @@ struct Bench: ParsableCommand {
     var models: String = Architecture.allCases.map(\.rawValue).joined(separator: ",")
     @Option(help: "Batch sizes for model forwards and Grad-CAM (comma-separated; default 1,8, or 1,2 with --quick).")
     var batches: String?
+    @Flag(help: "cams section: Grad-CAM only (skip the other methods on resnet50 and Score-CAM on efficientnet_b0).")
+    var gradcamOnly = false
 
     /// The architectures selected by `--models`, in the usual order.
     var archs: [Architecture] {
@@ -128,11 +130,12 @@ struct Bench: ParsableCommand {
                 let s = try time(reps) { _ = try m.logits(x) }
                 let msPerImage = s / Double(batch) * 1e3
                 let gflops = 2 * (Self.gmacs[arch] ?? 0) * Double(batch) / s
-                let row: [String: Any] = ["model": arch.rawValue, "batch": batch, "ms_per_image": msPerImage, "gflops": gflops,
+                var row: [String: Any] = ["model": arch.rawValue, "batch": batch, "ms_per_image": msPerImage, "gflops": gflops,
                                           "fraction_of_sgemm": sgemm > 0 ? gflops / sgemm : 0, "peak_rss_mb": Self.peakRSSMB()]
-                rows.append(row)
                 print(String(format: "%@ batch %d %9.1f ms/img %8.1f GFLOP/s %5.1f%% of sgemm  peak %6.0f MB",
                              arch.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) as NSString, batch, msPerImage, gflops, (sgemm > 0 ? gflops / sgemm : 0) * 100, Self.peakRSSMB()))
+                row["breakdown"] = try benchBreakdown("\(arch.rawValue) batch \(batch)", images: batch, runs: max(1, reps)) { _ = try m.logits(x) }
+                rows.append(row)
             }
         }
         return rows
@@ -146,21 +149,27 @@ struct Bench: ParsableCommand {
             let e = CAMExplainer(model: m)
             let s = try time(reps) { _ = try e.explain(x, CAMOptions(method: method)) }
             let ms = s / Double(batch) * 1e3
-            rows.append(["model": arch.rawValue, "method": method.rawValue, "batch": batch, "ms_per_image": ms])
+            var row: [String: Any] = ["model": arch.rawValue, "method": method.rawValue, "batch": batch, "ms_per_image": ms]
             print(String(format: "%@ %@ batch %d %10.1f ms/img", arch.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) as NSString, method.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, batch, ms))
+            if method == .gradcam && !quick {
+                row["breakdown"] = try benchBreakdown("\(arch.rawValue) Grad-CAM batch \(batch)", images: batch, runs: 1) {
+                    _ = try e.explain(x, CAMOptions(method: method))
+                }
+            }
+            rows.append(row)
         }
         for arch in archs {
             let m = try Self.model(arch)
             for batch in batchSizes { try run(arch, m, .gradcam, batch: batch, reps: reps) }
         }
-        if archs.contains(.resnet50) {
+        if archs.contains(.resnet50) && !gradcamOnly {
             let r50 = try Self.model(.resnet50)
             for method in CAMMethod.allCases where method != .gradcam {
                 if method == .scorecam && quick { continue }
                 try run(.resnet50, r50, method, batch: 1, reps: method == .scorecam ? 0 : reps)
             }
         }
-        if archs.contains(.efficientnet_b0) {
+        if archs.contains(.efficientnet_b0) && !gradcamOnly {
             try run(.efficientnet_b0, try Self.model(.efficientnet_b0), .scorecam, batch: 1, reps: 0)
         }
         return rows

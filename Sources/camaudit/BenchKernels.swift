@@ -116,13 +116,19 @@ func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
     func total(_ t: [BenchConv]) -> Int { t.reduce(0) { $0 + $1.count } }
     let fwd = runConvs(resnet50Convs, section: "conv", backward: false)
     line("conv", "ResNet-50 total (weighted)", count: total(resnet50Convs), flop: fwd.flop, seconds: fwd.seconds, ref: sgemmRate)
-    // Dense 3×3 stride-1 convolutions run Winograd F(2,3); the same shapes through im2col + GEMM
-    // show what it saves. GFLOP/s counts the direct convolution's 2·K·Cout·P, so Winograd can exceed 100 %.
+    // Dense 3×3 stride-1 convolutions run Winograd (F(4,3) on maps of 28 and more, F(2,3) below);
+    // the same shapes through F(2,3) only and through im2col + GEMM show what each saves. GFLOP/s counts the direct convolution's 2·K·Cout·P, so Winograd can exceed 100 %.
     let threeByThree = resnet50Convs.filter { $0.k == 3 && $0.stride == 1 } + denseNet161Convs
-    print("(winograd and im2col rows: the same dense 3×3 stride-1 shapes both ways; GFLOP/s counts the direct 2·K·Cout·P)")
+    print("(winograd, wino-f23 and im2col rows: the same dense 3×3 stride-1 shapes three ways; GFLOP/s counts the direct 2·K·Cout·P)")
     let wino = runConvs(threeByThree, section: "winograd", backward: false)
     line("winograd", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: wino.flop,
          seconds: wino.seconds, ref: sgemmRate)
+    // The same shapes with F(2,3) only: what F(4,3) saves on the maps where the plan takes it.
+    var f23Only = ConvTuning.default
+    f23Only.winogradF43 = false
+    let wino23 = runConvs(threeByThree, section: "wino-f23", backward: false, tuning: f23Only)
+    line("wino-f23", "3x3 s1 total (weighted)", count: threeByThree.reduce(0) { $0 + $1.count }, flop: wino23.flop,
+         seconds: wino23.seconds, ref: sgemmRate)
     var noWinograd = ConvTuning.default
     noWinograd.winograd = false
     let direct = runConvs(threeByThree, section: "im2col", backward: false, tuning: noWinograd)
