@@ -144,13 +144,17 @@ extension Bench {
         let sample = stride(from: 0, to: plan.units.count, by: max(1, plan.units.count / 10_000)).map { plan.units[$0] }
         let (rowsOfSample, keysTime) = timed { sample.reduce(0) { $0 + plan.expectedRows($1).count } }
         let rowsPerUnit = Double(rowsOfSample) / Double(sample.count)
-        // Store: 10⁶ appended rows (each a write(2)), then reopened as a resumed run reads it.
+        // Store: 10⁶ distinct rows appended (each a write(2)), then reopened as a resumed run reads
+        // it. (Units of other seeds share their images' truth rows: those are kept once.)
         let rowCount = target
-        var rows: [ResultRow] = []
+        var rows: [ResultRow] = [], seen = Set<String>()
         rows.reserveCapacity(rowCount)
         for u in plan.units where rows.count < rowCount {
-            for e in plan.expectedRows(u) where rows.count < rowCount { rows.append(ResultRow(key: e.key, value: 0.25, id: e.id)) }
+            for e in plan.expectedRows(u) where rows.count < rowCount && seen.insert(e.id).inserted {
+                rows.append(ResultRow(key: e.key, value: 0.25, id: e.id))
+            }
         }
+        seen = []
         let storeDir = dir + "/out"
         let (_, appendTime) = try timed {
             let store = try Store(directory: storeDir)
