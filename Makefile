@@ -41,6 +41,11 @@ test: deps
 # machine both sides of a ratio then see the same load) and scripts/compare_bench.py prints ratios.
 ARCHS     ?= resnet50 resnet101 densenet161 efficientnet_b0 vit_b_16
 BENCH_OUT ?= bench-out
+# Training steps (AdamW, batch 16, optimizer step included) per architecture and image size, each in
+# a fresh process (ours, then PyTorch's), so a row's peak memory is its own. Then the sweep section:
+# throughput for 1…all cores and the plan/store bookkeeping at 10^6 units (docs/SWEEP.md).
+TRAIN_SIZES ?= 224 128
+TRAIN_REPS  ?= 2
 bench: deps
 	$(SWIFT) build $(RELEASE)
 	@mkdir -p $(BENCH_OUT)
@@ -54,6 +59,15 @@ bench: deps
 	    $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --quick --arch $$a > $(BENCH_OUT)/torch-$$a.json || exit 1; \
 	  fi; \
 	done; \
+	for a in $(ARCHS); do for s in $(TRAIN_SIZES); do \
+	  .build/release/camaudit bench --threads $(THREADS) --sections training --models $$a --train-sizes $$s \
+	    --reps $(TRAIN_REPS) --json $(BENCH_OUT)/ours-train-$$a-$$s.json || exit 1; \
+	  if [ $$torch = 1 ]; then \
+	    $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --training-only --arch $$a --train-sizes $$s \
+	      --repeats $(TRAIN_REPS) > $(BENCH_OUT)/torch-train-$$a-$$s.json || exit 1; \
+	  fi; \
+	done; done; \
+	.build/release/camaudit bench --threads $(THREADS) --sections sweep --json $(BENCH_OUT)/ours-sweep.json || exit 1; \
 	if [ $$torch = 1 ]; then \
 	  $(PYTHON) scripts/compare_bench.py --ours $(BENCH_OUT)/ours-*.json --torch $(BENCH_OUT)/torch-*.json; \
 	fi

@@ -14,6 +14,9 @@ parameters (scripts/detparams.py) and the fixed input image (no normalisation):
 - rise:     RISE deletion + insertion for one image and its GradCAM map: 50 steps each, the 50
             perturbed inputs of a curve in one batch, blur kernel 11 σ 5, softmax probability of the
             explained (predicted) class, AUC by the trapezoid rule; pairs/s excludes the map
+- training: AdamW steps (train mode, dropout off, cross-entropy, backward, optimizer step) at batch
+            16 and 224/128 px (--train-sizes), images/s and peak RSS (VmHWM); --training-only runs
+            this section alone
 
 Each timing is the best of --repeats runs after one warm-up run, as `camaudit bench` takes its own.
 """
@@ -120,14 +123,15 @@ def peak_rss_mb():
     return -1
 
 
-def bench_training(archs, repeats, quick):
+def bench_training(archs, repeats, quick, sizes=None):
     """Full AdamW steps (train mode, dropout off, cross-entropy, backward, step) as `camaudit bench`
-    times them: batch 16 at 224 and 128 px (quick: batch 4 at 64), best of `repeats` after a warm-up,
-    peak RSS per row (reset through /proc/self/clear_refs)."""
+    times them: batch 16 at 224 and 128 px (--train-sizes; quick: batch 4 at 64), best of `repeats`
+    after a warm-up, peak RSS per row (reset through /proc/self/clear_refs; `make bench` runs one
+    architecture and size per process, so no row sees memory a previous row left to the allocator)."""
     rows = []
     batch = 4 if quick else 16
     for arch in archs:
-        for size in ([64] if quick else [224, 128]):
+        for size in (sizes or ([64] if quick else [224, 128])):
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
             m = (torchvision.models.vit_b_16(num_classes=3, image_size=size) if arch == "vit_b_16"
@@ -158,6 +162,7 @@ def main():
     ap.add_argument("--arch", action="append")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--training-only", action="store_true", help="only the training section")
+    ap.add_argument("--train-sizes", help="image sizes of the training section, comma-separated (default 224,128)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import importlib.metadata as md
@@ -167,7 +172,8 @@ def main():
            "grad_cam": md.version("grad-cam"), "threads": args.threads, "quick": args.quick,
            "image_size": 224, "unit": "ms/image unless named otherwise", "repeats": args.repeats,
            "forward": {}, "gradcam": {}, "methods_resnet50": {}, "rise": {}}
-    out["training"] = bench_training(archs, args.repeats, args.quick)
+    sizes = [int(v) for v in args.train_sizes.split(",")] if args.train_sizes else None
+    out["training"] = bench_training(archs, args.repeats, args.quick, sizes)
     if args.training_only:
         return out
     for arch in archs:

@@ -62,6 +62,27 @@ def main(ours_paths, torch_paths):
         a = r.get("images_per_second")
         if isinstance(a, (int, float)) and isinstance(t, (int, float)) and t > 0:
             print(f"{'deletion+insertion ' + r['model'] + ' (img/s)':44s} {a:12.3f} {t:12.3f} {a / t:7.2f}")
+    train_ref = {(r["arch"], r["image_size"]): r for r in ref.get("training", [])}
+    if ours.get("training"):
+        print(f"\ntraining step, AdamW (images/s, ratio = camaudit / PyTorch, > 1: camaudit faster; peak RSS of each process)")
+        print(f"{'architecture':24s} {'size':>4s} {'batch':>5s} {'camaudit':>9s} {'PyTorch':>9s} {'ratio':>6s} {'peak MB ours':>12s} {'PyTorch':>8s}")
+    for r in ours.get("training", []):
+        t = train_ref.get((r["arch"], r["image_size"]), {})
+        a, b = r.get("images_per_s"), t.get("images_per_s")
+        num = lambda v: isinstance(v, (int, float))  # noqa: E731
+        ratio = f"{a / b:6.2f}" if num(a) and num(b) and b > 0 else f"{'–':>6s}"
+        theirs = f"{b:9.2f}" if num(b) else f"{'–':>9s}"
+        peak = t.get("peak_rss_mb")
+        print(f"{r['arch']:24s} {r['image_size']:4d} {r['batch']:5d} {a:9.2f} {theirs} {ratio} "
+              f"{r.get('peak_rss_mb', -1):12.0f} {peak if num(peak) else '–':>8}")
+    sweep = ours.get("sweep")
+    if sweep:
+        print("\nsweep throughput (no PyTorch counterpart; efficiency = rate / (cores × rate at one core))")
+        for r in sweep.get("scaling", []):
+            print(f"{r['cores']:3d} cores: best {r['workers']} worker(s) × {r['threads']} thread(s): {r['units_per_s']:.3f} units/s, "
+                  f"{r['values_per_s']:.1f} values/s, efficiency {r['efficiency']:.2f}")
+        for r in sweep.get("overhead", []):
+            print(f"{r['what']}: {r['seconds']:.2f} s = {100 * r['fraction_of_run']:.4f}% of the estimated run of {r['units']:.0f} units")
 
 
 if __name__ == "__main__":

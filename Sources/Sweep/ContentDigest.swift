@@ -12,14 +12,23 @@ public struct ContentDigest {
         hasher.update(data: Array(bytes))
     }
 
-    public mutating func update(_ text: String) { hasher.update(data: Array(text.utf8)) }
+    /// Hashes the string's UTF-8 bytes in place (no copy: plans hash millions of short strings).
+    public mutating func update(_ text: String) {
+        var t = text
+        t.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// The digest as 64 lowercase hex digits.
     public func finalizeHex() -> String {
-        hasher.finalize().map { byte in
-            let s = String(byte, radix: 16)
-            return byte < 16 ? "0" + s : s
-        }.joined()
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in hasher.finalize() {
+            out.append(Self.hexDigits[Int(byte >> 4)])
+            out.append(Self.hexDigits[Int(byte & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Digest of bytes.
@@ -28,7 +37,7 @@ public struct ContentDigest {
     }
 
     /// Digest of a string's UTF-8 bytes.
-    public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+    public static func hex(_ text: String) -> String { var s = ContentDigest(); s.update(text); return s.finalizeHex() }
 
     /// Digest of a file's bytes, read in 4 MB chunks (a checkpoint is never held twice).
     public static func hex(file path: String) throws -> String {

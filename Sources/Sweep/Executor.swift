@@ -41,6 +41,7 @@ public final class Executor {
     struct MapKey: Hashable { let image: Int, weights: Int, method: Int }
     private var maps: [MapKey: Tensor] = [:]
     private var lastUse: [MapKey: Int] = [:]
+    private var releaseAt: [Int: [MapKey]] = [:]
     private var warned = Set<String>()
 
     public init(plan: Plan) {
@@ -57,7 +58,11 @@ public final class Executor {
     public func run(_ units: [WorkUnit], store: Store) throws -> ExecutionReport {
         var report = ExecutionReport()
         planLastUse(units)
-        let totalCost = max(units.reduce(0) { $0 + $1.cost }, 1e-9)
+        // Cost still ahead of each position, summed once: the ETA must not rescan the rest of a
+        // 10⁶-unit list after every unit.
+        var costAfter = [Double](repeating: 0, count: units.count + 1)
+        for p in stride(from: units.count - 1, through: 0, by: -1) { costAfter[p] = costAfter[p + 1] + units[p].cost }
+        let totalCost = max(costAfter[0], 1e-9)
         var doneCost = 0.0
         let start = Date()
         for (position, unit) in units.enumerated() {
@@ -69,9 +74,9 @@ public final class Executor {
                 report.unitsComputed += 1
                 doneCost += unit.cost
             }
-            for k in lastUse.filter({ $0.value == position }).keys { maps[k] = nil }
+            for k in releaseAt[position] ?? [] { maps[k] = nil }
             let elapsed = Date().timeIntervalSince(start)
-            let remaining = units[(position + 1)...].reduce(0.0) { $0 + $1.cost }
+            let remaining = costAfter[position + 1]
             let eta = doneCost > 0 ? elapsed / doneCost * min(remaining, totalCost) : 0
             progress(String(format: "[%@] unit %d/%d  elapsed %.0fs  ETA %.0fs", label(unit), position + 1, units.count, elapsed, eta))
         }
@@ -89,13 +94,16 @@ public final class Executor {
         }
     }
 
-    /// For every map a later unit reads, the position of its last reader.
+    /// For every map a later unit reads, the position of its last reader (and, per position, the
+    /// maps to drop after it, so releasing costs nothing at positions with no last reader).
     func planLastUse(_ units: [WorkUnit]) {
         lastUse = [:]
         maps = [:]
         for (p, u) in units.enumerated() where u.kind != .model {
             for i in u.images { for w in u.weights { for m in methods.indices { lastUse[MapKey(image: i, weights: w, method: m)] = p } } }
         }
+        releaseAt = [:]
+        for (k, p) in lastUse { releaseAt[p, default: []].append(k) }
     }
 
     // MARK: - inputs

@@ -181,10 +181,18 @@ public struct Plan: Sendable {
             }
         }
         let methodCost = r.methods.reduce(0.0) { $0 + camCost($1) }
+        // The hash state after the text every unit of one kind and stage starts with, computed once
+        // per kind and stage (a 10⁶-unit plan would otherwise rebuild that text 10⁶ times).
+        var prefixes: [String: ContentDigest] = [:]
         func add(_ kind: WorkUnit.Kind, _ batch: [Int], _ w: [Int], stage: Int? = nil, cost: Double) {
-            var h = ContentDigest()
-            h.update("\(context)|kind=\(kind.rawValue)|stage=\(stage.map(String.init) ?? "-")|methods=\(r.methods.map(\.rawValue))|metrics=\(r.metrics.map(\.rawValue))")
-            h.update("|tau=\(config.grid.threshold)|steps=\(config.grid.steps)|classes=\(numClasses)")
+            let prefixKey = "\(kind.rawValue)|\(stage ?? -1)"
+            var h: ContentDigest
+            if let known = prefixes[prefixKey] { h = known } else {
+                h = ContentDigest()
+                h.update("\(context)|kind=\(kind.rawValue)|stage=\(stage.map(String.init) ?? "-")|methods=\(r.methods.map(\.rawValue))|metrics=\(r.metrics.map(\.rawValue))")
+                h.update("|tau=\(config.grid.threshold)|steps=\(config.grid.steps)|classes=\(numClasses)")
+                prefixes[prefixKey] = h
+            }
             for i in batch { h.update("|img=\(images[i].id)") }
             for j in w { h.update("|w=\(weights[j].architecture):\(weights[j].digest)") }
             units.append(WorkUnit(index: units.count, kind: kind, images: batch, weights: w, stage: stage, key: h.finalizeHex(), cost: cost))

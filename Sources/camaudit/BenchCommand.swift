@@ -14,11 +14,11 @@ import Sweep
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark kernels, model forwards, CAM methods and deletion/insertion; table on stdout, JSON file.")
+        abstract: "Benchmark kernels, model forwards, CAM methods, deletion/insertion, training and sweeps; table on stdout, JSON file.")
 
     @Option(help: "Threads for BLAS and our loops.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write all rows as JSON here.") var json: String = "bench.json"
-    @Option(help: "Sections to run: kernels, models, cams, metrics, training (comma-separated).") var sections: String = "kernels,models,cams,metrics,training"
+    @Option(help: "Sections to run: kernels, models, cams, metrics, training, sweep (comma-separated).") var sections: String = "kernels,models,cams,metrics,training,sweep"
     @Flag(help: "Small sizes and one repetition (a smoke run); skips Score-CAM on resnet50.") var quick = false
     @Option(help: "Repetitions (best time kept).") var reps: Int = 3
     @Option(help: "Architectures for the models, cams and metrics sections (comma-separated; default all five).")
@@ -27,6 +27,8 @@ struct Bench: ParsableCommand {
     var batches: String?
     @Flag(help: "cams section: Grad-CAM only (skip the other methods on resnet50 and Score-CAM on efficientnet_b0).")
     var gradcamOnly = false
+    @Option(help: "Image sizes of the training section (comma-separated; default 224,128, or 64 with --quick).")
+    var trainSizes: String?
 
     /// The architectures selected by `--models`, in the usual order.
     var archs: [Architecture] {
@@ -53,15 +55,18 @@ struct Bench: ParsableCommand {
             let kernelRows = runKernelBench(threads: threads, quick: quick)
             doc["kernels"] = kernelRows
             sgemm = (kernelRows.first { ($0["section"] as? String) == "sgemm" }?["gflops"] as? Double) ?? 0
-        } else {
+        } else if wanted.contains("models") {  // the yardstick of the model rows only
             sgemm = Self.sgemmRate(n: quick ? 1024 : 2048, reps: r)
             print(String(format: "sgemm square n=%d: %.1f GFLOP/s", quick ? 1024 : 2048, sgemm))
+        } else {
+            sgemm = 0
         }
         doc["sgemm_gflops"] = sgemm
         if wanted.contains("models") { doc["models"] = try benchModels(sgemm: sgemm, reps: r) }
         if wanted.contains("cams") { doc["cams"] = try benchCAMs(reps: r) }
         if wanted.contains("metrics") { doc["metrics"] = try benchMetrics() }
         if wanted.contains("training") { doc["training"] = try benchTraining(reps: r) }
+        if wanted.contains("sweep") { doc["sweep"] = try benchSweep() }
         let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
         try atomicWrite(data, to: json)
         print("wrote \(json)")

@@ -5,14 +5,18 @@ import Training
 
 extension Bench {
     /// Training throughput: full AdamW steps (forward in training mode, cross-entropy, full backward,
-    /// optimizer update) at batch 16 on 224 and 128 px (`--quick`: batch 4 at 64 px), images/s from
-    /// the best of `reps` steps after one warm-up, and the process's peak resident memory during the
-    /// row (Linux: VmHWM, reset per row through /proc/self/clear_refs).
+    /// optimizer update) at batch 16 on 224 and 128 px (`--train-sizes`; `--quick`: batch 4 at 64 px),
+    /// images/s from the best of `reps` steps after one warm-up, and the process's peak resident
+    /// memory during the row (Linux: VmHWM, reset per row through /proc/self/clear_refs). Memory a
+    /// previous row freed may still be held by the allocator, so `make bench` runs each
+    /// architecture and size in a fresh process, as it runs scripts/bench_torch.py.
     func benchTraining(reps: Int) throws -> [[String: Any]] {
         var rows: [[String: Any]] = []
         let batch = quick ? 4 : 16
+        let sizes = trainSizes.map { $0.split(separator: ",").compactMap { Int($0) } } ?? (quick ? [64] : [224, 128])
+        print("\ntraining steps (AdamW, batch \(batch), dropout off), threads \(threads)")
         for arch in archs {
-            for size in quick ? [64] : [224, 128] {
+            for size in sizes {
                 resetPeakMemory()
                 let model = try makeModel(arch, numClasses: 3, imageSize: size)
                 model.initialize(seed: 1)

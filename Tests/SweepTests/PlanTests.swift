@@ -123,6 +123,26 @@ final class PlanTests: TemporaryFolderTestCase {
         XCTAssertTrue(Set(p4.expectedRows(p4.units[0]).map(\.id)).isDisjoint(with: rows1.values))
     }
 
+    /// A unit's key is the SHA-256 of one documented text, however the plan streams it into the hash
+    /// (the text every unit of a kind and stage starts with is hashed once and reused): keys stay
+    /// those of earlier releases, so their results folders are resumed, not recomputed.
+    func testUnitKeysAreTheDigestOfTheirText() throws {
+        let manifest = try makeData()
+        var c = config(dir + "/data/manifest.csv", models: [.init(architecture: "efficientnet_b0")])
+        c.metrics = ["locacc", "consist", "cascade"]
+        c.batchSize = 2
+        let p = try Plan.expand(c, manifest: manifest)
+        let r = try c.resolve()
+        for u in p.units {
+            var text = "\(p.context)|kind=\(u.kind.rawValue)|stage=\(u.stage.map(String.init) ?? "-")|methods=\(r.methods.map(\.rawValue))|metrics=\(r.metrics.map(\.rawValue))"
+            text += "|tau=\(c.grid.threshold)|steps=\(c.grid.steps)|classes=\(p.numClasses)"
+            for i in u.images { text += "|img=\(p.images[i].id)" }
+            for j in u.weights { text += "|w=\(p.weights[j].architecture):\(p.weights[j].digest)" }
+            XCTAssertEqual(u.key, ContentDigest.hex(text), "unit \(u.index) (\(u.kind.rawValue))")
+        }
+        XCTAssertGreaterThan(p.units.filter { $0.kind == .model }.count, 1, "several units share a cached prefix")
+    }
+
     /// The same checkpoint file read with another --checkpoint-key or --strip-prefix is other weights:
     /// the selection enters the weights' digest, and so every row's key.
     func testCheckpointSelectionIsPartOfTheWeightsKey() throws {
