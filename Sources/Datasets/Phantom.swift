@@ -32,8 +32,8 @@ public struct PhantomGenerator: Sendable {
     /// Millimetres per pixel at 512 pixels (field of view 358.4 mm).
     public static let pixelMillimetres512 = 0.7
     /// Lesion diameters in mm per class.
-    public static let benignDiameterMM = 8.0...16.0
-    public static let malignantDiameterMM = 25.0...50.0
+    public static let benignDiameterMM = 10.0...20.0
+    public static let malignantDiameterMM = 30.0...60.0
     public static let classes = ["benign", "malignant", "normal"]
 
     public var size: Int
