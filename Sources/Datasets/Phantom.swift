@@ -16,7 +16,7 @@ import Foundation
 ///
 /// Classes (sizes in mm, so the task means the same at every resolution):
 /// - normal: no lesion;
-/// - benign: one solitary, smooth, round, well-defined nodule, 10–20 mm across, 40% calcified;
+/// - benign: one solitary, smooth, round, well-defined nodule, 14–24 mm across, 40% calcified;
 /// - malignant: one irregular mass, 30–60 mm across, strongly lobulated, 80% spiculated, 35%
 ///   abutting the pleura, 30% with a necrotic (low-density) centre.
 /// Diameters do not overlap between benign and malignant; shape differs too.
@@ -32,7 +32,7 @@ public struct PhantomGenerator: Sendable {
     /// Millimetres per pixel at 512 pixels (field of view 358.4 mm).
     public static let pixelMillimetres512 = 0.7
     /// Lesion diameters in mm per class.
-    public static let benignDiameterMM = 10.0...20.0
+    public static let benignDiameterMM = 14.0...24.0
     public static let malignantDiameterMM = 30.0...60.0
     public static let classes = ["benign", "malignant", "normal"]
 
@@ -425,7 +425,7 @@ struct PhantomDrawer {
     /// Drawing-grid pixels per millimetre.
     var perMM: Double { k / PhantomGenerator.pixelMillimetres512 }
 
-    /// Benign: a solitary, smooth, round, well-defined nodule, 10–20 mm across, 40% calcified
+    /// Benign: a solitary, smooth, round, well-defined nodule, 14–24 mm across, 40% calcified
     /// (diffusely or centrally, as granulomas and hamartomas are).
     mutating func drawNodule(_ mask: inout [UInt8]) {
         let d = PhantomGenerator.benignDiameterMM
