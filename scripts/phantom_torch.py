@@ -59,7 +59,7 @@ def run_ours(binary, manifest, arch, recipe, seed, threads, out):
     return {"command": " ".join(cmd), "seconds": seconds, "checkpoint": base + ".safetensors",
             "test": {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
                      "confusion_matrix": test.get("confusion_matrix")},
-            "best_epoch": record.get("best_epoch")}
+            "best_epoch": record.get("bestEpoch")}
 
 
 def score_clean(arch, manifest, recipe, checkpoint, threads):
