@@ -66,11 +66,8 @@ enum SlurmTraining {
                     guard FileManager.default.fileExists(atPath: TrainingOutputs(checkpoint: ckpt).testJSON) else {
                         throw PaperError.stage("train \(TrainStage.item(arch, seed))", "the Slurm job wrote no test scores; see \(work)/slurm-*.log")
                     }
-                    let out = TrainingOutputs(checkpoint: ckpt)
-                    for f in [out.resumeState, out.resumeProgress] { try? FileManager.default.removeItem(atPath: f) }
                     let model = try makeModel(Architecture(rawValue: arch)!, numClasses: data.manifest.classes.count, imageSize: o.imageSize)
-                    let info: [String: Any] = ["architecture": arch, "seed": seed, "parameters": TrainStage.parameterCount(model)]
-                    try atomicWrite(try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .prettyPrinted]), to: work + "/info.json")
+                    try TrainStage.finish(TrainingOutputs(checkpoint: ckpt), model: model, options: o, work: work)
                 }
                 out.append(try TrainStage.collect(dir: dir, arch: arch, seed: seed, key: key))
             }

@@ -57,7 +57,13 @@ public enum TrainStage {
             throw PaperError.stage("train \(item(options.architecture, options.seed))", "\(error)")
         }
         trainer.log = { log("  \(options.architecture) seed \(options.seed): \($0)") }
-        try trainer.run(resume: true)
+        // A partial folder holding a saved epoch is a run interrupted there: it continues.
+        try trainer.run(resume: FileManager.default.fileExists(atPath: outputs.resumeProgress))
+        try finish(outputs, model: model, options: options, work: work)
+    }
+
+    /// Drops the resume state (the optimizer's moments triple a checkpoint) and records the parameter count.
+    static func finish(_ outputs: TrainingOutputs, model: ImageClassifier, options: TrainingOptions, work: String) throws {
         for f in [outputs.resumeState, outputs.resumeProgress] { try? FileManager.default.removeItem(atPath: f) }
         let info: [String: Any] = ["architecture": options.architecture, "seed": options.seed, "parameters": parameterCount(model)]
         try atomicWrite(try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .prettyPrinted]), to: work + "/info.json")
