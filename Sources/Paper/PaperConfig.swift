@@ -36,6 +36,8 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     public var weightDecay = 0.01
     public var optimizer: OptimizerKind = .adamw
     public var augment: Augmentation = .none
+    public var schedule: Schedule = .none
+    public var warmupEpochs = 0
     public init(imageSize: Int, epochs: Int, batchSize: Int, lr: Double) {
         self.imageSize = imageSize; self.epochs = epochs; self.batchSize = batchSize; self.lr = lr
     }
@@ -45,6 +47,7 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
         var o = TrainingOptions(architecture: architecture)
         o.imageSize = imageSize; o.epochs = epochs; o.batchSize = batchSize; o.lr = lr
         o.weightDecay = weightDecay; o.optimizer = optimizer; o.augment = augment; o.seed = seed
+        o.schedule = schedule; o.warmupEpochs = warmupEpochs
         return o
     }
 }

@@ -46,6 +46,7 @@ enum SlurmTraining {
                 let args = ["train", "--model", arch, "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed),
                             "--seed", String(seed), "--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", String(o.lr),
                             "--weight-decay", String(o.weightDecay), "--optimizer", o.optimizer.rawValue, "--augment", o.augment.rawValue,
+                            "--schedule", o.schedule.rawValue, "--warmup-epochs", String(o.warmupEpochs),
                             "--image-size", String(o.imageSize), "--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
                 lines.append(([exe] + args).map(q).joined(separator: " "))
                 let script = work + "/train.sbatch"
