@@ -18,7 +18,9 @@ public enum PaperProfile: String, CaseIterable, Sendable, Codable {
             c.training = TrainingRecipe(imageSize: 64, epochs: 1, batchSize: 16, lr: 1e-3)
             c.seeds = [42, 43]
             c.analysis.deletionSteps = 8
-            c.analysis.curveImages = 6
+            c.analysis.curveImages = 4
+            // Three methods keep the comparison and the cascade while the CI run stays in minutes.
+            c.analysis.methods = ["gradcam", "gradcam++", "random"]
             c.analysis.bootstrapResamples = 1000
         case .quick:
             // The phantom set and recipe measured to teach every CNN within the budget (docs/PHANTOMS.md).

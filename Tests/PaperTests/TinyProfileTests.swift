@@ -86,11 +86,11 @@ final class TinyProfileTests: XCTestCase {
     func testChangedSettingRecomputesOnlyItsDependants() throws {
         _ = try run()
         var c = PaperProfile.tiny.config
-        c.analysis.curveImages = 3
+        c.analysis.curveImages = 2
         let changed = try Pipeline(config: c, out: Self.out, version: "test").run()
         let computed = Set(changed.events.filter { !$0.cached && $0.stage != "report" }.map(\.stage))
         XCTAssertEqual(computed, ["curves"], "only the curves depend on the number of curve images")
-        XCTAssertEqual(changed.curves.first?.deletion.count, 3)
+        XCTAssertEqual(changed.curves.first?.deletion.count, 2)
     }
 
     /// Every figure of report.html, as headless Chromium renders it, has ink on it.
