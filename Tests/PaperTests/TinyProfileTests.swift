@@ -1,5 +1,8 @@
 import XCTest
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Imaging
 import Report
 @testable import Paper
