@@ -123,7 +123,7 @@ public enum Figures {
         }
         guard !series.isEmpty else { return nil }
         let svg = Plot.lines(title: "Randomisation cascade (\(architecture))", xLabel: "stage (blocks re-initialised from the head down to this one)",
-                             yLabel: "Spearman ρ with the trained model's map", series: series, yRange: -0.2...1, reference: (label: "0", y: 0))
+                             yLabel: "Spearman ρ with the trained model's map", series: series, yRange: -1...1, reference: (label: "no similarity", y: 0))
         return PaperFigure(name: "cascade", caption: "Model-parameter randomisation test (Adebayo et al. 2018), cascading: stage k re-initialises "
                            + "the k+1 blocks nearest the head of \(architecture)'s first seed (torchvision's initialisation, seeded); Spearman rank "
                            + "correlation of each method's map with the trained model's, mean over test images with a 95% bootstrap band. A method "
@@ -145,21 +145,29 @@ public enum Figures {
                            + metrics.map { "\($0.label): \($0.convention)" }.joined(separator: "; ") + ". `random` = RandomCAM, the chance level.", svg: svg)
     }
 
-    public static func shortcut(_ archs: [String], _ rs: [ShortcutResult]) -> PaperFigure? {
+    /// The shortcut experiment as two figures: where the map's mass lands, and what the marker buys.
+    public static func shortcut(_ archs: [String], _ rs: [ShortcutResult]) -> [PaperFigure] {
         let present = archs.filter { a in rs.contains { $0.architecture == a } }
-        guard !present.isEmpty else { return nil }
+        guard !present.isEmpty else { return [] }
         func series(_ name: String, _ pick: (ShortcutResult) -> [Double]) -> (name: String, values: [Double?], lo: [Double?]?, hi: [Double?]?) {
             let xs = present.map { a in rs.filter { $0.architecture == a }.flatMap(pick) }
             let cis = xs.map { Stats.bootstrapCI($0) }
             return (name: name, values: xs.map { Stats.mean($0) }, lo: cis.map { $0?.low }, hi: cis.map { $0?.high })
         }
-        let svg = Plot.bars(title: "Where Grad-CAM looks on marked slices", yLabel: "share of map mass",
-                            categories: present, series: [series("on the marker", { $0.markerEnergy }), series("on the lesion", { $0.lesionEnergy }),
-                                                          series("accuracy with marker", { [$0.accuracyMarked] }),
-                                                          series("accuracy marker removed", { [$0.accuracyClean] })])
-        return PaperFigure(name: "shortcut", caption: "Shortcut experiment on the test slices carrying the class-correlated corner marker: share of each "
-                           + "architecture's Grad-CAM mass on the marker and on the lesion (mean, 95% bootstrap CI), and accuracy on the same slices "
-                           + "with the marker and with it removed (mean over seeds, CI over seeds). A model that learned the marker looks at it and "
-                           + "loses accuracy without it.", svg: svg)
+        let markerArea = Stats.mean(rs.map(\.markerArea)) ?? 0
+        let energy = Plot.bars(title: "Where Grad-CAM looks on marked slices", yLabel: "share of the map's mass",
+                               categories: present, series: [series("on the marker", { $0.markerEnergy }), series("on the lesion", { $0.lesionEnergy })],
+                               reference: (label: String(format: "marker's share of the image %.3f", markerArea), y: markerArea))
+        let accuracy = Plot.bars(title: "Accuracy on marked slices, with and without the marker", yLabel: "accuracy",
+                                 categories: present, series: [series("with the marker", { [$0.accuracyMarked] }),
+                                                               series("marker removed", { [$0.accuracyClean] })])
+        return [
+            PaperFigure(name: "shortcut_energy", caption: "Shortcut experiment, on the test slices carrying the class-correlated corner marker: "
+                        + "share of each architecture's Grad-CAM mass (energy) on the marker and on the lesion, mean over slices and seeds with "
+                        + "95% bootstrap CIs; the line is the marker's share of the image, what a uniform map would put on it.", svg: energy),
+            PaperFigure(name: "shortcut_accuracy", caption: "Accuracy on the same marked test slices with the marker and with it removed "
+                        + "(the slice drawn again without it), mean over seeds with a 95% bootstrap CI over seeds. A model that learned the "
+                        + "marker loses accuracy without it.", svg: accuracy),
+        ]
     }
 }

@@ -75,7 +75,7 @@ public enum PaperReport {
         } else {
             let st = Tables.shortcut(archs, run.shortcut)
             doc.table(caption: st.caption, header: st.header, rows: st.rows, csvName: st.csvName)
-            if let f = Figures.shortcut(archs, run.shortcut) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
+            for f in Figures.shortcut(archs, run.shortcut) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
         }
 
         doc.heading("Run")

@@ -61,7 +61,7 @@ final class TinyProfileTests: XCTestCase {
 
         let figures = try fm.contentsOfDirectory(atPath: Self.out + "/figures")
         let svgs = figures.filter { $0.hasSuffix(".svg") }
-        for name in ["accuracy", "gradcam_grid", "deletion_curves", "insertion_curves", "dist_locacc", "agreement", "cascade", "methods", "shortcut"] {
+        for name in ["accuracy", "gradcam_grid", "deletion_curves", "insertion_curves", "dist_locacc", "agreement", "cascade", "methods", "shortcut_energy", "shortcut_accuracy"] {
             XCTAssertTrue(svgs.contains(name + ".svg"), "figure \(name)")
         }
         for svg in svgs {
