@@ -26,7 +26,7 @@ final class TinyProfileTests: XCTestCase {
         super.tearDown()
     }
 
-    func run() throws -> PaperRun {
+    func tinyRun() throws -> PaperRun {
         if let failure = Self.failure { throw failure }
         return try XCTUnwrap(Self.first)
     }
@@ -37,7 +37,7 @@ final class TinyProfileTests: XCTestCase {
     }
 
     func testEveryArtefactIsWellFormed() throws {
-        let r = try run()
+        let r = try tinyRun()
         XCTAssertEqual(r.models.count, 10, "five architectures × two seeds")
         XCTAssertTrue(r.events.allSatisfy { !$0.cached }, "a fresh folder computes every stage")
         let fm = FileManager.default
@@ -78,16 +78,16 @@ final class TinyProfileTests: XCTestCase {
     }
 
     func testRerunReusesEveryStage() throws {
-        _ = try run()
+        _ = try tinyRun()
         let again = try Pipeline(config: PaperProfile.tiny.config, out: Self.out, version: "test").run()
         let stages = again.events.filter { $0.stage != "report" }
         XCTAssertFalse(stages.isEmpty)
         XCTAssertEqual(stages.filter { !$0.cached }.map { "\($0.stage) \($0.item)" }, [], "nothing is recomputed")
-        XCTAssertEqual(Set(again.events.map(\.key)).subtracting([""]), Set(try run().events.map(\.key)).subtracting([""]))
+        XCTAssertEqual(Set(again.events.map(\.key)).subtracting([""]), Set(try tinyRun().events.map(\.key)).subtracting([""]))
     }
 
     func testChangedSettingRecomputesOnlyItsDependants() throws {
-        _ = try run()
+        _ = try tinyRun()
         var c = PaperProfile.tiny.config
         c.analysis.curveImages = 2
         let changed = try Pipeline(config: c, out: Self.out, version: "test").run()
@@ -98,7 +98,7 @@ final class TinyProfileTests: XCTestCase {
 
     /// Every figure of report.html, as headless Chromium renders it, has ink on it.
     func testBrowserShowsEveryFigure() throws {
-        _ = try run()
+        _ = try tinyRun()
         let html = try String(contentsOfFile: Self.out + "/report.html", encoding: .utf8)
         let dir = NSTemporaryDirectory() + "paper-shot-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
