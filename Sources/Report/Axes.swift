@@ -39,9 +39,14 @@ struct Ticks {
     private init(lo: Double, hi: Double, step: Double) {
         self.lo = lo; self.hi = hi
         let n = Int(((hi - lo) / step).rounded())
-        // Multiples of the step computed from the index, not accumulated, so 0.1·3 prints as 0.3.
-        values = (0...Swift.max(n, 0)).map { ((lo / step).rounded() + Double($0)) * step }.map { abs($0) < step * 1e-9 ? 0 : $0 }
-        decimals = Swift.max(0, -Int((log10(step) + 1e-9).rounded(.down)))
+        let places = Swift.max(0, -Int((log10(step) + 1e-9).rounded(.down)))
+        decimals = places
+        // Multiples of the step rounded to its decimal places, so 3 × 0.2 is 0.6, not 0.6000000000000001.
+        let unit = pow(10, Double(places + 1))
+        values = (0...Swift.max(n, 0)).map { k in
+            let v = ((lo / step).rounded() + Double(k)) * step
+            return abs(v) < step * 1e-9 ? 0 : (v * unit).rounded() / unit
+        }
     }
 
     /// Heckbert's nice numbers ("Graphics Gems", 1990): 1, 2, 5 or 10 × 10^k near `x`.
@@ -95,13 +100,15 @@ struct ChartFrame {
         id = figureID(kind, title)
         let tickLabelW = yTicks.values.map { textWidth(yTicks.label($0), size: Self.tickSize) }.max() ?? 0
         let left = 14 + (yLabel.isEmpty ? 0 : Self.labelSize + 10) + tickLabelW + 8
-        let legendLabels = legend.map { ellipsize($0.name, width: 220, size: Self.legendSize) }
-        let legendW = legend.isEmpty ? 0 : 16 + 28 + (legendLabels.map { textWidth($0, size: Self.legendSize) }.max() ?? 0)
+        // Long names wrap onto a second line rather than widen the figure without limit.
+        let legendLabels = legend.map { wrapText($0.name, width: 220, size: Self.legendSize) }
+        let legendW = legend.isEmpty ? 0 : 16 + 28 + (legendLabels.joined().map { textWidth($0, size: Self.legendSize) }.max() ?? 0)
         let right = legend.isEmpty ? 24 : legendW + 16
         let width = left + plotWidth + right
-        let titleLines = wrapText(title, width: width - 24, size: Self.titleSize)
+        let titleLines = wrapText(title, width: width - 24, size: Self.titleSize, bold: true)
         let top = 14 + Double(titleLines.count) * 20 + 12
-        canvas = SVGCanvas(width: width, height: top + plotHeight + bottomSpace)
+        let legendH = legendLabels.reduce(0.0) { $0 + 20 + 15 * Double(max($1.count - 1, 0)) }
+        canvas = SVGCanvas(width: width, height: max(top + plotHeight + bottomSpace, top + legendH + 16))
         plot = (left, top, plotWidth, plotHeight)
         y = LinearScale(lo: yTicks.lo, hi: yTicks.hi, from: top + plotHeight, to: top)
         canvas.defs.append("<clipPath id=\"\(id)-plot\"><rect x=\"\(svgNum(left))\" y=\"\(svgNum(top))\" width=\"\(svgNum(plotWidth))\" height=\"\(svgNum(plotHeight))\"/></clipPath>")
@@ -122,8 +129,9 @@ struct ChartFrame {
         }
         // Legend: one row per entry, from the plot's top edge.
         let lx = left + plotWidth + 16
+        var ly = top + 8
         for (i, entry) in legend.enumerated() {
-            let ly = top + 8 + Double(i) * 20
+            defer { ly += 20 + 15 * Double(max(legendLabels[i].count - 1, 0)) }
             switch entry.mark {
             case .line(let dash):
                 canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5, dash: dash)
@@ -135,7 +143,9 @@ struct ChartFrame {
             case .point:
                 canvas.circle(cx: lx + 11, cy: ly, r: 4, fill: entry.color)
             }
-            canvas.text(legendLabels[i], x: lx + 28, y: ly + 4, size: Self.legendSize, cls: "legend")
+            for (k, line) in legendLabels[i].enumerated() {
+                canvas.text(line, x: lx + 28, y: ly + 4 + 15 * Double(k), size: Self.legendSize, cls: k == 0 ? "legend" : "legend-more")
+            }
         }
     }
 
@@ -194,4 +204,13 @@ struct CategoryAxis {
             }
         }
     }
+}
+
+/// The width of a plot over categories: `perCategory` px each within `range`, widened (up to
+/// 900 px) so that every label fits its slot upright — tilted labels are harder to read.
+func categoryPlotWidth(labels: [String], perCategory: Double, range: ClosedRange<Double>) -> Double {
+    let n = Double(max(labels.count, 1))
+    let base = min(max(n * perCategory, range.lowerBound), range.upperBound)
+    let widest = labels.map { textWidth(ellipsize($0, width: 160, size: CategoryAxis.size), size: CategoryAxis.size) }.max() ?? 0
+    return min(max(base, n * (widest + 14)), max(900, base))
 }

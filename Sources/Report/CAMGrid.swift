@@ -52,9 +52,9 @@ public enum CAMGrid {
         }
         let captionLines = rows.map { row in row.cells.map { wrapText($0.caption, width: tileWidth, size: captionSize, maxLines: 2) } }
         let captionH = captionLines.map { cells in Double(cells.map(\.count).max() ?? 0) * 14 + 8 }
-        let titleLines = columnTitles.map { wrapText($0, width: tileWidth, size: titleSize, maxLines: 2) }
+        let titleLines = columnTitles.map { wrapText($0, width: tileWidth, size: titleSize, maxLines: 2, bold: true) }
         let titleH = Double(titleLines.map(\.count).max() ?? 1) * 18 + 8
-        let labelW = (rows.map { textWidth($0.label, size: labelSize) }.max() ?? 0) + 20
+        let labelW = (rows.map { textWidth($0.label, size: labelSize, bold: true) }.max() ?? 0) + 20
         let left = 12 + labelW
         let width = left + Double(columnTitles.count) * (tileWidth + gap) + 12 - gap
         let gridH = zip(rowHeights, captionH).reduce(0) { $0 + $1.0 + $1.1 + gap }

@@ -38,9 +38,23 @@ enum Markup {
         }.joined(separator: ",") + "\r\n"
     }
 
+    /// Text for report.md: a `<` that could open an HTML tag (`<script>`, `</b>`, `<!--`) becomes
+    /// `&lt;` outside code spans, so markdown renderers show it instead of interpreting it; `p < 0.05`
+    /// stays as typed.
+    static func markdownText(_ text: String) -> String {
+        text.components(separatedBy: "`").enumerated().map { i, part in
+            i % 2 == 1 ? part : part.replacingOccurrences(of: #"<(?=[A-Za-z/!?])"#, with: "&lt;", options: .regularExpression)
+        }.joined(separator: "`")
+    }
+
     /// A cell for a markdown pipe table: pipes escaped, line breaks as spaces.
     static func markdownCell(_ s: String) -> String {
-        s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
+        markdownText(s).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// "Table 3. " before a caption, unless the caption already names itself ("Table I: …").
+    static func numbered(_ kind: String, _ number: Int, _ caption: String) -> (label: String, caption: String) {
+        caption.hasPrefix(kind + " ") ? ("", caption) : ("\(kind) \(number).", caption)
     }
 
     /// Whether a cell reads as a number (so its column is right-aligned): a leading sign or digit,

@@ -16,7 +16,7 @@ extension Plot {
         if let reference { allY.append(reference.y) }
         let yTicks = Ticks.covering(allY, includeZero: true)
         let perGroup = Double(max(series.count, 1))
-        let plotW = max(260, min(640, Double(categories.count) * (perGroup * 26 + 36)))
+        let plotW = categoryPlotWidth(labels: categories, perCategory: perGroup * 26 + 36, range: 260...640)
         let slot = plotW / Double(max(categories.count, 1))
         let axis = CategoryAxis(labels: categories, slotWidth: slot)
         let legend = series.enumerated().map { LegendEntry(name: $1.name, color: Palette.color($0), mark: .box) }
@@ -31,7 +31,7 @@ extension Plot {
             for c in categories.indices {
                 let x = centers[c] + (Double(k) - (perGroup - 1) / 2) * barW
                 guard let v = at(s.values, c) else {
-                    f.canvas.text("n/a", x: x, y: zero - 4, size: 10, anchor: .middle, fill: "#777", rotate: -90, cls: "na")
+                    f.canvas.text("n/a", x: x + 4, y: zero - 6, size: 11, fill: "#555", rotate: -90, cls: "na")
                     continue
                 }
                 f.canvas.rect(x: x - barW / 2 + 1, y: min(f.y(v), zero), w: barW - 2, h: abs(f.y(v) - zero),

@@ -9,11 +9,11 @@ extension Plot {
         var allY = groups.flatMap(\.values)
         if let reference { allY.append(reference.y) }
         let yTicks = Ticks.covering(allY)
-        let plotW = max(240, min(620, Double(groups.count) * 110))
+        let plotW = categoryPlotWidth(labels: groups.map(\.name), perCategory: 110, range: 240...620)
         let slot = plotW / Double(max(groups.count, 1))
         let axis = CategoryAxis(labels: groups.map(\.name), slotWidth: slot)
         var f = ChartFrame(kind: "distributions", title: title, yLabel: yLabel, yTicks: yTicks,
-                           legend: ChartFrame.referenceEntry(reference), bottomSpace: axis.height + 26, plotWidth: plotW)
+                           legend: ChartFrame.referenceEntry(reference), bottomSpace: axis.height + 30, plotWidth: plotW)
         let centers = groups.indices.map { f.plot.x + slot * (Double($0) + 0.5) }
         f.drawReference(reference?.y ?? .nan)
         let boxW = min(slot * 0.5, 70)
@@ -42,7 +42,7 @@ extension Plot {
         axis.draw(on: &f, centers: centers)
         let base = f.plot.y + f.plot.h + axis.height
         for (g, group) in groups.enumerated() {
-            f.canvas.text("n = \(group.values.filter(\.isFinite).count)", x: centers[g], y: base + 4, size: 11,
+            f.canvas.text("n = \(group.values.filter(\.isFinite).count)", x: centers[g], y: base + 10, size: 11,
                           anchor: .middle, fill: "#555", cls: "count")
         }
         return f.canvas.document(title: title)

@@ -21,14 +21,14 @@ extension Plot {
         let rowLabelW = rowLabels.map { textWidth($0, size: 12) }.max() ?? 0
         let axis = CategoryAxis(labels: columns, slotWidth: cellW)
         let gridW = Double(columns.count) * cellW, gridH = Double(rows.count) * cellH
-        let barH = max(gridH, 160), barW = 16.0
+        let barH = max(gridH, 160, textWidth(colorbarLabel, size: 12) + 16), barW = 16.0
         let ticks = Ticks.within(range.lowerBound < range.upperBound ? range : range.lowerBound...(range.lowerBound + 1))
         let tickW = ticks.values.map { textWidth(ticks.label($0), size: 11) }.max() ?? 0
 
         let left = 16 + rowLabelW + 10
         let barX = left + gridW + 24
         let width = max(barX + barW + 6 + tickW + 10 + 16 + 12, 320)
-        let titleLines = wrapText(title, width: width - 24, size: ChartFrame.titleSize)
+        let titleLines = wrapText(title, width: width - 24, size: ChartFrame.titleSize, bold: true)
         let top = 14 + Double(titleLines.count) * 20 + 14
         let naUsed = printed.joined().contains("n/a")
         let height = top + max(gridH + axis.height, barH + (naUsed ? 36 : 0)) + 16

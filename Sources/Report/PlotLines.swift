@@ -27,13 +27,15 @@ extension Plot {
             f.canvas.text(xTicks.label(v), x: x(v), y: base + 18, size: ChartFrame.tickSize, anchor: .middle, fill: "#333", cls: "tick")
         }
         let clip = "clip-path=\"url(#\(f.id)-plot)\""
-        // Bands first, so every line stays on top of every band.
+        // Bands first, so every line stays on top of every band; fainter when many overlap.
+        let bandCount = series.filter { $0.lo != nil && $0.hi != nil }.count
+        let bandOpacity = max(0.08, 0.18 * min(1, 4 / Double(max(bandCount, 1))))
         for (i, s) in series.enumerated() {
             guard let lo = s.lo, let hi = s.hi else { continue }
             let n = min(s.x.count, lo.count, hi.count)
             f.canvas.path(bandPath(x: s.x.prefix(n).map { x($0) }, lo: lo.prefix(n).map { f.y($0) },
                                    hi: hi.prefix(n).map { f.y($0) }, valid: (0..<n).map { s.x[$0].isFinite && lo[$0].isFinite && hi[$0].isFinite }),
-                          fill: Palette.color(i), opacity: 0.18, cls: "band", extra: clip)
+                          fill: Palette.color(i), opacity: bandOpacity, cls: "band", extra: clip)
         }
         f.drawReference(reference?.y ?? .nan)
         for (i, s) in series.enumerated() {

@@ -119,7 +119,8 @@ public struct ReportDocument {
                 tableNo += 1
                 let numeric = Markup.numericColumns(header: header, rows: rows)
                 func cls(_ c: Int) -> String { c < numeric.count && numeric[c] ? " class=\"num\"" : "" }
-                out += "<div class=\"table-wrap\"><table>\n<caption><strong>Table \(tableNo).</strong> \(Markup.inlineHTML(caption))"
+                let (label, text) = Markup.numbered("Table", tableNo, caption)
+                out += "<div class=\"table-wrap\"><table>\n<caption>" + (label.isEmpty ? "" : "<strong>\(label)</strong> ") + Markup.inlineHTML(text)
                 if let csvName { out += "<a class=\"csv\" href=\"tables/\(xmlEscape(Self.csvFile(csvName)))\">CSV</a>" }
                 out += "</caption>\n"
                 if !header.isEmpty {
@@ -134,7 +135,8 @@ public struct ReportDocument {
                 figureNo += 1
                 let uri = "data:image/svg+xml;base64," + Data(svg.utf8).base64EncodedString()
                 out += "<figure id=\"figure-\(xmlEscape(name))\"><img src=\"\(uri)\" alt=\"\(xmlEscape(caption))\">\n"
-                out += "<figcaption><strong>Figure \(figureNo).</strong> \(Markup.inlineHTML(caption))</figcaption></figure>\n"
+                let (label, text) = Markup.numbered("Figure", figureNo, caption)
+                out += "<figcaption>" + (label.isEmpty ? "" : "<strong>\(label)</strong> ") + "\(Markup.inlineHTML(text))</figcaption></figure>\n"
             }
         }
         out += "</body>\n</html>\n"
@@ -145,17 +147,18 @@ public struct ReportDocument {
 
     /// The markdown twin of the page; figures point at `figures/NAME.png` and link their SVG.
     public func markdown() -> String {
-        var out = "# \(title)\n\n"
+        var out = "# \(Markup.markdownText(title))\n\n"
         var figureNo = 0, tableNo = 0
         for block in blocks {
             switch block {
             case let .heading(text, level):
-                out += String(repeating: "#", count: level) + " \(text)\n\n"
+                out += String(repeating: "#", count: level) + " \(Markup.markdownText(text))\n\n"
             case let .paragraph(text):
-                out += text + "\n\n"
+                out += Markup.markdownText(text) + "\n\n"
             case let .table(caption, header, rows, csvName):
                 tableNo += 1
-                out += "**Table \(tableNo).** \(caption)"
+                let (label, text) = Markup.numbered("Table", tableNo, caption)
+                out += (label.isEmpty ? "" : "**\(label)** ") + Markup.markdownText(text)
                 if let csvName { out += " ([CSV](tables/\(Self.csvFile(csvName))))" }
                 out += "\n\n"
                 let width = max(header.count, rows.map(\.count).max() ?? 0)
@@ -170,8 +173,10 @@ public struct ReportDocument {
                 out += "\n"
             case let .figure(name, caption, _):
                 figureNo += 1
-                out += "![Figure \(figureNo). \(Markup.markdownCell(caption).replacingOccurrences(of: "]", with: "\\]"))](figures/\(name).png)\n\n"
-                out += "**Figure \(figureNo).** \(caption) ([SVG](figures/\(name).svg))\n\n"
+                let (label, text) = Markup.numbered("Figure", figureNo, caption)
+                let alt = (label.isEmpty ? "" : label + " ") + Markup.markdownCell(text).replacingOccurrences(of: "]", with: "\\]")
+                out += "![\(alt)](figures/\(name).png)\n\n"
+                out += (label.isEmpty ? "" : "**\(label)** ") + "\(Markup.markdownText(text)) ([SVG](figures/\(name).svg))\n\n"
             }
         }
         return out

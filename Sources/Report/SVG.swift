@@ -58,8 +58,8 @@ func figureID(_ parts: String...) -> String {
 
 /// Estimated advance width of `text` in DejaVu Sans at `size` px. Layout needs widths before any
 /// renderer runs; these per-class averages of the face's advances are within ~10% for Latin text,
-/// and every margin built on them keeps slack for the rest.
-func textWidth(_ text: String, size: Double) -> Double {
+/// and every margin built on them keeps slack for the rest. DejaVu Sans Bold runs ~13% wider.
+func textWidth(_ text: String, size: Double, bold: Bool = false) -> Double {
     var em = 0.0
     for ch in text {
         switch ch {
@@ -71,19 +71,19 @@ func textWidth(_ text: String, size: Double) -> Double {
         default: em += 0.60
         }
     }
-    return em * size
+    return em * size * (bold ? 1.13 : 1)
 }
 
 /// Splits `text` into at most `maxLines` lines no wider than `width` (the last line ellipsised
 /// if the words do not fit).
-func wrapText(_ text: String, width: Double, size: Double, maxLines: Int = 2) -> [String] {
+func wrapText(_ text: String, width: Double, size: Double, maxLines: Int = 2, bold: Bool = false) -> [String] {
     let words = text.split(separator: " ").map(String.init)
     guard !words.isEmpty else { return [] }
     var lines: [String] = []
     var current = ""
     for w in words {
         let candidate = current.isEmpty ? w : current + " " + w
-        if textWidth(candidate, size: size) <= width || current.isEmpty {
+        if textWidth(candidate, size: size, bold: bold) <= width || current.isEmpty {
             current = candidate
         } else {
             lines.append(current)
@@ -94,16 +94,16 @@ func wrapText(_ text: String, width: Double, size: Double, maxLines: Int = 2) ->
     if lines.count > maxLines {
         let kept = Array(lines.prefix(maxLines - 1))
         let rest = lines.dropFirst(maxLines - 1).joined(separator: " ")
-        lines = kept + [ellipsize(rest, width: width, size: size)]
+        lines = kept + [ellipsize(rest, width: width, size: size, bold: bold)]
     }
-    return lines.map { ellipsize($0, width: width, size: size) }
+    return lines.map { ellipsize($0, width: width, size: size, bold: bold) }
 }
 
 /// `text` shortened with "…" to fit `width`.
-func ellipsize(_ text: String, width: Double, size: Double) -> String {
-    if textWidth(text, size: size) <= width { return text }
+func ellipsize(_ text: String, width: Double, size: Double, bold: Bool = false) -> String {
+    if textWidth(text, size: size, bold: bold) <= width { return text }
     var s = text
-    while !s.isEmpty && textWidth(s + "…", size: size) > width { s.removeLast() }
+    while !s.isEmpty && textWidth(s + "…", size: size, bold: bold) > width { s.removeLast() }
     return s + "…"
 }
 
