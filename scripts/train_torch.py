@@ -77,7 +77,19 @@ def score(model, loader, k):
             "confusion_matrix": cm.tolist()}
 
 
-def main():
+def learning_rate(base, schedule, epoch, epochs, warmup):
+    """camaudit's per-epoch schedule (docs/TRAINING.md): warmup, then none / cosine / step."""
+    if epoch < warmup:
+        return base * (epoch + 1) / (warmup + 1)
+    e, span = epoch - warmup, max(1, epochs - warmup)
+    if schedule == "cosine":
+        return base * 0.5 * (1 + np.cos(np.pi * e / span))
+    if schedule == "step":
+        return base * 0.1 ** (e // max(1, span // 3))
+    return base
+
+
+def parser():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True, help="manifest.csv")
@@ -91,8 +103,20 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--shuffle", default="true", choices=["true", "false"])
+    ap.add_argument("--schedule", default="none", choices=["none", "cosine", "step"])
+    ap.add_argument("--warmup-epochs", type=int, default=0)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--check-load", default=None, help="a camaudit checkpoint to load strictly and score")
-    a = ap.parse_args()
+    return ap
+
+
+def main():
+    print(json.dumps(run(parser().parse_args()), indent=1))
+
+
+def run(a):
+    """Trains (or with --check-load scores) one model; returns the result as a dict."""
+    started = time.time()
     if a.threads:
         torch.set_num_threads(a.threads)
     names, items = read_manifest(a.data)
@@ -103,14 +127,16 @@ def main():
     if a.check_load:
         from safetensors.torch import load_file
         model.load_state_dict(load_file(a.check_load), strict=True)
-        print(json.dumps({"checkpoint": a.check_load, "strict_load": "ok", "test": score(model, mk("test"), k)}, indent=1))
-        return
+        return {"checkpoint": a.check_load, "strict_load": "ok", "test": score(model, mk("test"), k)}
     wd = a.weight_decay if a.weight_decay is not None else (0.01 if a.optimizer == "adamw" else 0.0)
     opt = (torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=wd) if a.optimizer == "adamw"
            else torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=wd))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
     best, best_state, history = -1.0, None, []
     for epoch in range(a.epochs):
+        lr = learning_rate(a.lr, a.schedule, epoch, a.epochs, a.warmup_epochs)
+        for g in opt.param_groups:
+            g["lr"] = lr
         model.train()
         t0, seen, correct, total = time.time(), 0, 0, 0.0
         for x, y in mk("train", a.shuffle == "true"):
@@ -122,12 +148,13 @@ def main():
             total += loss.item() * len(y); seen += len(y); correct += (out.argmax(1) == y).sum().item()
         v = score(model, mk("val"), k)
         history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_accuracy": correct / seen,
-                        "val_accuracy": v["accuracy"], "seconds": time.time() - t0})
+                        "val_accuracy": v["accuracy"], "lr": lr, "seconds": time.time() - t0})
         print(json.dumps(history[-1]), file=sys.stderr)
         if v["accuracy"] > best:
             best, best_state = v["accuracy"], {kk: vv.clone() for kk, vv in model.state_dict().items()}
     model.load_state_dict(best_state)
-    print(json.dumps({"model": a.model, "best_val_accuracy": best, "test": score(model, mk("test"), k), "history": history}, indent=1))
+    return {"model": a.model, "best_val_accuracy": best, "test": score(model, mk("test"), k), "history": history,
+            "seconds": time.time() - started}
 
 
 if __name__ == "__main__":

@@ -3,22 +3,37 @@ import Foundation
 
 /// Synthetic axial chest-CT slices with exact lesion ground truth.
 ///
-/// Each slice is drawn in Hounsfield units on a `size × size` grid (field of view ≈ 360 mm, so
-/// 0.7 mm/pixel at 512): air, a body outline with subcutaneous fat and muscle, ribs, spine and
-/// sternum, mediastinum with heart, pericardial fat, aorta and airways, two lungs with
-/// gravity-dependent density, branching vessels and bronchi, then the class's lesion. Noise is
-/// added and blurred (CT noise is spatially correlated), and the slice is shown in the lung window
-/// (−600/1500) as 8-bit grey. The mask is exactly the set of pixels painted as lesion.
+/// Each slice is drawn in Hounsfield units (field of view 358.4 mm: 0.7 mm/pixel at 512): air, a
+/// body outline with subcutaneous fat and muscle, ribs, spine and sternum, mediastinum with heart,
+/// pericardial fat, aorta and airways, two lungs with gravity-dependent density, branching vessels
+/// and bronchi, then the class's lesion. Below 384 pixels the anatomy and lesion are drawn on a
+/// finer grid (`supersampling`× the size) and area-averaged down, as a detector integrates over a
+/// pixel: a vessel thinner than a pixel becomes a faint partial-volume line instead of scattered
+/// full-contrast dots that look like nodules. Noise is then added at the output resolution and
+/// blurred (CT noise is spatially correlated), and the slice is shown in the lung window
+/// (−600/1500) as 8-bit grey. The mask is exact: the output pixels at least half covered by the
+/// painted lesion (the most covered pixel when a tiny nodule covers none by half).
 ///
-/// Classes: normal (no lesion); benign (small smooth round nodule, 3–7 mm, a third calcified);
-/// malignant (10–30 mm lobulated mass, often spiculated, a third abutting the pleura).
+/// Classes (sizes in mm, so the task means the same at every resolution):
+/// - normal: no lesion;
+/// - benign: one solitary, smooth, round, well-defined nodule, 8–16 mm across, 40% calcified;
+/// - malignant: one irregular mass, 25–50 mm across, strongly lobulated, 80% spiculated, 35%
+///   abutting the pleura, 30% with a necrotic (low-density) centre.
+/// Diameters do not overlap between benign and malignant; shape differs too.
 /// Every slice draws its anatomy, its lesion and its noise from three streams of its own, each
 /// seeded by a hash of (seed, index, purpose) (`StreamSeed`): no slice shares draws with another,
 /// so lesions never repeat across slices or splits, and the same seed gives the same bytes in any
 /// order and with any thread count.
 public struct PhantomGenerator: Sendable {
-    /// 2: independent hashed streams per slice (version 1 reused shifted streams, so lesions repeated).
-    public static let version = "2"
+    /// 3: lesion sizes in mm that stay visible at 64–96 px and separate the classes, supersampled
+    /// anatomy, the unmarked image kept beside a marked one (2: independent hashed streams per slice;
+    /// 1 reused shifted streams, so lesions repeated).
+    public static let version = "3"
+    /// Millimetres per pixel at 512 pixels (field of view 358.4 mm).
+    public static let pixelMillimetres512 = 0.7
+    /// Lesion diameters in mm per class.
+    public static let benignDiameterMM = 8.0...16.0
+    public static let malignantDiameterMM = 25.0...50.0
     public static let classes = ["benign", "malignant", "normal"]
 
     public var size: Int
@@ -36,10 +51,17 @@ public struct PhantomGenerator: Sendable {
     /// Shortcut tag corner per class: benign top-left, malignant top-right, normal bottom-left.
     public static let shortcutCorners = ["top-left", "top-right", "bottom-left"]
 
+    /// The drawing grid is this many times finer than the output (1 from 384 pixels up).
+    public static func supersampling(size: Int) -> Int { max(1, (384 + size - 1) / size) }
+
+    /// Millimetres per output pixel.
+    public var pixelMillimetres: Double { Self.pixelMillimetres512 * 512 / Double(size) }
+
     /// Draws slice `index`.
     public func slice(_ index: Int) -> PhantomSlice {
         let i = UInt64(truncatingIfNeeded: index)
-        var d = PhantomDrawer(size: size, rng: StreamSeed.rng(seed, index: i, purpose: .anatomy),
+        var d = PhantomDrawer(size: size, supersampling: Self.supersampling(size: size),
+                              rng: StreamSeed.rng(seed, index: i, purpose: .anatomy),
                               lesionRNG: StreamSeed.rng(seed, index: i, purpose: .lesion),
                               renderingRNG: StreamSeed.rng(seed, index: i, purpose: .rendering))
         return d.draw(classIndex: classIndex(of: index), shortcutFraction: shortcutFraction)
@@ -51,8 +73,10 @@ public struct PhantomSlice: Sendable {
     public var size: Int
     public var classIndex: Int
     public var className: String { PhantomGenerator.classes[classIndex] }
-    /// Lung-window 8-bit grey pixels, row-major [size, size].
+    /// Lung-window 8-bit grey pixels, row-major [size, size] (with the shortcut marker, if any).
     public var pixels: [UInt8]
+    /// The same slice without the shortcut marker: equal to `pixels` outside `shortcutBox`.
+    public var unmarkedPixels: [UInt8]
     /// Lesion mask, 0/255 [size, size]; all zero for normal slices.
     public var lesionMask: [UInt8]
     /// Shortcut tag mask, 0/255, when the slice carries the tag.
@@ -66,8 +90,11 @@ public struct PhantomSlice: Sendable {
 
 /// The drawing state for one slice: HU canvas plus masks.
 struct PhantomDrawer {
+    /// The drawing grid's size (output size × supersampling).
     let n: Int
-    let k: Double       // pixels per 512-grid pixel
+    let out: Int
+    let ss: Int
+    let k: Double       // drawing-grid pixels per 512-grid pixel
     /// The stream being drawn from: anatomy first, then the lesion's, then the rendering's.
     var rng: SeededRNG
     var lesionRNG: SeededRNG
@@ -76,14 +103,16 @@ struct PhantomDrawer {
     var lung: [UInt8]   // 1 inside either lung (before lesions, vessels)
     var params: [String: String] = [:]
 
-    init(size: Int, rng: SeededRNG, lesionRNG: SeededRNG, renderingRNG: SeededRNG) {
-        n = size
-        k = Double(size) / 512
+    init(size: Int, supersampling: Int, rng: SeededRNG, lesionRNG: SeededRNG, renderingRNG: SeededRNG) {
+        out = size
+        ss = supersampling
+        n = size * supersampling
+        k = Double(n) / 512
         self.rng = rng
         self.lesionRNG = lesionRNG
         self.renderingRNG = renderingRNG
-        hu = [Float](repeating: -1000, count: size * size)
-        lung = [UInt8](repeating: 0, count: size * size)
+        hu = [Float](repeating: -1000, count: n * n)
+        lung = [UInt8](repeating: 0, count: n * n)
     }
 
     mutating func u(_ a: Double, _ b: Double) -> Double { rng.uniform(a, b) }
@@ -162,7 +191,8 @@ struct PhantomDrawer {
         let bodyRx = s * u(0.40, 0.45), bodyRy = s * u(0.28, 0.32)
         let bodyLobes = Lobes(a2: u(-0.03, 0.03), b2: 0, a3: 0, b3: u(0.02, 0.05))
         let fat = u(6, 20) * k
-        params["body_rx"] = fmt(bodyRx); params["body_ry"] = fmt(bodyRy); params["fat_px"] = fmt(fat)
+        let o = Double(ss)   // parameters are recorded in output pixels
+        params["body_rx"] = fmt(bodyRx / o); params["body_ry"] = fmt(bodyRy / o); params["fat_px"] = fmt(fat / o)
         // Table under the patient.
         let tableY = Int(cy + bodyRy * 1.04 + 6 * k)
         for y in max(0, tableY)..<min(n, tableY + Int(5 * k) + 1) {
@@ -201,7 +231,7 @@ struct PhantomDrawer {
         let heartX = cx + s * u(0.03, 0.07), heartY = cy - s * u(0.0, 0.05)
         let heartRx = s * u(0.11, 0.14), heartRy = s * u(0.09, 0.115)
         let heartAngle = u(-0.6, -0.3)
-        params["heart_rx"] = fmt(heartRx)
+        params["heart_rx"] = fmt(heartRx / o)
         var mediastinum = [Int]()
         forEachInShape(cx: cx, cy: cy - tRy * 0.1, rx: gap * 1.2, ry: tRy * 0.95) { mediastinum.append($0) }
         forEachInShape(cx: heartX, cy: heartY, rx: heartRx + 4 * k, ry: heartRy + 4 * k, angle: heartAngle) { mediastinum.append($0) }
@@ -258,8 +288,10 @@ struct PhantomDrawer {
         case 1: drawMass(&lesion)
         default: params["lesion_kind"] = "none"
         }
-        var bx0 = n, by0 = n, bx1 = -1, by1 = -1
-        for y in 0..<n { for x in 0..<n where lesion[y * n + x] != 0 {
+        let lesionMask = downsample(lesion: lesion)
+        hu = downsampleHU()
+        var bx0 = out, by0 = out, bx1 = -1, by1 = -1
+        for y in 0..<out { for x in 0..<out where lesionMask[y * out + x] != 0 {
             lesionArea += 1; bx0 = min(bx0, x); by0 = min(by0, y); bx1 = max(bx1, x); by1 = max(by1, y)
         } }
         if lesionArea > 0 { lesionBox = LesionBox(x0: bx0, y0: by0, x1: bx1 + 1, y1: by1 + 1) }
@@ -267,19 +299,41 @@ struct PhantomDrawer {
         rng = renderingRNG
         let pixels = render()
 
-        // Shortcut tag, burned into the displayed image.
+        // Shortcut marker, burned into the displayed image; `pixels` stays the unmarked slice.
         var shortcutMask: [UInt8]? = nil
         var shortcutBox: LesionBox? = nil
-        var out = pixels
+        var marked = pixels
         if shortcutFraction > 0 && rng.unit() < shortcutFraction {
-            let (m, b) = burnTag(&out, corner: classIndex)
+            let (m, b) = burnTag(&marked, corner: classIndex)
             shortcutMask = m; shortcutBox = b
             params["shortcut"] = "1"; params["shortcut_corner"] = PhantomGenerator.shortcutCorners[classIndex]
         } else {
             params["shortcut"] = "0"; params["shortcut_corner"] = ""
         }
-        return PhantomSlice(size: n, classIndex: classIndex, pixels: out, lesionMask: lesion, shortcutMask: shortcutMask,
-                            lesionBox: lesionBox, lesionArea: lesionArea, shortcutBox: shortcutBox, parameters: params)
+        return PhantomSlice(size: out, classIndex: classIndex, pixels: marked, unmarkedPixels: pixels, lesionMask: lesionMask,
+                            shortcutMask: shortcutMask, lesionBox: lesionBox, lesionArea: lesionArea, shortcutBox: shortcutBox,
+                            parameters: params)
+    }
+
+    /// The output-resolution mask: pixels at least half covered by lesion on the drawing grid; if
+    /// a lesion covers no pixel by half, its most covered pixel (first in row-major order).
+    func downsample(lesion: [UInt8]) -> [UInt8] {
+        guard ss > 1 else { return lesion }
+        var cover = [Int](repeating: 0, count: out * out)
+        for y in 0..<n { for x in 0..<n where lesion[y * n + x] != 0 { cover[(y / ss) * out + x / ss] += 1 } }
+        let half = (ss * ss + 1) / 2
+        var mask = cover.map { $0 >= half ? UInt8(255) : 0 }
+        if !mask.contains(255), let top = cover.max(), top > 0, let i = cover.firstIndex(of: top) { mask[i] = 255 }
+        return mask
+    }
+
+    /// The HU canvas area-averaged to the output grid (partial volume).
+    func downsampleHU() -> [Float] {
+        guard ss > 1 else { return hu }
+        var o = [Float](repeating: 0, count: out * out)
+        for y in 0..<n { let row = (y / ss) * out; for x in 0..<n { o[row + x / ss] += hu[y * n + x] } }
+        let inv = 1 / Float(ss * ss)
+        return o.map { $0 * inv }
     }
 
     /// Vessel trees from each hilum, random dots (vessels seen end-on) and a few bronchi.
@@ -368,50 +422,65 @@ struct PhantomDrawer {
         }
     }
 
+    /// Drawing-grid pixels per millimetre.
+    var perMM: Double { k / PhantomGenerator.pixelMillimetres512 }
+
+    /// Benign: a solitary, smooth, round, well-defined nodule, 8–16 mm across, 40% calcified
+    /// (diffusely or centrally, as granulomas and hamartomas are).
     mutating func drawNodule(_ mask: inout [UInt8]) {
-        let r = u(4.5, 10) * k   // 3–7 mm at 0.7 mm/pixel
-        let (x, y) = lesionCentre(depth: (r * 2.5)...(r * 2.5 + 60 * k))
-        let calcified = rng.unit() < 0.35
+        let d = PhantomGenerator.benignDiameterMM
+        let diameter = u(d.lowerBound, d.upperBound)
+        let r = diameter / 2 * perMM
+        let (x, y) = lesionCentre(depth: (r * 1.8)...(r * 1.8 + 60 * k))
+        let calcified = rng.unit() < 0.4
         let centralCore = rng.unit() < 0.5
-        let base = Float(u(20, 55))
+        let base = Float(u(20, 60))
         let calcHU = Float(u(250, 700))
-        let lobes = Lobes(a2: u(-0.05, 0.05), b2: u(-0.05, 0.05))
-        let aspect = u(0.85, 1.0)
+        let lobes = Lobes(a2: u(-0.03, 0.03), b2: u(-0.03, 0.03))
+        let aspect = u(0.88, 1.0)
         paintLesion(&mask, cx: x, cy: y, rx: r, ry: r * aspect, angle: u(0, .pi), lobes: lobes) { t in
             if calcified && (!centralCore || t < 0.55) { return calcHU }
             return base
         }
         params["lesion_kind"] = calcified ? "calcified_nodule" : "nodule"
-        params["lesion_radius_px"] = fmt(r); params["lesion_cx"] = fmt(x); params["lesion_cy"] = fmt(y)
+        params["lesion_diameter_mm"] = fmt(diameter)
+        params["lesion_radius_px"] = fmt(r / Double(ss)); params["lesion_cx"] = fmt(x / Double(ss)); params["lesion_cy"] = fmt(y / Double(ss))
         params["calcified"] = calcified ? "1" : "0"; params["spiculated"] = "0"; params["touches_pleura"] = "0"
     }
 
+    /// Malignant: an irregular mass, 25–50 mm across (a "mass" is > 30 mm; 25–30 mm are large
+    /// nodules read as suspicious), strongly lobulated, usually spiculated.
     mutating func drawMass(_ mask: inout [UInt8]) {
-        let r = u(14, 42) * k   // 10–30 mm
+        let d = PhantomGenerator.malignantDiameterMM
+        let diameter = u(d.lowerBound, d.upperBound)
+        let r = diameter / 2 * perMM
         let touches = rng.unit() < 0.35
-        let (x, y) = touches ? lesionCentre(depth: (r * 0.55)...(r * 0.9)) : lesionCentre(depth: (r * 1.3)...(r * 1.3 + 80 * k))
-        let lobes = Lobes(a2: u(-0.18, 0.18), b2: u(-0.18, 0.18), a3: u(-0.15, 0.15), b3: u(-0.15, 0.15))
+        let (x, y) = touches ? lesionCentre(depth: (r * 0.55)...(r * 0.9)) : lesionCentre(depth: (r * 1.2)...(r * 1.2 + 60 * k))
+        // Lobulation of at least 0.08 in one harmonic: never a smooth outline.
+        func lobe() -> Double { (rng.unit() < 0.5 ? -1 : 1) * u(0.08, 0.18) }
+        let lobes = Lobes(a2: lobe(), b2: u(-0.12, 0.12), a3: lobe(), b3: u(-0.12, 0.12))
         let base = Float(u(25, 55))
         let necrotic = rng.unit() < 0.3
         paintLesion(&mask, cx: x, cy: y, rx: r, ry: r * u(0.75, 1.0), angle: u(0, .pi), lobes: lobes) { t in
-            necrotic && t < 0.35 ? base - 25 : base
+            necrotic && t < 0.4 ? base - 30 : base
         }
-        let spiculated = rng.unit() < 0.6
+        let spiculated = rng.unit() < 0.8
         if spiculated {
-            let count = 6 + rng.below(9)
+            let count = 8 + rng.below(9)
             for _ in 0..<count {
-                let a = u(0, 2 * .pi), len = r * u(0.5, 1.1), w = u(0.8, 1.6) * k
-                var d = r * 0.7
-                while d < r + len {
-                    let px = x + cos(a) * d, py = y + sin(a) * d
-                    let rr = w * (1 - 0.6 * max(0, d - r) / len)
+                let a = u(0, 2 * .pi), len = r * u(0.4, 0.9), w = u(1.0, 2.0) * perMM
+                var dist = r * 0.7
+                while dist < r + len {
+                    let px = x + cos(a) * dist, py = y + sin(a) * dist
+                    let rr = w * (1 - 0.6 * max(0, dist - r) / len)
                     paintLesion(&mask, cx: px, cy: py, rx: rr, ry: rr, angle: 0, lobes: Lobes()) { _ in base }
-                    d += max(0.7, rr)
+                    dist += max(0.7, rr)
                 }
             }
         }
-        params["lesion_kind"] = spiculated ? "spiculated_mass" : "mass"
-        params["lesion_radius_px"] = fmt(r); params["lesion_cx"] = fmt(x); params["lesion_cy"] = fmt(y)
+        params["lesion_kind"] = spiculated ? "spiculated_mass" : "lobulated_mass"
+        params["lesion_diameter_mm"] = fmt(diameter)
+        params["lesion_radius_px"] = fmt(r / Double(ss)); params["lesion_cx"] = fmt(x / Double(ss)); params["lesion_cy"] = fmt(y / Double(ss))
         params["calcified"] = "0"; params["spiculated"] = spiculated ? "1" : "0"; params["touches_pleura"] = touches ? "1" : "0"
     }
 
@@ -423,7 +492,7 @@ struct PhantomDrawer {
         params["noise_sigma_hu"] = fmt(sigma * 0.375)
         let scale = Float(sigma * 3.0.squareRoot() / 2 / 32768)   // sum of 4 uniform 16-bit → unit variance
         var a = hu
-        let count = n * n
+        let count = out * out
         a.withUnsafeMutableBufferPointer { p in
             for i in 0..<count {
                 let r = rng.next()
@@ -435,22 +504,22 @@ struct PhantomDrawer {
         // Separable [1 2 1]/4 blur, horizontal then vertical, edges clamped.
         a.withUnsafeBufferPointer { src in
             b.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<n {
-                    let row = y * n
+                for y in 0..<out {
+                    let row = y * out
                     dst[row] = (3 * src[row] + src[row + 1]) * 0.25
-                    for x in 1..<(n - 1) { dst[row + x] = (src[row + x - 1] + 2 * src[row + x] + src[row + x + 1]) * 0.25 }
-                    dst[row + n - 1] = (src[row + n - 2] + 3 * src[row + n - 1]) * 0.25
+                    for x in 1..<(out - 1) { dst[row + x] = (src[row + x - 1] + 2 * src[row + x] + src[row + x + 1]) * 0.25 }
+                    dst[row + out - 1] = (src[row + out - 2] + 3 * src[row + out - 1]) * 0.25
                 }
             }
         }
-        var out = [UInt8](repeating: 0, count: count)
+        var grey = [UInt8](repeating: 0, count: count)
         let lo: Float = -1350, inv: Float = 255 / 1500
         let white = Float(u(3, 6)) * Float(3.0.squareRoot()) / 2 / 32768
         b.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { o in
-                for y in 0..<n {
-                    let up = y > 0 ? (y - 1) * n : 0, dn = y < n - 1 ? (y + 1) * n : (n - 1) * n, row = y * n
-                    for x in 0..<n {
+            grey.withUnsafeMutableBufferPointer { o in
+                for y in 0..<out {
+                    let up = y > 0 ? (y - 1) * out : 0, dn = y < out - 1 ? (y + 1) * out : (out - 1) * out, row = y * out
+                    for x in 0..<out {
                         let r = rng.next()
                         let s = Int(r & 0xFFFF) + Int((r >> 16) & 0xFFFF) + Int((r >> 32) & 0xFFFF) + Int(r >> 48) - 131070
                         let v = (src[up + x] + 2 * src[row + x] + src[dn + x]) * 0.25 + Float(s) * white
@@ -460,21 +529,22 @@ struct PhantomDrawer {
                 }
             }
         }
-        return out
+        return grey
     }
 
     /// Burns a bright tag (a frame with two bars, like a burned-in annotation) into a corner.
     mutating func burnTag(_ px: inout [UInt8], corner: Int) -> ([UInt8], LesionBox) {
-        let w = max(6, Int(28 * k)), h = max(4, Int(16 * k)), inset = max(2, Int(12 * k))
-        let x0 = corner == 1 ? n - inset - w : inset
-        let y0 = corner == 2 ? n - inset - h : inset
-        var mask = [UInt8](repeating: 0, count: n * n)
-        let t = max(1, Int(2 * k))
+        let ko = Double(out) / 512
+        let w = max(6, Int(28 * ko)), h = max(4, Int(16 * ko)), inset = max(2, Int(12 * ko))
+        let x0 = corner == 1 ? out - inset - w : inset
+        let y0 = corner == 2 ? out - inset - h : inset
+        var mask = [UInt8](repeating: 0, count: out * out)
+        let t = max(1, Int(2 * ko))
         for y in y0..<(y0 + h) {
             for x in x0..<(x0 + w) {
                 let frame = x < x0 + t || x >= x0 + w - t || y < y0 + t || y >= y0 + h - t
                 let bars = (y - y0 >= h / 3 && y - y0 < h / 3 + t) || (y - y0 >= 2 * h / 3 - t && y - y0 < 2 * h / 3) && x - x0 < w * 2 / 3
-                if frame || bars { px[y * n + x] = 255; mask[y * n + x] = 255 }
+                if frame || bars { px[y * out + x] = 255; mask[y * out + x] = 255 }
             }
         }
         return (mask, LesionBox(x0: x0, y0: y0, x1: x0 + w, y1: y0 + h))

@@ -20,23 +20,29 @@ struct Synth: ParsableCommand {
     @Option(help: "Seed: the same seed gives the same bytes (0...2^64-1, default 0).", transform: seedOption) var seed: UInt64 = 0
     @Option(help: "Fraction of slices carrying a class-correlated corner tag (shortcut), 0...1 (default 0).",
             transform: doubleOption(0...1)) var shortcut: Double = 0
+    @Flag(name: .customLong("also-clean"), help: "With --shortcut: also write the same slices without any marker (images_clean/, manifest_clean.csv; same rows and splits).")
+    var alsoClean = false
     @Option(help: "Worker threads (\(OptionRange.threads); default: all cores).",
             transform: intOption(OptionRange.threads)) var threads: Int?
 
     func run() throws {
         if let t = threads { Parallel.setThreads(t) }
         try checkResources()
-        let s = try SynthDataset.generate(out: out, count: count, size: size, seed: seed, shortcutFraction: shortcut)
+        let s = try SynthDataset.generate(out: out, count: count, size: size, seed: seed, shortcutFraction: shortcut,
+                                          alsoClean: alsoClean)
         let classes = s.perClass.keys.sorted().map { "\($0) \(s.perClass[$0] ?? 0)" }.joined(separator: ", ")
         print("wrote \(s.count) slices (\(classes); \(s.shortcutCount) with shortcut tag) in \(String(format: "%.2f", s.seconds)) s "
-              + "(\(String(format: "%.1f", Double(s.count) / max(s.seconds, 1e-9))) slices/s) → \(s.manifestPath)")
+              + "(\(String(format: "%.1f", Double(s.count) / max(s.seconds, 1e-9))) slices/s) → \(s.manifestPath)"
+              + (s.cleanManifestPath.map { " and, without markers, \($0)" } ?? ""))
     }
 
     /// Refuses a set that cannot fit: manifest rows in memory, per-thread canvases, and the PNGs on disk.
     func checkResources() throws {
         let px = Double(size) * Double(size)
-        // ~2 KB per manifest row (generator parameters as strings) + HU canvas, masks and noise per worker.
-        let memory = Double(count) * 2048 + Double(Parallel.threads) * px * 24
+        let grid = Double(size * PhantomGenerator.supersampling(size: size))
+        // ~2 KB per manifest row (generator parameters as strings) + HU canvas, masks and noise per worker
+        // on the (finer) drawing grid.
+        let memory = Double(count) * 2048 + Double(Parallel.threads) * grid * grid * 24
         try MemoryBudget.require(memory, for: "synth --count \(count) --size \(size)")
         // Noisy 8-bit slices compress to about half a byte per pixel; masks are nearly free.
         let disk = Double(count) * (px * 0.4 + 2048)
