@@ -16,7 +16,7 @@ public struct PaperData: Sendable {
     public var cleanPairs: [String: String]
 }
 
-/// Stage 1: phantoms with shortcut markers (and the marker-free twin of every marked test slice),
+/// Stage 1: phantoms with shortcut markers (and the generator's marker-free twin of every slice),
 /// or a scanned folder split duplicate-safe.
 public enum DataStage {
     public static func run(_ spec: DataSpec, cache: StageCache, log: (String) -> Void) throws -> PaperData {
@@ -25,32 +25,24 @@ public enum DataStage {
         let specJSON = String(decoding: try JSONEncoder.sorted.encode(p), as: UTF8.self)
         let key = StageCache.key(["data", "phantom", PhantomGenerator.version, specJSON])
         let dir = try cache.run(stage: "data", item: "phantoms", key: key) { work in
-            _ = try SynthDataset.generate(out: work, count: p.count, size: p.size, seed: p.seed, shortcutFraction: p.shortcutFraction)
-            let m = try Manifest.read(path: work + "/manifest.csv")
-            try writeCleanTwins(m, spec: p, out: work)
+            _ = try SynthDataset.generate(out: work, count: p.count, size: p.size, seed: p.seed, shortcutFraction: p.shortcutFraction,
+                                          alsoClean: p.shortcutFraction > 0)
         }
         let manifest = try Manifest.read(path: dir + "/manifest.csv")
+        // The generator's marked/clean pairs: the same rows, the clean one drawn without the marker.
         var pairs: [String: String] = [:]
-        for it in manifest.items(in: .test) where it.extra["shortcut"] == "1" { pairs[it.file] = dir + "/" + cleanPath(it.file) }
+        if FileManager.default.fileExists(atPath: dir + "/" + cleanManifestName) {
+            let clean = try Manifest.read(path: dir + "/" + cleanManifestName)
+            var cleanByIndex: [String: String] = [:]
+            for it in clean.items { if let i = it.extra["phantom_index"] { cleanByIndex[i] = clean.resolve(it.file) } }
+            for it in manifest.items(in: .test) where it.extra["shortcut"] == "1" {
+                if let i = it.extra["phantom_index"], let c = cleanByIndex[i] { pairs[it.file] = c }
+            }
+        }
         return PaperData(manifestPath: dir + "/manifest.csv", manifest: manifest, isPhantom: true, digest: key, cleanPairs: pairs)
     }
 
-    static func cleanPath(_ file: String) -> String { "clean/" + file }
-
-    /// The marker is burned in last, after the slice is rendered from its own streams: the same slice
-    /// drawn with no marker is the marked one with the marker's pixels restored.
-    static func writeCleanTwins(_ m: Manifest, spec p: PhantomSpec, out: String) throws {
-        let clean = PhantomGenerator(size: p.size, seed: p.seed, shortcutFraction: 0)
-        for it in m.items(in: .test) where it.extra["shortcut"] == "1" {
-            guard let idx = it.extra["phantom_index"].flatMap(Int.init) else {
-                throw PaperError.stage("data", "\(it.file): no phantom_index in the manifest")
-            }
-            let s = clean.slice(idx)
-            let path = out + "/" + cleanPath(it.file)
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try PNG.writeBytes(try PNG.encode8(s.pixels, width: s.size, height: s.size, channels: 1, fast: true, name: path), to: path)
-        }
-    }
+    static let cleanManifestName = "manifest_clean.csv"
 
     /// A user folder: scanned (bad files listed), split stratified and duplicate-safe; the key is the
     /// scan's manifest (file names, classes, content hashes, split) and the masks' bytes.

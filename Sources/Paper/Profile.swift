@@ -1,3 +1,6 @@
+import Datasets
+import Training
+
 /// The three sizes of the study's pipeline. Each profile is a complete `PaperConfig`: data, training
 /// recipe and analysis settings; command-line options override single fields.
 ///
@@ -9,32 +12,38 @@
 public enum PaperProfile: String, CaseIterable, Sendable, Codable {
     case tiny, quick, full
 
+    /// The phantom set and training recipe measured for this profile (docs/PHANTOMS.md).
+    public var phantom: PhantomProfile {
+        switch self {
+        case .tiny: return .tiny
+        case .quick: return .quick
+        case .full: return .full
+        }
+    }
+
     /// The profile's configuration with phantom data.
     public var config: PaperConfig {
         var c = PaperConfig(profile: self)
+        let p = phantom
+        c.data.phantom = PhantomSpec(count: p.count, size: p.size, seed: p.seed, shortcutFraction: p.shortcutFraction)
+        var t = TrainingRecipe(imageSize: p.imageSize, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr)
+        t.weightDecay = p.weightDecay
+        t.optimizer = OptimizerKind(rawValue: p.optimizer) ?? .adamw
+        t.schedule = Schedule(rawValue: p.schedule) ?? .none
+        t.warmupEpochs = p.warmupEpochs
+        t.augment = Augmentation(rawValue: p.augment) ?? .none
+        c.training = t
+        c.seeds = p.seeds
         switch self {
         case .tiny:
-            c.data.phantom = PhantomSpec(count: 36, size: 64, seed: 0, shortcutFraction: 0.9)
-            c.training = TrainingRecipe(imageSize: 64, epochs: 1, batchSize: 16, lr: 1e-3)
-            c.seeds = [42, 43]
             c.analysis.deletionSteps = 8
             c.analysis.curveImages = 4
             // Three methods keep the comparison and the cascade while the CI run stays in minutes.
             c.analysis.methods = ["gradcam", "gradcam++", "random"]
-            c.analysis.bootstrapResamples = 1000
         case .quick:
-            // The phantom set and recipe measured to teach every CNN within the budget (docs/PHANTOMS.md).
-            c.data.phantom = PhantomSpec(count: 900, size: 96, seed: 0, shortcutFraction: 0.9)
-            c.training = TrainingRecipe(imageSize: 96, epochs: 8, batchSize: 32, lr: 1e-3)
-            c.training.schedule = .cosine
-            c.training.warmupEpochs = 1
-            c.seeds = [42, 43]
             c.analysis.deletionSteps = 20
             c.analysis.curveImages = 40
         case .full:
-            c.data.phantom = PhantomSpec(count: 1200, size: 224, seed: 0, shortcutFraction: 0.9)
-            c.training = TrainingRecipe(imageSize: 224, epochs: 20, batchSize: 16, lr: 1e-4)
-            c.seeds = [42, 43, 44]
             c.analysis.deletionSteps = 50
             c.analysis.curveImages = 100
         }

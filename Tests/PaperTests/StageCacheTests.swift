@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Datasets
+import Imaging
 @testable import Paper
 
 /// The cache's contract: a finished result is reused only under its key; an interrupted stage never
@@ -64,18 +65,26 @@ final class StageCacheTests: XCTestCase {
         XCTAssertEqual(d, root + "/sweep/main")
     }
 
-    /// The shortcut experiment's marker-free twin differs from the marked slice only under the marker.
-    func testCleanTwinDiffersOnlyUnderTheMarker() throws {
-        let marked = PhantomGenerator(size: 64, seed: 3, shortcutFraction: 1), clean = PhantomGenerator(size: 64, seed: 3, shortcutFraction: 0)
-        for i in 0..<6 {
-            let a = marked.slice(i), b = clean.slice(i)
-            let m = try XCTUnwrap(a.shortcutMask)
-            XCTAssertNil(b.shortcutMask)
+    /// The data stage pairs every marked test slice with the generator's marker-free twin, which
+    /// differs from it only under the marker.
+    func testDataStagePairsMarkedTestSlicesWithCleanTwins() throws {
+        let cache = try StageCache(root: root)
+        let data = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
+        let marked = data.manifest.items(in: .test).filter { $0.extra["shortcut"] == "1" }
+        XCTAssertFalse(marked.isEmpty)
+        XCTAssertEqual(Set(data.cleanPairs.keys), Set(marked.map(\.file)))
+        for it in marked {
+            let a = try PNG.read(path: data.manifest.resolve(it.file)).bytes8()
+            let b = try PNG.read(path: try XCTUnwrap(data.cleanPairs[it.file])).bytes8()
+            let m = try PNG.read(path: data.manifest.resolve(try XCTUnwrap(it.extra["shortcut_mask"]))).bytes8()
             var under = 0
-            for p in 0..<a.pixels.count {
-                if m[p] == 0 { XCTAssertEqual(a.pixels[p], b.pixels[p], "slice \(i) pixel \(p) outside the marker") } else if a.pixels[p] != b.pixels[p] { under += 1 }
+            for p in 0..<a.count {
+                if m[p] == 0 { XCTAssertEqual(a[p], b[p], "\(it.file) pixel \(p) outside the marker") } else if a[p] != b[p] { under += 1 }
             }
             XCTAssertGreaterThan(under, 0, "the marker changes the pixels under it")
         }
+        let again = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
+        XCTAssertEqual(again.digest, data.digest)
+        XCTAssertEqual(cache.events.map(\.cached), [false, true])
     }
 }
