@@ -10,7 +10,9 @@ final class IQOTHLayoutTests: XCTestCase {
     func testKaggleLayoutRunsWithLocalizationUndefined() throws {
         let base = NSTemporaryDirectory() + "paper-iqoth-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = base + "/The IQ-OTHNCCD lung cancer dataset"
+        // The folder as downloaded: one top folder holding the three class folders.
+        let download = base + "/download"
+        let root = download + "/The IQ-OTHNCCD lung cancer dataset"
         var firstBytes: [UInt8] = []
         for (c, (folder, stem)) in [("Bengin cases", "Bengin case"), ("Malignant cases", "Malignant case"), ("Normal cases", "Normal case")].enumerated() {
             try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
@@ -27,7 +29,7 @@ final class IQOTHLayoutTests: XCTestCase {
         try Data(firstBytes).write(to: URL(fileURLWithPath: "\(root)/Bengin cases/Bengin case (9).jpg"))
 
         var c = PaperProfile.tiny.config
-        c.data.folder = base
+        c.data.folder = download
         c.architectures = ["resnet50", "efficientnet_b0"]
         c.seeds = [42]
         c.analysis.methods = ["gradcam", "random"]
@@ -50,7 +52,7 @@ final class IQOTHLayoutTests: XCTestCase {
         XCTAssertTrue(md.contains("Localization metrics are undefined for this data"))
         XCTAssertTrue(md.contains("undefined (no lesion mask)"))
         XCTAssertTrue(md.contains("Not applicable: the user's images carry no synthetic marker"))
-        let ex = try String(contentsOfFile: out + "/tables/explanation.csv", encoding: .utf8)
+        let ex = try String(contentsOfFile: out + "/tables/explanation.csv", encoding: .utf8).replacingOccurrences(of: "\r\n", with: "\n")
         XCTAssertFalse(ex.split(separator: "\n").contains { $0.contains("LocAcc") && $0.contains("0.000 [") }, "LocAcc never shown as zero")
     }
 }
