@@ -65,6 +65,7 @@ public enum SweepStage {
             let plan: Plan
             do { plan = try Plan.expand(s, manifest: data.manifest) } catch { throw PaperError.stage("sweep \(name)", "\(error)") }
             var options = LaunchOptions()
+            options.threads = Parallel.threads   // the run's --threads, not every core
             if let sl = slurm {
                 var o = SlurmOptions(shards: sl.shards)
                 o.partition = sl.partition; o.time = sl.time; o.cpusPerTask = sl.cpusPerTask; o.jobName = "camaudit-paper-\(name)"
