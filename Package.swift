@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
         .testTarget(name: "PaperTests", dependencies: ["TensorCore", "Imaging", "Datasets", "Evaluation", "Report", "Sweep", "Paper", "TestSupport"]),
         // Figures and report documents; the rendering tests need rsvg-convert and chromium (`make deps`).
-        .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report"]),
+        .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report", "TestSupport"]),
         .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

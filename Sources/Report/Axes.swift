@@ -38,7 +38,9 @@ struct Ticks {
 
     private init(lo: Double, hi: Double, step: Double) {
         self.lo = lo; self.hi = hi
-        let n = Int(((hi - lo) / step).rounded())
+        // Extreme data (a span that overflows, or a step lost in rounding) gets one tick, not a crash.
+        let count = ((hi - lo) / step).rounded()
+        let n = count.isFinite && count >= 0 ? Int(Swift.min(count, 100)) : 0
         let places = Swift.max(0, -Int((log10(step) + 1e-9).rounded(.down)))
         decimals = places
         // Multiples of the step rounded to its decimal places, so 3 × 0.2 is 0.6, not 0.6000000000000001.
@@ -75,7 +77,7 @@ struct LinearScale {
 
 /// An entry in a chart's legend.
 struct LegendEntry {
-    enum Mark { case line(dash: String?), band, box, point }
+    enum Mark { case line(dash: String?), band(dash: String?), box, point }
     var name: String
     var color: String
     var mark: Mark
@@ -135,9 +137,9 @@ struct ChartFrame {
             switch entry.mark {
             case .line(let dash):
                 canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5, dash: dash)
-            case .band:
+            case .band(let dash):
                 canvas.rect(x: lx, y: ly - 6, w: 22, h: 12, fill: entry.color, opacity: 0.2)
-                canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5)
+                canvas.line(lx, ly, lx + 22, ly, stroke: entry.color, width: 2.5, dash: dash)
             case .box:
                 canvas.rect(x: lx + 4, y: ly - 6, w: 14, h: 12, fill: entry.color, stroke: "#333", strokeWidth: 0.6)
             case .point:

@@ -13,8 +13,12 @@ extension Plot {
         if let reference { allY.append(reference.y) }
         let xTicks = Ticks.covering(allX, target: 6)
         let yTicks = yRange.map { Ticks.within($0) } ?? Ticks.covering(allY)
+        // Beyond four series, dash patterns tell coinciding lines apart (the one drawn below shows
+        // through the gaps of the one above).
+        let dashes = series.count > 4 ? ["", "8 4", "2 3", "8 3 2 3"] : [""]
+        func dash(_ i: Int) -> String? { let d = dashes[i % dashes.count]; return d.isEmpty ? nil : d }
         let legend = series.enumerated().map { i, s in
-            LegendEntry(name: s.name, color: Palette.color(i), mark: s.lo != nil && s.hi != nil ? .band : .line(dash: nil))
+            LegendEntry(name: s.name, color: Palette.color(i), mark: s.lo != nil && s.hi != nil ? .band(dash: dash(i)) : .line(dash: dash(i)))
         } + ChartFrame.referenceEntry(reference)
         var f = ChartFrame(kind: "lines", title: title, yLabel: yLabel, yTicks: yTicks, legend: legend,
                            bottomSpace: xLabel.isEmpty ? 34 : 56)
@@ -45,7 +49,7 @@ extension Plot {
             }
             // One path per series, even an empty one, so every legend entry has its element.
             let d = pathData(points)
-            f.canvas.raw("<path d=\"\(d.isEmpty ? "M0 0" : d)\" fill=\"none\" stroke=\"\(Palette.color(i))\" stroke-width=\"2.2\" stroke-linejoin=\"round\" stroke-linecap=\"round\" class=\"series\"\(d.isEmpty ? " visibility=\"hidden\"" : "") \(clip)/>")
+            f.canvas.raw("<path d=\"\(d.isEmpty ? "M0 0" : d)\" fill=\"none\" stroke=\"\(Palette.color(i))\" stroke-width=\"2.2\" stroke-linejoin=\"round\" stroke-linecap=\"round\"\(dash(i).map { " stroke-dasharray=\"\($0)\"" } ?? "") class=\"series\"\(d.isEmpty ? " visibility=\"hidden\"" : "") \(clip)/>")
             // Isolated points (a gap on both sides) would be invisible as a path: mark them.
             for j in 0..<n where points[j] != nil && (j == 0 || points[j - 1] == nil) && (j == n - 1 || points[j + 1] == nil) {
                 f.canvas.circle(cx: points[j]!.0, cy: points[j]!.1, r: 3, fill: Palette.color(i), cls: "point")

@@ -40,6 +40,7 @@ final class PlotTests: XCTestCase {
             [Series(name: "not finite", x: [0, 1, 2], y: [.nan, .infinity, .nan], lo: [.nan, .nan, .nan], hi: [1, 2, 3])],
             [Series(name: "constant", x: [1, 1, 1], y: [0.5, 0.5, 0.5])],
             [Series(name: "gap", x: [0, 1, 2, 3, 4], y: [1, .nan, 2, 3, .nan])],
+            [Series(name: "extreme", x: [0, 1, 2], y: [-Double.greatestFiniteMagnitude, .greatestFiniteMagnitude, 1e-300])],
         ]
         for series in cases {
             let doc = try XCTUnwrap(ParsedSVG(Plot.lines(title: "edge", xLabel: "x", yLabel: "y", series: series)))
@@ -47,6 +48,8 @@ final class PlotTests: XCTestCase {
         }
         // The gap series: one path with two runs, the isolated point drawn as a dot.
         let gap = try XCTUnwrap(ParsedSVG(Plot.lines(title: "gap", xLabel: "x", yLabel: "y", series: [cases[4][0]])))
+        _ = try XCTUnwrap(ParsedSVG(Plot.bars(title: "extreme", yLabel: "v", categories: ["a", "b"],
+                                              series: [(name: "s", values: [1e308, -1e308], lo: nil, hi: nil)])))
         let d = try XCTUnwrap(gap.all("path", cls: "series").first?.attributes["d"])
         XCTAssertEqual(d.filter { $0 == "M" }.count, 2)
         XCTAssertEqual(gap.count("circle", cls: "point"), 1)
