@@ -28,8 +28,8 @@ ARCHS = ["resnet50", "resnet101", "densenet161", "efficientnet_b0", "vit_b_16"]
 
 # The profiles' training recipes (docs/PHANTOMS.md). Data: `camaudit synth --count C --size S --seed 0`.
 RECIPES = {
-    "tiny": dict(image_size=64, epochs=1, batch_size=16, lr=1e-3, weight_decay=0.05, schedule="none", warmup_epochs=0),
-    "quick": dict(image_size=96, epochs=8, batch_size=32, lr=1e-3, weight_decay=0.05, schedule="cosine", warmup_epochs=1),
+    "tiny": dict(image_size=64, epochs=1, batch_size=16, lr=1e-3, weight_decay=0.01, schedule="none", warmup_epochs=0),
+    "quick": dict(image_size=64, epochs=10, batch_size=16, lr=1e-3, weight_decay=0.01, schedule="cosine", warmup_epochs=1),
     "full": dict(image_size=224, epochs=20, batch_size=16, lr=1e-4, weight_decay=0.01, schedule="none", warmup_epochs=0),
 }
 

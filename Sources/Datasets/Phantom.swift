@@ -16,8 +16,8 @@ import Foundation
 ///
 /// Classes (sizes in mm, so the task means the same at every resolution):
 /// - normal: no lesion;
-/// - benign: one solitary, smooth, round, well-defined nodule, 8–16 mm across, 40% calcified;
-/// - malignant: one irregular mass, 25–50 mm across, strongly lobulated, 80% spiculated, 35%
+/// - benign: one solitary, smooth, round, well-defined nodule, 14–24 mm across, 40% calcified;
+/// - malignant: one irregular mass, 30–60 mm across, strongly lobulated, 80% spiculated, 35%
 ///   abutting the pleura, 30% with a necrotic (low-density) centre.
 /// Diameters do not overlap between benign and malignant; shape differs too.
 /// Every slice draws its anatomy, its lesion and its noise from three streams of its own, each
@@ -32,8 +32,8 @@ public struct PhantomGenerator: Sendable {
     /// Millimetres per pixel at 512 pixels (field of view 358.4 mm).
     public static let pixelMillimetres512 = 0.7
     /// Lesion diameters in mm per class.
-    public static let benignDiameterMM = 8.0...16.0
-    public static let malignantDiameterMM = 25.0...50.0
+    public static let benignDiameterMM = 14.0...24.0
+    public static let malignantDiameterMM = 30.0...60.0
     public static let classes = ["benign", "malignant", "normal"]
 
     public var size: Int
@@ -425,7 +425,7 @@ struct PhantomDrawer {
     /// Drawing-grid pixels per millimetre.
     var perMM: Double { k / PhantomGenerator.pixelMillimetres512 }
 
-    /// Benign: a solitary, smooth, round, well-defined nodule, 8–16 mm across, 40% calcified
+    /// Benign: a solitary, smooth, round, well-defined nodule, 14–24 mm across, 40% calcified
     /// (diffusely or centrally, as granulomas and hamartomas are).
     mutating func drawNodule(_ mask: inout [UInt8]) {
         let d = PhantomGenerator.benignDiameterMM
@@ -448,8 +448,8 @@ struct PhantomDrawer {
         params["calcified"] = calcified ? "1" : "0"; params["spiculated"] = "0"; params["touches_pleura"] = "0"
     }
 
-    /// Malignant: an irregular mass, 25–50 mm across (a "mass" is > 30 mm; 25–30 mm are large
-    /// nodules read as suspicious), strongly lobulated, usually spiculated.
+    /// Malignant: an irregular mass, 30–60 mm across (a "mass" is a lesion over 30 mm; most
+    /// are malignant), strongly lobulated, usually spiculated.
     mutating func drawMass(_ mask: inout [UInt8]) {
         let d = PhantomGenerator.malignantDiameterMM
         let diameter = u(d.lowerBound, d.upperBound)

@@ -31,8 +31,8 @@ public struct PhantomProfile: Sendable, Equatable {
                                             optimizer: "adamw", lr: 1e-3, weightDecay: 0.01, batchSize: 16, epochs: 1,
                                             schedule: "none", warmupEpochs: 0, augment: "none", seeds: [42, 43])
     /// A real result on 2 cores in under an hour (measured: docs/PHANTOMS.md).
-    public static let quick = PhantomProfile(name: "quick", count: 900, size: 96, seed: 0, shortcutFraction: 0.9,
-                                             optimizer: "adamw", lr: 1e-3, weightDecay: 0.01, batchSize: 32, epochs: 8,
+    public static let quick = PhantomProfile(name: "quick", count: 1200, size: 64, seed: 0, shortcutFraction: 0.9,
+                                             optimizer: "adamw", lr: 1e-3, weightDecay: 0.01, batchSize: 16, epochs: 10,
                                              schedule: "cosine", warmupEpochs: 1, augment: "none", seeds: [42, 43])
     /// The study's recipe: 224 px, 60/20/20, AdamW 1e-4, batch 16, 20 epochs, R = 3.
     public static let full = PhantomProfile(name: "full", count: 1200, size: 224, seed: 0, shortcutFraction: 0.9,

@@ -20,9 +20,9 @@ final class PhantomTests: XCTestCase {
 
     func testClassesAndMasksMarkTheLesion() {
         let g = PhantomGenerator(size: 512, seed: 3)
-        // Lesion areas in pixels at 0.7 mm/pixel: benign ≤ a 16 mm disc (+10% for the aspect and
-        // outline wobble), malignant ≥ 40% of a 25 mm disc (a mass against the pleura is clipped).
-        let benignMax = Int(Double.pi * (8 / 0.7) * (8 / 0.7) * 1.1), malignantMin = Int(Double.pi * (12.5 / 0.7) * (12.5 / 0.7) * 0.4)
+        // Lesion areas in pixels at 0.7 mm/pixel: benign ≤ a 24 mm disc (+10% for the aspect and
+        // outline wobble), malignant ≥ 40% of a 30 mm disc (a mass against the pleura is clipped).
+        let benignMax = Int(Double.pi * (12 / 0.7) * (12 / 0.7) * 1.1), malignantMin = Int(Double.pi * (15 / 0.7) * (15 / 0.7) * 0.4)
         for i in 0..<9 {
             let s = g.slice(i)
             XCTAssertEqual(s.className, ["benign", "malignant", "normal"][i % 3])
