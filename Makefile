@@ -80,6 +80,16 @@ demo: deps
 	  --methods gradcam,random --metrics locacc,pointing,energy,iou,auc,faith,drop,increase,deletion,insertion,consist,cross_arch \
 	  --steps 10 --image-size 128 --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
 
+# The study end to end (docs/PAPER.md): PROFILE=tiny|quick|full, DATA=IQ-OTH/NCCD folder, MASKS=lesion masks,
+# SLURM=1 (training runs and sweeps as Slurm jobs), OUT=report folder. Stages are cached under $(OUT)/cache.
+.PHONY: paper
+PROFILE ?= quick
+OUT     ?= reports/$(PROFILE)
+paper: deps
+	$(SWIFT) build $(RELEASE)
+	.build/release/camaudit paper --profile $(PROFILE) --out "$(OUT)" --threads $(THREADS) \
+	  $(if $(DATA),--data "$(DATA)") $(if $(MASKS),--masks "$(MASKS)") $(if $(filter 1 yes true,$(SLURM)),--slurm)
+
 # A single-node Slurm on this machine (root; Debian packages, no systemd): the sweep tests submit to it.
 slurm:
 	scripts/slurm/start.sh

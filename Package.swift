@@ -64,8 +64,11 @@ let package = Package(
         .target(name: "Sweep", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Report", "Evaluation",
                                        .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: cpuSettings),
+        // The study end to end (`camaudit paper`): cached stages over Training, Sweep and Report.
+        .target(name: "Paper", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep"],
+                swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep",
+            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep", "Paper",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
@@ -82,6 +85,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
         // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
+        .testTarget(name: "PaperTests", dependencies: ["TensorCore", "Imaging", "Datasets", "Evaluation", "Report", "Sweep", "Paper", "TestSupport"]),
         // Figures and report documents; the rendering tests need rsvg-convert and chromium (`make deps`).
         .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report", "TestSupport"]),
         .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),

@@ -1,0 +1,135 @@
+import Foundation
+import TensorCore
+import Datasets
+import Evaluation
+import Sweep
+import Report
+
+/// Writes OUT/report.html, report.md, figures/, tables/*.csv and run.json (the run manifest).
+public enum PaperReport {
+    public static func write(_ run: PaperRun, to out: String, version: String, seconds: Double) throws {
+        let c = run.config
+        let archs = c.architectures
+        var doc = ReportDocument(title: "Grad-CAM faithfulness and localization — camaudit paper (\(c.profile.rawValue) profile)")
+        let test = run.data.manifest.items(in: .test)
+        let counts = run.data.manifest.classes.indices.map { k in test.filter { $0.classIndex == k }.count }
+        let chance = Tables.chanceAccuracy(classCounts: counts)
+        let hasMasks = test.contains { $0.hasLesionTruth }
+
+        doc.heading("Setup")
+        doc.paragraph(dataSentence(run) + " " + recipeSentence(c))
+        doc.paragraph("Every number states its convention in its caption; definitions are in `docs/PAPER.md` of the camaudit repository. "
+                      + "The run manifest `run.json` records the software version, seeds, thread count, data and weights digests and every configuration.")
+
+        doc.heading("Classification (Table I)")
+        let (t1, acc) = try Tables.tableI(archs, models: run.models, floor: c.analysis.accuracyFloor)
+        doc.table(caption: t1.caption, header: t1.header, rows: t1.rows, csvName: t1.csvName)
+        let fa = Figures.accuracy(acc, chance: chance, floor: c.analysis.accuracyFloor)
+        doc.figure(name: fa.name, caption: fa.caption, svg: fa.svg)
+        let flagged = acc.filter(\.flagged).map(\.architecture)
+        doc.paragraph(String(format: "Chance accuracy (always the largest class of the test split) is **%.3f**; the accuracy floor is **%.2f**. ", chance, c.analysis.accuracyFloor)
+                      + (flagged.isEmpty ? "Every architecture is above it."
+                         : "**Below the floor: \(flagged.joined(separator: ", ")).** Their explanation metrics are flagged: explanations of a model that has not learned measure noise."))
+
+        doc.heading("Explanations")
+        if !hasMasks {
+            doc.paragraph("**Localization metrics are undefined for this data:** its images have no lesion masks (give `MASKS=` to add them), "
+                          + "so LocAcc, pointing game and energy are reported as undefined with their reason, never as zeros. Faithfulness, "
+                          + "consistency and agreement need no mask and are computed.")
+        }
+        let (et, groups) = Tables.explanation(archs, rows: run.main.rows, accuracy: acc, resamples: c.analysis.bootstrapResamples)
+        doc.table(caption: et.caption, header: et.header, rows: et.rows, csvName: et.csvName)
+        let ct = Tables.comparisons(run.main.rows)
+        if !ct.rows.isEmpty { doc.table(caption: ct.caption, header: ct.header, rows: ct.rows, csvName: ct.csvName) }
+        _ = groups
+
+        doc.heading("Figures")
+        if let g = run.grid, !g.rows.isEmpty {
+            let f = try Figures.grid(g)
+            doc.figure(name: f.name, caption: f.caption, svg: f.svg)
+        }
+        for d in [true, false] { if let f = Figures.curves(run.curves, deletion: d) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) } }
+        for f in Figures.distributions(archs, rows: run.main.rows) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
+        if let f = Figures.agreement(archs, rows: run.main.rows, threshold: c.analysis.threshold) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
+
+        if let m = run.methods {
+            let arch = SweepStage.methodArchitecture(c)
+            doc.heading("CAM methods and the sanity cascade (\(arch))")
+            let mg = Summary.groups(m.rows, resamples: c.analysis.bootstrapResamples)
+            if let f = Figures.methods(mg, architecture: arch, methods: c.analysis.methods) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
+            if let f = Figures.cascade(m.rows, architecture: arch) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
+            var rows: [[String]] = []
+            for me in c.analysis.methods {
+                for x in ExplanationMetric.all where x.metric != "consist" {
+                    rows.append([me, x.label, Tables.cell(mg.first { $0.model == arch && $0.method == me && $0.metric == x.metric }), x.convention])
+                }
+            }
+            doc.table(caption: "CAM methods on \(arch) (first seed): mean over test images [95% bootstrap CI].",
+                      header: ["method", "metric", "mean [95% CI]", "convention"], rows: rows, csvName: "methods")
+        }
+
+        doc.heading("Shortcut experiment")
+        if run.shortcut.isEmpty {
+            doc.paragraph(run.data.isPhantom ? "No test slice carries the marker (shortcut fraction \(c.data.phantom?.shortcutFraction ?? 0)): nothing to measure."
+                          : "Not applicable: the user's images carry no synthetic marker.")
+        } else {
+            let st = Tables.shortcut(archs, run.shortcut)
+            doc.table(caption: st.caption, header: st.header, rows: st.rows, csvName: st.csvName)
+            for f in Figures.shortcut(archs, run.shortcut) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
+        }
+
+        doc.heading("Run")
+        let hits = run.events.filter(\.cached).count
+        doc.paragraph("\(run.events.count) stage runs, \(hits) reused from the cache (`cache/`, keyed by the SHA-256 of each stage's inputs and configuration); "
+                      + String(format: "%.0f s in all. ", seconds) + "camaudit \(version), \(Parallel.threads) threads.")
+        try doc.write(to: out)
+        try writeManifest(run, to: out + "/run.json", version: version, seconds: seconds)
+    }
+
+    static func dataSentence(_ run: PaperRun) -> String {
+        let m = run.data.manifest
+        let split = Split.allCases.map { "\(m.items(in: $0).count) \($0.rawValue)" }.joined(separator: " / ")
+        if run.data.isPhantom, let p = run.config.data.phantom {
+            return "Data: \(p.count) synthetic lung-CT phantoms (\(p.size)×\(p.size) px, exact lesion masks, seed \(p.seed)); "
+                + String(format: "%.0f%%", 100 * p.shortcutFraction) + " of the slices carry a class-correlated corner marker (the shortcut). "
+                + "Split \(split), stratified by class."
+        }
+        return "Data: \(m.items.count) images from `\(run.config.data.folder ?? "?")` in classes \(m.classes.joined(separator: ", ")); "
+            + "split \(split), stratified by class, byte-identical files kept in one split (seed \(run.config.data.splitSeed))."
+            + (run.config.data.masks.map { " Lesion masks from `\($0)`." } ?? " No lesion masks.")
+    }
+
+    static func recipeSentence(_ c: PaperConfig) -> String {
+        let t = c.training
+        return "Models: \(c.architectures.joined(separator: ", ")), each trained from scratch with seeds \(c.seeds.map(String.init).joined(separator: ", ")) "
+            + "(\(t.optimizer.rawValue), lr \(t.lr), weight decay \(t.weightDecay), batch \(t.batchSize), \(t.epochs) epoch\(t.epochs == 1 ? "" : "s"), "
+            + "Resize to \(t.imageSize)×\(t.imageSize) + ToTensor, no mean/std, best-validation checkpoint)."
+    }
+
+    /// run.json: what produced the report, enough to reproduce it.
+    static func writeManifest(_ run: PaperRun, to path: String, version: String, seconds: Double) throws {
+        var weights: [[String: Any]] = []
+        for m in run.models {
+            weights.append(["architecture": m.architecture, "seed": m.seed, "file": m.checkpoint, "sha256": try ContentDigest.hex(file: m.checkpoint),
+                            "stage_key": m.key, "parameters": m.parameters])
+        }
+        func object(_ d: Data) -> Any { (try? JSONSerialization.jsonObject(with: d)) ?? NSNull() }
+        var sweeps: [String: Any] = ["main": object(try run.main.config.json())]
+        if let m = run.methods { sweeps["methods"] = object(try m.config.json()) }
+        let obj: [String: Any] = [
+            "software": "camaudit \(version)",
+            "profile": run.config.profile.rawValue,
+            "config": object(try run.config.json()),
+            "seeds": run.config.seeds,
+            "threads": Parallel.threads,
+            "data": ["manifest": run.data.manifestPath, "manifest_sha256": try ContentDigest.hex(file: run.data.manifestPath),
+                     "stage_key": run.data.digest, "images": run.data.manifest.items.count],
+            "weights": weights,
+            "sweeps": sweeps,
+            "stages": run.events.map { ["stage": $0.stage, "item": $0.item, "key": $0.key, "cached": $0.cached, "seconds": $0.seconds] as [String: Any] },
+            "seconds": seconds,
+            "finished": ISO8601DateFormatter().string(from: Date()),
+        ]
+        try atomicWrite(try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: path)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import TensorCore
+import Datasets
+import Evaluation
+import Sweep
+
+/// Everything a run produced, for the report and for tests.
+public struct PaperRun {
+    public var config: PaperConfig
+    public var data: PaperData
+    public var models: [TrainedModel]
+    public var main: SweepOutcome
+    public var methods: SweepOutcome?
+    public var curves: [CurveSet]
+    public var grid: GridResult?
+    public var shortcut: [ShortcutResult]
+    public var events: [StageEvent]
+}
+
+/// `camaudit paper`: data → train → explain + metrics → statistics → shortcut experiment → figures
+/// and report, each stage cached under OUT/cache by the SHA-256 of its inputs and configuration.
+public struct Pipeline {
+    public var config: PaperConfig
+    public var out: String
+    /// Software version (part of every key: a new camaudit recomputes).
+    public var version: String
+    public var log: (String) -> Void = { _ in }
+
+    public init(config: PaperConfig, out: String, version: String) {
+        self.config = config; self.out = out; self.version = version
+    }
+
+    public func run() throws -> PaperRun {
+        try config.validate()
+        let started = Date()
+        let cache = try StageCache(root: out + "/cache")
+        cache.log = log
+        let data = try DataStage.run(config.data, cache: cache, log: log)
+        guard !data.manifest.items(in: .test).isEmpty else { throw PaperError.stage("data", "the test split is empty: give more images") }
+        let models: [TrainedModel]
+        if let s = config.slurm {
+            models = try SlurmTraining.run(config, data: data, slurm: s, cache: cache, version: version, log: log)
+        } else {
+            models = try TrainStage.run(config, data: data, cache: cache, version: version, log: log)
+        }
+        let main = try SweepStage.run(name: "main", config: SweepStage.mainConfig(config, data: data, models: models), data: data, models: models,
+                                      version: version, slurm: config.slurm, cache: cache, log: log)
+        let methods = try SweepStage.run(name: "methods", config: SweepStage.methodsConfig(config, data: data, models: models), data: data,
+                                         models: models.filter { $0.architecture == SweepStage.methodArchitecture(config) }.prefix(1).map { $0 },
+                                         version: version, slurm: config.slurm, cache: cache, log: log)
+        let curves = try CurvesStage.run(config, data: data, models: models, version: version, cache: cache)
+        let shortcut = try ShortcutStage.run(config, data: data, models: models, version: version, cache: cache)
+        let grid = try GridStage.run(config, data: data, models: models, mainRows: main.rows, version: version, cache: cache)
+        var run = PaperRun(config: config, data: data, models: models, main: main, methods: methods, curves: curves, grid: grid,
+                           shortcut: shortcut, events: cache.events)
+        let reportStart = Date()
+        try PaperReport.write(run, to: out, version: version, seconds: Date().timeIntervalSince(started))
+        run.events.append(StageEvent(stage: "report", item: "report", key: "", cached: false, seconds: Date().timeIntervalSince(reportStart)))
+        try atomicWrite(try JSONEncoder.sorted.encode(run.events), to: out + "/stages.json")
+        log(String(format: "report: %@/report.html (%.0f s in all)", out, Date().timeIntervalSince(started)))
+        return run
+    }
+}

@@ -1,0 +1,52 @@
+import Datasets
+import Training
+
+/// The three sizes of the study's pipeline. Each profile is a complete `PaperConfig`: data, training
+/// recipe and analysis settings; command-line options override single fields.
+///
+/// - `tiny`: the whole pipeline at toy size for CI (all five architectures, a few dozen 64-px
+///   phantoms, one epoch, two seeds so Consist is defined). Its numbers show the pipeline works,
+///   not a finding: the models have not learned, and the report flags them below the accuracy floor.
+/// - `quick`: a real result on a laptop in under an hour on 2 cores.
+/// - `full`: the study's recipe (224 px, 60/20/20, AdamW 1e-4, batch 16, 20 epochs, R = 3 seeds).
+public enum PaperProfile: String, CaseIterable, Sendable, Codable {
+    case tiny, quick, full
+
+    /// The phantom set and training recipe measured for this profile (docs/PHANTOMS.md).
+    public var phantom: PhantomProfile {
+        switch self {
+        case .tiny: return .tiny
+        case .quick: return .quick
+        case .full: return .full
+        }
+    }
+
+    /// The profile's configuration with phantom data.
+    public var config: PaperConfig {
+        var c = PaperConfig(profile: self)
+        let p = phantom
+        c.data.phantom = PhantomSpec(count: p.count, size: p.size, seed: p.seed, shortcutFraction: p.shortcutFraction)
+        var t = TrainingRecipe(imageSize: p.imageSize, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr)
+        t.weightDecay = p.weightDecay
+        t.optimizer = OptimizerKind(rawValue: p.optimizer) ?? .adamw
+        t.schedule = Schedule(rawValue: p.schedule) ?? .none
+        t.warmupEpochs = p.warmupEpochs
+        t.augment = Augmentation(rawValue: p.augment) ?? .none
+        c.training = t
+        c.seeds = p.seeds
+        switch self {
+        case .tiny:
+            c.analysis.deletionSteps = 8
+            c.analysis.curveImages = 4
+            // Three methods keep the comparison and the cascade while the CI run stays in minutes.
+            c.analysis.methods = ["gradcam", "gradcam++", "random"]
+        case .quick:
+            c.analysis.deletionSteps = 20
+            c.analysis.curveImages = 40
+        case .full:
+            c.analysis.deletionSteps = 50
+            c.analysis.curveImages = 100
+        }
+        return c
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import TensorCore
+import Models
+import Training
+import Sweep
+
+/// Waits for Slurm jobs to leave the queue.
+enum SlurmWait {
+    static func until(jobs: [String], log: (String) -> Void, poll: Double = 5) throws {
+        var last = ""
+        while true {
+            let active = try jobs.filter { try Slurm.isActive(job: $0) }
+            if active.isEmpty { return }
+            let line = "  waiting for Slurm jobs \(active.joined(separator: ", "))"
+            if line != last { log(line); last = line }
+            Thread.sleep(forTimeInterval: poll)
+        }
+    }
+}
+
+/// Stage 2 on a cluster (`make paper SLURM=1`): every model not in the cache becomes one Slurm job
+/// running `camaudit train` into the stage's partial folder (with `--resume`, so a requeued job
+/// continues); once every job has left the queue, each folder is checked and committed to the cache
+/// as the in-process stage would.
+enum SlurmTraining {
+    static func run(_ c: PaperConfig, data: PaperData, slurm: SlurmSpec, cache: StageCache, version: String,
+                    log: @escaping (String) -> Void) throws -> [TrainedModel] {
+        guard Slurm.available() else {
+            throw PaperError.stage("train", "no Slurm controller answers (sinfo failed); on one machine start one with scripts/slurm/start.sh, or run without SLURM=1")
+        }
+        let exe = WorkerPool.currentExecutable()
+        var jobs: [String] = []
+        for arch in c.architectures {
+            for seed in c.seeds {
+                let o = c.training.options(architecture: arch, seed: seed)
+                let key = try TrainStage.key(data: data, options: o, version: version)
+                let item = TrainStage.item(arch, seed)
+                guard cache.finished(stage: "train", item: item, key: key) == nil else { continue }
+                let work = cache.folder(stage: "train", item: item, key: key) + ".partial"
+                try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+                let q = Slurm.shellQuote
+                var lines = ["#!/bin/sh", "#SBATCH --job-name=camaudit-train-\(item)", "#SBATCH --cpus-per-task=\(slurm.cpusPerTask)",
+                             "#SBATCH --output=\(q(work))/slurm-%j.log"]
+                if let p = slurm.partition { lines.append("#SBATCH --partition=\(p)") }
+                if let t = slurm.time { lines.append("#SBATCH --time=\(t)") }
+                let args = ["train", "--model", arch, "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed),
+                            "--seed", String(seed), "--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", String(o.lr),
+                            "--weight-decay", String(o.weightDecay), "--optimizer", o.optimizer.rawValue, "--augment", o.augment.rawValue,
+                            "--schedule", o.schedule.rawValue, "--warmup-epochs", String(o.warmupEpochs),
+                            "--image-size", String(o.imageSize), "--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
+                lines.append(([exe] + args).map(q).joined(separator: " "))
+                let script = work + "/train.sbatch"
+                try atomicWrite(lines.joined(separator: "\n") + "\n", to: script)
+                let id = try Slurm.sbatch(["--parsable", script])
+                log("  \(item): Slurm job \(id)")
+                jobs.append(id)
+            }
+        }
+        if !jobs.isEmpty { try SlurmWait.until(jobs: jobs, log: log) }
+        var out: [TrainedModel] = []
+        for arch in c.architectures {
+            for seed in c.seeds {
+                let o = c.training.options(architecture: arch, seed: seed)
+                let key = try TrainStage.key(data: data, options: o, version: version)
+                let dir = try cache.run(stage: "train", item: TrainStage.item(arch, seed), key: key) { work in
+                    let ckpt = work + "/" + TrainStage.checkpointName(arch, seed)
+                    guard FileManager.default.fileExists(atPath: TrainingOutputs(checkpoint: ckpt).testJSON) else {
+                        throw PaperError.stage("train \(TrainStage.item(arch, seed))", "the Slurm job wrote no test scores; see \(work)/slurm-*.log")
+                    }
+                    let model = try makeModel(Architecture(rawValue: arch)!, numClasses: data.manifest.classes.count, imageSize: o.imageSize)
+                    try TrainStage.finish(TrainingOutputs(checkpoint: ckpt), model: model, options: o, work: work)
+                }
+                out.append(try TrainStage.collect(dir: dir, arch: arch, seed: seed, key: key))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import TensorCore
+import Paper
+
+/// `camaudit paper`: the study end to end — data, training, explanations and metrics, statistics,
+/// the shortcut experiment, figures and report — each stage cached by the digest of its inputs.
+struct PaperCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paper",
+        abstract: "Reproduce the study end to end: train the five architectures, explain, measure, report (docs/PAPER.md).",
+        discussion: """
+        Profiles: tiny (CI, minutes), quick (< 1 h on 2 cores), full (the study's recipe). Stages are cached under OUT/cache by \
+        the SHA-256 of their inputs and configuration: a rerun reuses what did not change. Writes OUT/report.html, report.md, \
+        figures/, tables/*.csv, run.json and stages.json.
+        """)
+
+    @Option(help: "tiny, quick or full.") var profile = "quick"
+    @Option(help: "Output folder (default reports/PROFILE).") var out: String?
+    @Option(help: "A dataset folder (IQ-OTH/NCCD as distributed, or one folder per class) instead of the phantoms.") var data: String?
+    @Option(help: "Lesion masks of --data (PNG, non-zero = lesion, same size as the image).") var masks: String?
+    @Option(help: "Architectures, comma-separated (default: all five).") var architectures: String?
+    @Option(help: "Training seeds, comma-separated (R models per architecture).") var seeds: String?
+    @Option(help: "Training epochs (overrides the profile).") var epochs: Int?
+    @Option(help: "Phantom count (overrides the profile).") var count: Int?
+    @Option(help: "Deletion/insertion steps (overrides the profile).") var steps: Int?
+    @Option(name: .customLong("curve-images"), help: "Test images per architecture in the deletion/insertion curves.") var curveImages: Int?
+    @Option(name: .customLong("accuracy-floor"), help: "Models below this mean test accuracy have their explanation metrics flagged.") var accuracyFloor: Double?
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Flag(help: "Submit the training runs and the sweeps as Slurm jobs and wait for them.") var slurm = false
+    @Option(help: "Slurm partition (with --slurm).") var partition: String?
+
+    func run() throws {
+        guard let p = PaperProfile(rawValue: profile) else { throw ValidationError("--profile '\(profile)': choose tiny, quick or full") }
+        if let threads { guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }; Parallel.setThreads(threads) }
+        var c = p.config
+        if let data {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue else { throw CLIError("--data \(data): no such folder") }
+            c.data.folder = absolute(data)
+        }
+        if let masks {
+            guard c.data.folder != nil else { throw ValidationError("--masks needs --data (phantoms carry their own masks)") }
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: masks, isDirectory: &isDir), isDir.boolValue else { throw CLIError("--masks \(masks): no such folder") }
+            c.data.masks = absolute(masks)
+        }
+        if let architectures { c.architectures = architectures.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if let seeds {
+            c.seeds = try seeds.split(separator: ",").map {
+                guard let s = UInt64($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--seeds '\(seeds)': comma-separated integers") }
+                return s
+            }
+        }
+        if let epochs { c.training.epochs = epochs }
+        if let count { c.data.phantom?.count = count }
+        if let steps { c.analysis.deletionSteps = steps }
+        if let curveImages { c.analysis.curveImages = curveImages }
+        if let accuracyFloor { c.analysis.accuracyFloor = accuracyFloor }
+        if slurm {
+            var s = SlurmSpec()
+            s.partition = partition
+            c.slurm = s
+        }
+        do { try c.validate() } catch let e as PaperError { throw ValidationError(e.description) }
+        var pipeline = Pipeline(config: c, out: absolute(out ?? "reports/\(p.rawValue)"), version: CamAudit.version)
+        pipeline.log = { writeStderr($0) }
+        _ = try pipeline.run()
+    }
+
+    func absolute(_ path: String) -> String {
+        let s = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return (s as NSString).standardizingPath
+    }
+}

@@ -1,0 +1,90 @@
+import XCTest
+import Foundation
+import Datasets
+import Imaging
+@testable import Paper
+
+/// The cache's contract: a finished result is reused only under its key; an interrupted stage never
+/// looks finished and resumes in its partial folder.
+final class StageCacheTests: XCTestCase {
+    var root = ""
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "paper-cache-\(UUID().uuidString)"
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    func testKeysSeparateTheirParts() {
+        XCTAssertEqual(StageCache.key(["a", "b"]), StageCache.key(["a", "b"]))
+        XCTAssertNotEqual(StageCache.key(["ab", "c"]), StageCache.key(["a", "bc"]))
+        XCTAssertEqual(StageCache.key(["x"]).count, 64)
+    }
+
+    func testFinishedResultIsReusedOnlyUnderItsKey() throws {
+        let cache = try StageCache(root: root)
+        var calls = 0
+        let k1 = StageCache.key(["one"]), k2 = StageCache.key(["two"])
+        let d1 = try cache.run(stage: "s", item: "i", key: k1) { w in calls += 1; try "1".write(toFile: w + "/x", atomically: true, encoding: .utf8) }
+        let again = try cache.run(stage: "s", item: "i", key: k1) { _ in calls += 1 }
+        XCTAssertEqual(d1, again)
+        XCTAssertEqual(calls, 1)
+        let d2 = try cache.run(stage: "s", item: "i", key: k2) { w in calls += 1; try "2".write(toFile: w + "/x", atomically: true, encoding: .utf8) }
+        XCTAssertEqual(calls, 2)
+        XCTAssertNotEqual(d1, d2)
+        XCTAssertEqual(try String(contentsOfFile: d1 + "/x", encoding: .utf8), "1")
+        XCTAssertEqual(cache.events.map(\.cached), [false, true, false])
+    }
+
+    func testInterruptedStageResumesInItsPartialFolder() throws {
+        let cache = try StageCache(root: root)
+        let key = StageCache.key(["k"])
+        struct Killed: Error {}
+        XCTAssertThrowsError(try cache.run(stage: "train", item: "m", key: key) { w in
+            try "epoch 1".write(toFile: w + "/progress", atomically: true, encoding: .utf8)
+            throw Killed()
+        })
+        XCTAssertNil(cache.finished(stage: "train", item: "m", key: key), "an interrupted stage must not look finished")
+        var seen = ""
+        let dir = try cache.run(stage: "train", item: "m", key: key) { w in
+            seen = (try? String(contentsOfFile: w + "/progress", encoding: .utf8)) ?? ""
+        }
+        XCTAssertEqual(seen, "epoch 1", "the rerun continues from what the interrupted one saved")
+        XCTAssertNotNil(cache.finished(stage: "train", item: "m", key: key))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + ".partial"))
+    }
+
+    func testInPlaceStageKeepsItsFilesAcrossKeys() throws {
+        let cache = try StageCache(root: root)
+        let d = try cache.run(stage: "sweep", item: "main", key: StageCache.key(["a"]), inPlace: true) { w in
+            try "row\n".write(toFile: w + "/results.csv", atomically: true, encoding: .utf8)
+        }
+        var found = ""
+        _ = try cache.run(stage: "sweep", item: "main", key: StageCache.key(["b"]), inPlace: true) { w in
+            found = try String(contentsOfFile: w + "/results.csv", encoding: .utf8)
+        }
+        XCTAssertEqual(found, "row\n", "a sweep's store keeps its rows when its configuration changes")
+        XCTAssertEqual(d, root + "/sweep/main")
+    }
+
+    /// The data stage pairs every marked test slice with the generator's marker-free twin, which
+    /// differs from it only under the marker.
+    func testDataStagePairsMarkedTestSlicesWithCleanTwins() throws {
+        let cache = try StageCache(root: root)
+        let data = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
+        let marked = data.manifest.items(in: .test).filter { $0.extra["shortcut"] == "1" }
+        XCTAssertFalse(marked.isEmpty)
+        XCTAssertEqual(Set(data.cleanPairs.keys), Set(marked.map(\.file)))
+        for it in marked {
+            let a = try PNG.read(path: data.manifest.resolve(it.file)).bytes8()
+            let b = try PNG.read(path: try XCTUnwrap(data.cleanPairs[it.file])).bytes8()
+            let m = try PNG.read(path: data.manifest.resolve(try XCTUnwrap(it.extra["shortcut_mask"]))).bytes8()
+            var under = 0
+            for p in 0..<a.count {
+                if m[p] == 0 { XCTAssertEqual(a[p], b[p], "\(it.file) pixel \(p) outside the marker") } else if a[p] != b[p] { under += 1 }
+            }
+            XCTAssertGreaterThan(under, 0, "the marker changes the pixels under it")
+        }
+        let again = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
+        XCTAssertEqual(again.digest, data.digest)
+        XCTAssertEqual(cache.events.map(\.cached), [false, true])
+    }
+}
