@@ -8,16 +8,31 @@ import Sweep
 public struct PaperData: Sendable {
     public var manifestPath: String
     public var manifest: Manifest
-    /// Phantoms (exact lesion masks, shortcut markers) or the user's folder.
+    /// Phantoms (exact lesion masks) or the user's folder.
     public var isPhantom: Bool
     /// SHA-256 of the data stage's key: every later stage's key includes it.
     public var digest: String
-    /// Test images with a marker: file → the same slice without it (`clean/…`), phantoms only.
-    public var cleanPairs: [String: String]
+    /// The shortcut experiment's set (phantoms with a marker fraction > 0): the same slices, a share
+    /// of them carrying the class-correlated corner marker.
+    public var marked: MarkedSet? = nil
 }
 
-/// Stage 1: phantoms with shortcut markers (and the generator's marker-free twin of every slice),
-/// or a scanned folder split duplicate-safe.
+/// The same phantom slices with the class-correlated marker burned into a share of them, and for each
+/// marked test slice its marker-free twin (the slice of the main set).
+public struct MarkedSet: Sendable {
+    public var manifestPath: String
+    public var manifest: Manifest
+    public var digest: String
+    /// Marked test image (manifest-relative file) → the path of the same slice without the marker.
+    public var cleanPairs: [String: String]
+
+    /// As training data for the shortcut models.
+    public var data: PaperData { PaperData(manifestPath: manifestPath, manifest: manifest, isPhantom: true, digest: digest) }
+}
+
+/// Stage 1: phantoms — the main set without markers, on which the study's models are trained and
+/// explained, and beside it the same slices with class-correlated markers for the shortcut
+/// experiment — or a scanned folder split duplicate-safe.
 public enum DataStage {
     public static func run(_ spec: DataSpec, cache: StageCache, log: (String) -> Void) throws -> PaperData {
         if let folder = spec.folder { return try scanFolder(folder, spec: spec, cache: cache, log: log) }
@@ -28,18 +43,23 @@ public enum DataStage {
             _ = try SynthDataset.generate(out: work, count: p.count, size: p.size, seed: p.seed, shortcutFraction: p.shortcutFraction,
                                           alsoClean: p.shortcutFraction > 0)
         }
-        let manifest = try Manifest.read(path: dir + "/manifest.csv")
-        // The generator's marked/clean pairs: the same rows, the clean one drawn without the marker.
-        var pairs: [String: String] = [:]
-        if FileManager.default.fileExists(atPath: dir + "/" + cleanManifestName) {
-            let clean = try Manifest.read(path: dir + "/" + cleanManifestName)
-            var cleanByIndex: [String: String] = [:]
-            for it in clean.items { if let i = it.extra["phantom_index"] { cleanByIndex[i] = clean.resolve(it.file) } }
-            for it in manifest.items(in: .test) where it.extra["shortcut"] == "1" {
-                if let i = it.extra["phantom_index"], let c = cleanByIndex[i] { pairs[it.file] = c }
-            }
+        // The generator writes the marked slices as manifest.csv and, with a marker fraction > 0,
+        // their marker-free twins (the same rows and splits) as manifest_clean.csv.
+        let markedManifest = try Manifest.read(path: dir + "/manifest.csv")
+        guard FileManager.default.fileExists(atPath: dir + "/" + cleanManifestName) else {
+            return PaperData(manifestPath: dir + "/manifest.csv", manifest: markedManifest, isPhantom: true, digest: key)
         }
-        return PaperData(manifestPath: dir + "/manifest.csv", manifest: manifest, isPhantom: true, digest: key, cleanPairs: pairs)
+        let clean = try Manifest.read(path: dir + "/" + cleanManifestName)
+        var cleanByIndex: [String: String] = [:]
+        for it in clean.items { if let i = it.extra["phantom_index"] { cleanByIndex[i] = clean.resolve(it.file) } }
+        var pairs: [String: String] = [:]
+        for it in markedManifest.items(in: .test) where it.extra["shortcut"] == "1" {
+            if let i = it.extra["phantom_index"], let c = cleanByIndex[i] { pairs[it.file] = c }
+        }
+        let marked = MarkedSet(manifestPath: dir + "/manifest.csv", manifest: markedManifest,
+                               digest: StageCache.key([key, "marked"]), cleanPairs: pairs)
+        return PaperData(manifestPath: dir + "/" + cleanManifestName, manifest: clean, isPhantom: true,
+                         digest: StageCache.key([key, "clean"]), marked: marked)
     }
 
     static let cleanManifestName = "manifest_clean.csv"
@@ -60,7 +80,7 @@ public enum DataStage {
             try manifest.write(to: work + "/manifest.csv")
         }
         let m = try Manifest.read(path: dir + "/manifest.csv")
-        return PaperData(manifestPath: dir + "/manifest.csv", manifest: m, isPhantom: false, digest: key, cleanPairs: [:])
+        return PaperData(manifestPath: dir + "/manifest.csv", manifest: m, isPhantom: false, digest: key)
     }
 }
 

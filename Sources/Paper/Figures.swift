@@ -145,29 +145,36 @@ public enum Figures {
                            + metrics.map { "\($0.label): \($0.convention)" }.joined(separator: "; ") + ". `random` = RandomCAM, the chance level.", svg: svg)
     }
 
-    /// The shortcut experiment as two figures: where the map's mass lands, and what the marker buys.
+    /// The shortcut experiment as two figures: where the map's mass lands, and what the marker buys —
+    /// for the shortcut models and for the controls trained without markers.
     public static func shortcut(_ archs: [String], _ rs: [ShortcutResult]) -> [PaperFigure] {
         let present = archs.filter { a in rs.contains { $0.architecture == a } }
         guard !present.isEmpty else { return [] }
-        func series(_ name: String, _ pick: (ShortcutResult) -> [Double]) -> (name: String, values: [Double?], lo: [Double?]?, hi: [Double?]?) {
-            let xs = present.map { a in rs.filter { $0.architecture == a }.flatMap(pick) }
+        func series(_ name: String, _ trainedOn: String, _ pick: (ShortcutResult) -> [Double]) -> (name: String, values: [Double?], lo: [Double?]?, hi: [Double?]?) {
+            let xs = present.map { a in rs.filter { $0.architecture == a && $0.trainedOn == trainedOn }.flatMap(pick) }
             let cis = xs.map { Stats.bootstrapCI($0) }
             return (name: name, values: xs.map { Stats.mean($0) }, lo: cis.map { $0?.low }, hi: cis.map { $0?.high })
         }
         let markerArea = Stats.mean(rs.map(\.markerArea)) ?? 0
         let energy = Plot.bars(title: "Where Grad-CAM looks on marked slices", yLabel: "share of the map's mass",
-                               categories: present, series: [series("on the marker", { $0.markerEnergy }), series("on the lesion", { $0.lesionEnergy })],
+                               categories: present, series: [series("shortcut model: on the marker", "marked", { $0.markerEnergy }),
+                                                             series("shortcut model: on the lesion", "marked", { $0.lesionEnergy }),
+                                                             series("control: on the marker", "clean", { $0.markerEnergy }),
+                                                             series("control: on the lesion", "clean", { $0.lesionEnergy })],
                                reference: (label: String(format: "marker's share of the image %.3f", markerArea), y: markerArea))
         let accuracy = Plot.bars(title: "Accuracy on marked slices, with and without the marker", yLabel: "accuracy",
-                                 categories: present, series: [series("with the marker", { [$0.accuracyMarked] }),
-                                                               series("marker removed", { [$0.accuracyClean] })])
+                                 categories: present, series: [series("shortcut model, with the marker", "marked", { [$0.accuracyMarked] }),
+                                                               series("shortcut model, marker removed", "marked", { [$0.accuracyClean] }),
+                                                               series("control, with the marker", "clean", { [$0.accuracyMarked] }),
+                                                               series("control, marker removed", "clean", { [$0.accuracyClean] })])
         return [
             PaperFigure(name: "shortcut_energy", caption: "Shortcut experiment, on the test slices carrying the class-correlated corner marker: "
-                        + "share of each architecture's Grad-CAM mass (energy) on the marker and on the lesion, mean over slices and seeds with "
-                        + "95% bootstrap CIs; the line is the marker's share of the image, what a uniform map would put on it.", svg: energy),
+                        + "share of the Grad-CAM mass (energy) on the marker and on the lesion, mean over slices with 95% bootstrap CIs, for "
+                        + "the model trained on marked slices and for the control trained without markers; the line is the marker's share "
+                        + "of the image, what a uniform map would put on it.", svg: energy),
             PaperFigure(name: "shortcut_accuracy", caption: "Accuracy on the same marked test slices with the marker and with it removed "
-                        + "(the slice drawn again without it), mean over seeds with a 95% bootstrap CI over seeds. A model that learned the "
-                        + "marker loses accuracy without it.", svg: accuracy),
+                        + "(the slice drawn again without it). A model that learned the marker loses accuracy without it; the control "
+                        + "never saw a marker.", svg: accuracy),
         ]
     }
 }

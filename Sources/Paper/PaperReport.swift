@@ -70,7 +70,7 @@ public enum PaperReport {
 
         doc.heading("Shortcut experiment")
         if run.shortcut.isEmpty {
-            doc.paragraph(run.data.isPhantom ? "No test slice carries the marker (shortcut fraction \(c.data.phantom?.shortcutFraction ?? 0)): nothing to measure."
+            doc.paragraph(run.data.isPhantom ? "No marked test slice (shortcut fraction \(c.data.phantom?.shortcutFraction ?? 0)): nothing to measure."
                           : "Not applicable: the user's images carry no synthetic marker.")
         } else {
             let st = Tables.shortcut(archs, run.shortcut)
@@ -91,7 +91,9 @@ public enum PaperReport {
         let split = Split.allCases.map { "\(m.items(in: $0).count) \($0.rawValue)" }.joined(separator: " / ")
         if run.data.isPhantom, let p = run.config.data.phantom {
             return "Data: \(p.count) synthetic lung-CT phantoms (\(p.size)×\(p.size) px, exact lesion masks, seed \(p.seed)); "
-                + String(format: "%.0f%%", 100 * p.shortcutFraction) + " of the slices carry a class-correlated corner marker (the shortcut). "
+                + "the study's models are trained and explained on them without markers; the shortcut experiment trains one model per "
+                + "architecture on the same slices with a class-correlated corner marker burned into " + String(format: "%.0f%%", 100 * p.shortcutFraction)
+                + " of them. "
                 + "Split \(split), stratified by class."
         }
         return "Data: \(m.items.count) images from `\(run.config.data.folder ?? "?")` in classes \(m.classes.joined(separator: ", ")); "
@@ -108,10 +110,9 @@ public enum PaperReport {
 
     /// run.json: what produced the report, enough to reproduce it.
     static func writeManifest(_ run: PaperRun, to path: String, version: String, seconds: Double) throws {
-        var weights: [[String: Any]] = []
-        for m in run.models {
-            weights.append(["architecture": m.architecture, "seed": m.seed, "file": m.checkpoint, "sha256": try ContentDigest.hex(file: m.checkpoint),
-                            "stage_key": m.key, "parameters": m.parameters])
+        func weights(_ models: [TrainedModel]) throws -> [[String: Any]] {
+            try models.map { m in ["architecture": m.architecture, "seed": m.seed, "file": m.checkpoint, "sha256": try ContentDigest.hex(file: m.checkpoint),
+                                   "stage_key": m.key, "parameters": m.parameters] }
         }
         func object(_ d: Data) -> Any { (try? JSONSerialization.jsonObject(with: d)) ?? NSNull() }
         var sweeps: [String: Any] = ["main": object(try run.main.config.json())]
@@ -123,8 +124,11 @@ public enum PaperReport {
             "seeds": run.config.seeds,
             "threads": Parallel.threads,
             "data": ["manifest": run.data.manifestPath, "manifest_sha256": try ContentDigest.hex(file: run.data.manifestPath),
-                     "stage_key": run.data.digest, "images": run.data.manifest.items.count],
-            "weights": weights,
+                     "stage_key": run.data.digest, "images": run.data.manifest.items.count,
+                     "marked_manifest": run.data.marked?.manifestPath ?? NSNull(),
+                     "marked_manifest_sha256": try run.data.marked.map { try ContentDigest.hex(file: $0.manifestPath) } ?? NSNull()] as [String: Any],
+            "weights": try weights(run.models),
+            "shortcut_weights": try weights(run.shortcutModels),
             "sweeps": sweeps,
             "stages": run.events.map { ["stage": $0.stage, "item": $0.item, "key": $0.key, "cached": $0.cached, "seconds": $0.seconds] as [String: Any] },
             "seconds": seconds,

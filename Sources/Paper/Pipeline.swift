@@ -9,6 +9,8 @@ public struct PaperRun {
     public var config: PaperConfig
     public var data: PaperData
     public var models: [TrainedModel]
+    /// One per architecture, trained on the marked slices (the shortcut experiment); empty without markers.
+    public var shortcutModels: [TrainedModel]
     public var main: SweepOutcome
     public var methods: SweepOutcome?
     public var curves: [CurveSet]
@@ -37,21 +39,21 @@ public struct Pipeline {
         cache.log = log
         let data = try DataStage.run(config.data, cache: cache, log: log)
         guard !data.manifest.items(in: .test).isEmpty else { throw PaperError.stage("data", "the test split is empty: give more images") }
-        let models: [TrainedModel]
-        if let s = config.slurm {
-            models = try SlurmTraining.run(config, data: data, slurm: s, cache: cache, version: version, log: log)
-        } else {
-            models = try TrainStage.run(config, data: data, cache: cache, version: version, log: log)
-        }
+        let models = try train(config, data, cache)
+        // The shortcut models: one seed per architecture, on the marked slices.
+        var shortcutConfig = config
+        shortcutConfig.seeds = Array(config.seeds.prefix(1))
+        let shortcutModels = try data.marked.map { try train(shortcutConfig, $0.data, cache) } ?? []
         let main = try SweepStage.run(name: "main", config: SweepStage.mainConfig(config, data: data, models: models), data: data, models: models,
                                       version: version, slurm: config.slurm, cache: cache, log: log)
         let methods = try SweepStage.run(name: "methods", config: SweepStage.methodsConfig(config, data: data, models: models), data: data,
                                          models: models.filter { $0.architecture == SweepStage.methodArchitecture(config) }.prefix(1).map { $0 },
                                          version: version, slurm: config.slurm, cache: cache, log: log)
         let curves = try CurvesStage.run(config, data: data, models: models, version: version, cache: cache)
-        let shortcut = try ShortcutStage.run(config, data: data, models: models, version: version, cache: cache)
+        let shortcut = try ShortcutStage.run(config, marked: data.marked, shortcutModels: shortcutModels,
+                                             controls: models.filter { $0.seed == config.seeds.first }, version: version, cache: cache)
         let grid = try GridStage.run(config, data: data, models: models, mainRows: main.rows, version: version, cache: cache)
-        var run = PaperRun(config: config, data: data, models: models, main: main, methods: methods, curves: curves, grid: grid,
+        var run = PaperRun(config: config, data: data, models: models, shortcutModels: shortcutModels, main: main, methods: methods, curves: curves, grid: grid,
                            shortcut: shortcut, events: cache.events)
         let reportStart = Date()
         try PaperReport.write(run, to: out, version: version, seconds: Date().timeIntervalSince(started))
@@ -59,5 +61,11 @@ public struct Pipeline {
         try atomicWrite(try JSONEncoder.sorted.encode(run.events), to: out + "/stages.json")
         log(String(format: "report: %@/report.html (%.0f s in all)", out, Date().timeIntervalSince(started)))
         return run
+    }
+
+    /// Every architecture × seed of `c` trained on `data`, in this process or as Slurm jobs.
+    func train(_ c: PaperConfig, _ data: PaperData, _ cache: StageCache) throws -> [TrainedModel] {
+        if let s = c.slurm { return try SlurmTraining.run(c, data: data, slurm: s, cache: cache, version: version, log: log) }
+        return try TrainStage.run(c, data: data, cache: cache, version: version, log: log)
     }
 }

@@ -9,6 +9,9 @@ import Evaluation
 public struct ShortcutResult: Codable, Sendable {
     public var architecture: String
     public var seed: UInt64
+    /// "marked": a shortcut model, trained on the marked slices; "clean": the study's model of that
+    /// architecture, trained without markers — the control.
+    public var trainedOn: String
     /// Marked test slices.
     public var images: Int
     public var accuracyMarked: Double
@@ -21,19 +24,25 @@ public struct ShortcutResult: Codable, Sendable {
     /// Share of the image the marker / the lesion covers: the energy a uniform map would put there.
     public var markerArea: Double
     public var lesionArea: Double
+
+    /// The two kinds of model compared, in report order, with their labels.
+    public static let trainings = [("marked", "marked slices (shortcut model)"), ("clean", "no markers (control)")]
 }
 
-/// Stage 5: beyond the study — models trained on phantoms whose corner marker is correlated with the
-/// class. Keyed by the data and the model; phantoms only (a user's folder has no marker).
+/// Stage 5: beyond the study — one model per architecture trained on phantoms whose corner marker is
+/// correlated with the class, beside the study's model trained without markers as the control. Keyed
+/// by the marked set and the model; phantoms only (a user's folder has no marker).
 public enum ShortcutStage {
-    public static func run(_ c: PaperConfig, data: PaperData, models: [TrainedModel], version: String, cache: StageCache) throws -> [ShortcutResult] {
-        let marked = data.manifest.items(in: .test).filter { data.cleanPairs[$0.file] != nil && $0.extra["shortcut_mask"] != nil }
-        guard data.isPhantom, !marked.isEmpty else { return [] }
+    public static func run(_ c: PaperConfig, marked: MarkedSet?, shortcutModels: [TrainedModel], controls: [TrainedModel],
+                           version: String, cache: StageCache) throws -> [ShortcutResult] {
+        guard let set = marked else { return [] }
+        let items = set.manifest.items(in: .test).filter { set.cleanPairs[$0.file] != nil && $0.extra["shortcut_mask"] != nil }
+        guard !items.isEmpty else { return [] }
         var out: [ShortcutResult] = []
-        for m in models {
-            let key = StageCache.key(["shortcut", data.digest, m.key, "size=\(c.training.imageSize)", version])
-            let dir = try cache.run(stage: "shortcut", item: TrainStage.item(m.architecture, m.seed), key: key) { work in
-                let r = try compute(m, items: marked, data: data, config: c)
+        for (m, trainedOn) in shortcutModels.map({ ($0, "marked") }) + controls.map({ ($0, "clean") }) {
+            let key = StageCache.key(["shortcut", set.digest, m.key, "size=\(c.training.imageSize)", version])
+            let dir = try cache.run(stage: "shortcut", item: trainedOn + "-" + TrainStage.item(m.architecture, m.seed), key: key) { work in
+                let r = try compute(m, trainedOn: trainedOn, items: items, set: set, config: c)
                 try atomicWrite(try JSONEncoder.sorted.encode(r), to: work + "/shortcut.json")
             }
             guard let d = FileManager.default.contents(atPath: dir + "/shortcut.json") else { throw PaperError.stage("shortcut", "\(dir)/shortcut.json missing") }
@@ -42,7 +51,7 @@ public enum ShortcutStage {
         return out
     }
 
-    static func compute(_ m: TrainedModel, items: [ManifestItem], data: PaperData, config c: PaperConfig) throws -> ShortcutResult {
+    static func compute(_ m: TrainedModel, trainedOn: String, items: [ManifestItem], set data: MarkedSet, config c: PaperConfig) throws -> ShortcutResult {
         let runner = try ModelRunner(m, imageSize: c.training.imageSize, batchSize: c.analysis.batchSize)
         let pre = Preprocessing(size: c.training.imageSize)
         let f = runner.logitsFunction
@@ -64,7 +73,7 @@ public enum ShortcutStage {
         }
         let n = Double(items.count)
         let truth = items.map(\.classIndex)
-        return ShortcutResult(architecture: m.architecture, seed: m.seed, images: items.count,
+        return ShortcutResult(architecture: m.architecture, seed: m.seed, trainedOn: trainedOn, images: items.count,
                               accuracyMarked: Double(zip(predMarked, truth).filter { $0 == $1 }.count) / n,
                               accuracyClean: Double(zip(predClean, truth).filter { $0 == $1 }.count) / n,
                               markerEnergy: markerEnergy, lesionEnergy: lesionEnergy, markerArea: markerArea / n,

@@ -69,7 +69,10 @@ final class StageCacheTests: XCTestCase {
     /// differs from it only under the marker.
     func testDataStagePairsMarkedTestSlicesWithCleanTwins() throws {
         let cache = try StageCache(root: root)
-        let data = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
+        let main = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
+        let data = try XCTUnwrap(main.marked)
+        XCTAssertEqual(main.manifest.items.map(\.file).count, data.manifest.items.count, "the main set is the same slices")
+        XCTAssertFalse(main.manifest.items.contains { $0.extra["marker_drawn"] == "1" }, "the study's models see no marker")
         let marked = data.manifest.items(in: .test).filter { $0.extra["shortcut"] == "1" }
         XCTAssertFalse(marked.isEmpty)
         XCTAssertEqual(Set(data.cleanPairs.keys), Set(marked.map(\.file)))
@@ -84,7 +87,9 @@ final class StageCacheTests: XCTestCase {
             XCTAssertGreaterThan(under, 0, "the marker changes the pixels under it")
         }
         let again = try DataStage.run(PaperProfile.tiny.config.data, cache: cache, log: { _ in })
-        XCTAssertEqual(again.digest, data.digest)
+        XCTAssertEqual(again.digest, main.digest)
+        XCTAssertEqual(again.marked?.digest, data.digest)
+        XCTAssertNotEqual(main.digest, data.digest)
         XCTAssertEqual(cache.events.map(\.cached), [false, true])
     }
 }

@@ -57,6 +57,14 @@ final class TinyProfileTests: XCTestCase {
 
         let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.out + "/run.json"))) as? [String: Any])
         XCTAssertEqual((manifest["weights"] as? [[String: Any]])?.count, 10)
+        XCTAssertEqual((manifest["shortcut_weights"] as? [[String: Any]])?.count, 5, "one shortcut model per architecture")
+        for a in r.config.architectures {
+            for trainedOn in ["marked", "clean"] {
+                XCTAssertEqual(r.shortcut.filter { $0.architecture == a && $0.trainedOn == trainedOn }.count, 1, "\(a) \(trainedOn)")
+            }
+        }
+        let sc = try csv("shortcut")
+        XCTAssertEqual(sc.count, 11, "header + shortcut model and control per architecture")
         XCTAssertEqual(((manifest["weights"] as? [[String: Any]])?.first?["sha256"] as? String)?.count, 64)
         XCTAssertNotNil(manifest["threads"]); XCTAssertNotNil(manifest["config"]); XCTAssertNotNil(manifest["sweeps"])
         XCTAssertEqual((manifest["data"] as? [String: Any])?["manifest_sha256"].map { "\($0)" }?.count, 64)
