@@ -90,14 +90,14 @@ public struct ReportDocument {
     // MARK: - HTML
 
     static let css = """
-    body{font-family:"DejaVu Sans",sans-serif;color:#222;max-width:1200px;margin:2em auto;padding:0 1.5em;line-height:1.5}
+    body{font-family:"DejaVu Sans",sans-serif;color:#222;max-width:1400px;margin:2em auto;padding:0 1.5em;line-height:1.5}
     h1{font-size:1.7em;border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:1.8em;font-size:1.35em}h3{font-size:1.12em}
     code{background:#f3f3f3;padding:0 .25em;border-radius:3px;font-size:.92em}
     figure{margin:1.5em 0}figure img{display:block;max-width:100%;height:auto}
     figcaption,caption{font-size:.92em;color:#333;text-align:left}figcaption{margin-top:.4em}
-    .table-wrap{overflow-x:auto;margin:1.2em 0}table{border-collapse:collapse;font-size:.9em}
-    caption{caption-side:top;padding-bottom:.4em}th,td{padding:.3em .75em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-    thead th{border-bottom:2px solid #777}tbody tr:nth-child(even){background:#f7f7f7}
+    .table-wrap{overflow-x:auto;margin:1.2em 0}table{border-collapse:collapse;font-size:.86em}
+    caption{caption-side:top;padding-bottom:.4em}th,td{padding:.3em .5em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+    thead th{border-bottom:2px solid #777;vertical-align:bottom}thead th.num{white-space:normal}tbody tr:nth-child(even){background:#f7f7f7}
     .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.csv{font-size:.85em;color:#555;margin-left:.5em}
     """
 
