@@ -5,6 +5,7 @@ import Models
 import Explain
 import Imaging
 import Evaluation
+import Sweep
 
 /// A trained model loaded for inference (BatchNorm folded), with batched logits and Grad-CAM at the
 /// architecture's default layer — what the figure and shortcut stages need beyond the sweeps.
@@ -20,19 +21,7 @@ struct ModelRunner {
         self.batchSize = batchSize
     }
 
-    var logitsFunction: LogitsFunction {
-        let model = self.model, bs = batchSize
-        return { x in
-            var outs: [Tensor] = []
-            var s = 0
-            while s < x.shape[0] {
-                let e = min(x.shape[0], s + bs)
-                outs.append(try model.logits(x.slice0(s..<e)).value)
-                s = e
-            }
-            return try Tensor.concat0(outs)
-        }
-    }
+    var logitsFunction: LogitsFunction { Executor.batchedLogits(model, batchSize: batchSize) }
 
     /// Grad-CAM maps [N, H, W] of the given classes (pytorch-grad-cam conventions).
     func gradcam(_ images: Tensor, classes: [Int]) throws -> Tensor {

@@ -164,8 +164,10 @@ public final class Executor {
         return m
     }
 
-    func logitsFunction(_ model: ImageClassifier) -> LogitsFunction {
-        let bs = config.batchSize
+    func logitsFunction(_ model: ImageClassifier) -> LogitsFunction { Self.batchedLogits(model, batchSize: config.batchSize) }
+
+    /// The model's logits of a batch of any size, computed `batchSize` images at a time.
+    public static func batchedLogits(_ model: ImageClassifier, batchSize bs: Int) -> LogitsFunction {
         return { x in
             var outs: [Tensor] = []
             var s = 0
