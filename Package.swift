@@ -84,8 +84,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Training", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["TensorCore", "NN", "Models", "Evaluation", "Datasets", "TestSupport"]),
         // Runs the built `camaudit` binary as a user would (build it first: `swift build -c release`).
-        .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "TestSupport"]),
-        .testTarget(name: "PaperTests", dependencies: ["TensorCore", "Imaging", "Datasets", "Evaluation", "Report", "Sweep", "Paper", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TensorCore", "Imaging", "Training", "TestSupport"]),
+        .testTarget(name: "PaperTests", dependencies: ["TensorCore", "Imaging", "Datasets", "Models", "Evaluation", "Report", "Training", "Sweep", "Paper", "TestSupport"]),
         // Figures and report documents; the rendering tests need rsvg-convert and chromium (`make deps`).
         .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report", "TestSupport"]),
         .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),

@@ -43,11 +43,8 @@ enum SlurmTraining {
                              "#SBATCH --output=\(q(work))/slurm-%j.log"]
                 if let p = slurm.partition { lines.append("#SBATCH --partition=\(p)") }
                 if let t = slurm.time { lines.append("#SBATCH --time=\(t)") }
-                let args = ["train", "--model", arch, "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed),
-                            "--seed", String(seed), "--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", String(o.lr),
-                            "--weight-decay", String(o.weightDecay), "--optimizer", o.optimizer.rawValue, "--augment", o.augment.rawValue,
-                            "--schedule", o.schedule.rawValue, "--warmup-epochs", String(o.warmupEpochs),
-                            "--image-size", String(o.imageSize), "--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
+                let args = ["train", "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed)]
+                    + o.arguments + ["--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
                 lines.append(([exe] + args).map(q).joined(separator: " "))
                 let script = work + "/train.sbatch"
                 try atomicWrite(lines.joined(separator: "\n") + "\n", to: script)

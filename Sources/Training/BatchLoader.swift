@@ -27,7 +27,11 @@ public final class BatchLoader: @unchecked Sendable {
     public init(items: [ManifestItem], order: [Int], batchSize: Int, manifest: Manifest, preprocessing: Preprocessing,
                 augmentation: Augmentation = .none, seed: UInt64 = 0, epoch: Int = 0, ahead: Int = 2) {
         count = (order.count + batchSize - 1) / max(batchSize, 1)
-        slots = DispatchSemaphore(value: max(1, ahead))
+        // Created at 0 and raised to `ahead`: libdispatch traps when a semaphore is freed with a
+        // value below the one it was created with, which is where a consumer that leaves early
+        // (`--max-steps`, a non-finite loss) leaves this one.
+        slots = DispatchSemaphore(value: 0)
+        for _ in 0..<max(1, ahead) { slots.signal() }
         let total = count
         let thread = Thread { [self] in
             for b in 0..<total {

@@ -1,3 +1,5 @@
+import Models
+
 /// The optimizer family.
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
     case adamw, sgd
@@ -33,8 +35,28 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var maxSteps: Int?
     /// The checkpoint fine-tuning started from.
     public var initFrom: String?
+    /// How the classifier's last Linear starts; nil is torchvision's rule (`HeadInit.torchvision`).
+    /// Optional so that records and cache keys written before the option existed read the same.
+    public var headInit: HeadInit?
 
     public init(architecture: String) { self.architecture = architecture }
+
+    /// The `camaudit train` options that give these options back (data, output and threads aside),
+    /// for a run submitted elsewhere (a Slurm job).
+    public var arguments: [String] {
+        var a = ["--model", architecture, "--epochs", String(epochs), "--batch-size", String(batchSize),
+                 "--optimizer", optimizer.rawValue, "--lr", String(lr), "--weight-decay", String(weightDecay),
+                 "--schedule", schedule.rawValue, "--warmup-epochs", String(warmupEpochs),
+                 "--label-smoothing", String(labelSmoothing), "--class-weights", classWeights.rawValue,
+                 "--augment", augment.rawValue, "--image-size", String(imageSize), "--seed", String(seed),
+                 "--shuffle", shuffle ? "true" : "false"]
+        if optimizer == .sgd { a += ["--momentum", String(momentum)] + (nesterov ? ["--nesterov"] : []) }
+        if !dropout { a.append("--no-dropout") }
+        if let maxSteps { a += ["--max-steps", String(maxSteps)] }
+        if let initFrom { a += ["--init", initFrom] }
+        if let headInit { a += ["--head-init", headInit.rawValue] }
+        return a
+    }
 
     /// Checks the values before anything is read or written.
     public func validate() throws {
