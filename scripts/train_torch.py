@@ -39,23 +39,68 @@ def read_manifest(path):
     return names, items
 
 
+def augment_basic(x, rng):
+    """camaudit's `--augment basic` (Sources/Training/Augment.swift), the same draws and the same
+    inverse map: random resized crop (area 0.8-1, aspect 3/4-4/3), horizontal flip (p 0.5), rotation
+    U(-10, 10) degrees about the centre (bilinear, zero fill), brightness and contrast x U(0.9, 1.1)
+    about the image mean, clamped to [0, 1]. x: [3, S, S] float tensor."""
+    c, h, w = x.shape
+    area = rng.uniform(0.8, 1.0) * h * w
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    cw, ch = min(w, np.sqrt(area * aspect)), min(h, np.sqrt(area / aspect))
+    x0, y0 = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
+    flip = rng.uniform() < 0.5
+    angle = np.deg2rad(rng.uniform(-10, 10))
+    brightness, contrast = rng.uniform(0.9, 1.1), rng.uniform(0.9, 1.1)
+    oy, ox = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    dx, dy = ox + 0.5 - w / 2, oy + 0.5 - h / 2
+    u = np.cos(angle) * dx + np.sin(angle) * dy + w / 2
+    v = -np.sin(angle) * dx + np.cos(angle) * dy + h / 2
+    inside = (u >= 0) & (v >= 0) & (u < w) & (v < h)
+    if flip:
+        u = w - u
+    fx = np.clip(x0 + u * cw / w - 0.5, 0, w - 1)
+    fy = np.clip(y0 + v * ch / h - 0.5, 0, h - 1)
+    ix, iy = fx.astype(int), fy.astype(int)
+    ix1, iy1 = np.minimum(ix + 1, w - 1), np.minimum(iy + 1, h - 1)
+    ax, ay = fx - ix, fy - iy
+    p = x.numpy()
+    top = p[:, iy, ix] * (1 - ax) + p[:, iy, ix1] * ax
+    bottom = p[:, iy1, ix] * (1 - ax) + p[:, iy1, ix1] * ax
+    out = np.where(inside, top * (1 - ay) + bottom * ay, 0.0)
+    mean = out.mean()
+    out = np.clip((out * brightness - mean * brightness) * contrast + mean * brightness, 0, 1)
+    return torch.from_numpy(out.astype(np.float32))
+
+
 class Rows(torch.utils.data.Dataset):
-    def __init__(self, items, size):
+    def __init__(self, items, size, augment=False, seed=0):
         self.items = items
         self.tf = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor()])
+        self.augment, self.seed, self.epoch = augment, seed, 0
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         path, label = self.items[i]
-        return self.tf(Image.open(path).convert("RGB")), label
+        x = self.tf(Image.open(path).convert("RGB"))
+        if self.augment:
+            x = augment_basic(x, np.random.default_rng([self.seed, self.epoch, i]))
+        return x, label
 
 
-def build(arch, k, size):
+def build(arch, k, size, head_init="torchvision"):
     if arch == "vit_b_16":
-        return torchvision.models.vit_b_16(num_classes=k, image_size=size)
-    return getattr(torchvision.models, arch)(num_classes=k)
+        model = torchvision.models.vit_b_16(num_classes=k, image_size=size)
+    else:
+        model = getattr(torchvision.models, arch)(num_classes=k)
+    if head_init == "zeros":
+        # camaudit train --head-init zeros: the classifier's last Linear starts at zero.
+        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    return model
 
 
 def score(model, loader, k):
@@ -106,6 +151,9 @@ def parser():
     ap.add_argument("--schedule", default="none", choices=["none", "cosine", "step"])
     ap.add_argument("--warmup-epochs", type=int, default=0)
     ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--augment", default="none", choices=["none", "basic"])
+    ap.add_argument("--no-dropout", action="store_true")
+    ap.add_argument("--head-init", default="torchvision", choices=["torchvision", "zeros"])
     ap.add_argument("--check-load", default=None, help="a camaudit checkpoint to load strictly and score")
     return ap
 
@@ -122,8 +170,14 @@ def run(a):
     names, items = read_manifest(a.data)
     k = len(names)
     mk = lambda s, shuffle=False: torch.utils.data.DataLoader(Rows(items[s], a.image_size), batch_size=a.batch_size, shuffle=shuffle)
+    train_rows = Rows(items["train"], a.image_size, augment=a.augment == "basic", seed=a.seed)
     torch.manual_seed(a.seed)
-    model = build(a.model, k, a.image_size)
+    model = build(a.model, k, a.image_size, a.head_init)
+    if a.no_dropout:
+        # camaudit train --no-dropout: dropout and stochastic depth off, BatchNorm still in training mode.
+        for m in model.modules():
+            if isinstance(m, (nn.Dropout, torchvision.ops.StochasticDepth)):
+                m.p = 0.0
     if a.check_load:
         from safetensors.torch import load_file
         model.load_state_dict(load_file(a.check_load), strict=True)
@@ -139,7 +193,8 @@ def run(a):
             g["lr"] = lr
         model.train()
         t0, seen, correct, total = time.time(), 0, 0, 0.0
-        for x, y in mk("train", a.shuffle == "true"):
+        train_rows.epoch = epoch
+        for x, y in torch.utils.data.DataLoader(train_rows, batch_size=a.batch_size, shuffle=a.shuffle == "true"):
             opt.zero_grad(set_to_none=True)
             out = model(x)
             loss = loss_fn(out, y)

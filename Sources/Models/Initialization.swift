@@ -49,7 +49,26 @@ private func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {
     return (shape.count > 1 ? shape[1] * receptive : shape[0], shape[0] * receptive)
 }
 
+/// How the classifier's last Linear starts (`camaudit train --head-init`).
+public enum HeadInit: String, CaseIterable, Sendable, Codable {
+    /// As torchvision draws it. EfficientNet's rule, U(±1/√classes), was made for 1000 classes: with
+    /// three its logits start near ±10 and the loss at 3–4 instead of ln 3.
+    case torchvision
+    /// Weight and bias zero: every class starts at the same logit, the loss at ln K.
+    case zeros
+}
+
 extension ImageClassifier {
+    /// Random weights drawn the way torchvision initialises the architecture (same distributions,
+    /// our own seeded generator, so not PyTorch's bits), then the head as `head` says. Same seed → same weights.
+    public func initialize(seed: UInt64, head: HeadInit) {
+        initialize(seed: seed)
+        guard head == .zeros else { return }
+        let w = architecture.classifierWeightKey
+        let keys: Set<String> = [w, String(w.dropLast("weight".count)) + "bias"]
+        for (key, p) in namedParameters() where keys.contains(key) { p.value = Tensor(zeros: p.value.shape) }
+    }
+
     /// Random weights drawn the way torchvision initialises the architecture (same distributions,
     /// our own seeded generator, so not PyTorch's bits). Same seed → same weights.
     public func initialize(seed: UInt64) {

@@ -27,7 +27,19 @@ public struct DataSpec: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// The training recipe shared by every architecture and seed (`camaudit train`'s options).
+/// Where one architecture's recipe differs from the shared one (nil: as shared).
+public struct ArchitectureRecipe: Codable, Equatable, Sendable {
+    public var epochs: Int?
+    public var lr: Double?
+    public var headInit: HeadInit?
+    public var dropout: Bool?
+    public init(epochs: Int? = nil, lr: Double? = nil, headInit: HeadInit? = nil, dropout: Bool? = nil) {
+        self.epochs = epochs; self.lr = lr; self.headInit = headInit; self.dropout = dropout
+    }
+}
+
+/// The training recipe shared by every architecture and seed (`camaudit train`'s options), with
+/// per-architecture exceptions.
 public struct TrainingRecipe: Codable, Equatable, Sendable {
     public var imageSize: Int
     public var epochs: Int
@@ -38,6 +50,10 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     public var augment: Augmentation = .none
     public var schedule: Schedule = .none
     public var warmupEpochs = 0
+    /// How the classifier's last Linear starts (nil: torchvision's rule).
+    public var headInit: HeadInit?
+    /// Exceptions by architecture name (nil or absent: the shared recipe).
+    public var perArchitecture: [String: ArchitectureRecipe]?
     public init(imageSize: Int, epochs: Int, batchSize: Int, lr: Double) {
         self.imageSize = imageSize; self.epochs = epochs; self.batchSize = batchSize; self.lr = lr
     }
@@ -47,7 +63,14 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
         var o = TrainingOptions(architecture: architecture)
         o.imageSize = imageSize; o.epochs = epochs; o.batchSize = batchSize; o.lr = lr
         o.weightDecay = weightDecay; o.optimizer = optimizer; o.augment = augment; o.seed = seed
-        o.schedule = schedule; o.warmupEpochs = warmupEpochs
+        o.schedule = schedule; o.warmupEpochs = warmupEpochs; o.headInit = headInit
+        if let x = perArchitecture?[architecture] {
+            if let e = x.epochs { o.epochs = e }
+            if let lr = x.lr { o.lr = lr }
+            if let h = x.headInit { o.headInit = h }
+            if let d = x.dropout { o.dropout = d }
+        }
+        if o.headInit == .torchvision { o.headInit = nil }
         return o
     }
 }

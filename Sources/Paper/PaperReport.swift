@@ -105,7 +105,24 @@ public enum PaperReport {
         let t = c.training
         return "Models: \(c.architectures.joined(separator: ", ")), each trained from scratch with seeds \(c.seeds.map(String.init).joined(separator: ", ")) "
             + "(\(t.optimizer.rawValue), lr \(t.lr), weight decay \(t.weightDecay), batch \(t.batchSize), \(t.epochs) epoch\(t.epochs == 1 ? "" : "s"), "
-            + "Resize to \(t.imageSize)×\(t.imageSize) + ToTensor, no mean/std, best-validation checkpoint)."
+            + (t.augment == .none ? "" : "augmentation \(t.augment.rawValue), ")
+            + (t.schedule == .none ? "" : "\(t.schedule.rawValue) schedule with \(t.warmupEpochs) warmup epoch\(t.warmupEpochs == 1 ? "" : "s"), ")
+            + (t.headInit == .zeros ? "classifier head initialised to zero, " : "")
+            + "Resize to \(t.imageSize)×\(t.imageSize) + ToTensor, no mean/std, best-validation checkpoint)"
+            + exceptionsSentence(t) + "."
+    }
+
+    /// "; efficientnet_b0: 25 epochs, lr 0.002" for the architectures whose recipe differs.
+    static func exceptionsSentence(_ t: TrainingRecipe) -> String {
+        let parts = (t.perArchitecture ?? [:]).sorted { $0.key < $1.key }.compactMap { arch, x -> String? in
+            var d: [String] = []
+            if let e = x.epochs { d.append("\(e) epochs") }
+            if let lr = x.lr { d.append("lr \(lr)") }
+            if let h = x.headInit { d.append("head init \(h.rawValue)") }
+            if let drop = x.dropout { d.append(drop ? "dropout on" : "dropout off") }
+            return d.isEmpty ? nil : "\(arch): " + d.joined(separator: ", ")
+        }
+        return parts.isEmpty ? "" : "; except " + parts.joined(separator: "; ")
     }
 
     /// run.json: what produced the report, enough to reproduce it.

@@ -1,4 +1,5 @@
 import Datasets
+import Models
 import Training
 
 /// The three sizes of the study's pipeline. Each profile is a complete `PaperConfig`: data, training
@@ -32,6 +33,10 @@ public enum PaperProfile: String, CaseIterable, Sendable, Codable {
         t.schedule = Schedule(rawValue: p.schedule) ?? .none
         t.warmupEpochs = p.warmupEpochs
         t.augment = Augmentation(rawValue: p.augment) ?? .none
+        if let h = HeadInit(rawValue: p.headInit), h != .torchvision { t.headInit = h }
+        if !p.exceptions.isEmpty {
+            t.perArchitecture = p.exceptions.mapValues { ArchitectureRecipe(epochs: $0.epochs, lr: $0.lr) }
+        }
         c.training = t
         c.seeds = p.seeds
         switch self {

@@ -50,7 +50,7 @@ public enum TrainStage {
     static func train(_ options: TrainingOptions, data: PaperData, into work: String, version: String, log: @escaping (String) -> Void) throws {
         guard let arch = Architecture(rawValue: options.architecture) else { throw PaperError.invalid("unknown architecture \(options.architecture)") }
         let model = try makeModel(arch, numClasses: data.manifest.classes.count, imageSize: options.imageSize)
-        model.initialize(seed: options.seed)
+        model.initialize(seed: options.seed, head: options.headInit ?? .torchvision)
         let outputs = TrainingOutputs(checkpoint: work + "/" + checkpointName(options.architecture, options.seed))
         let trainer: Trainer
         do { trainer = try Trainer(options: options, manifest: data.manifest, model: model, outputs: outputs, version: version) } catch {

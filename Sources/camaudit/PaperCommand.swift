@@ -52,7 +52,11 @@ struct PaperCommand: ParsableCommand {
                 return s
             }
         }
-        if let epochs { c.training.epochs = epochs }
+        if let epochs {
+            // Every architecture's: a per-architecture epoch count of the profile gives way too.
+            c.training.epochs = epochs
+            for k in c.training.perArchitecture?.keys.map({ $0 }) ?? [] { c.training.perArchitecture?[k]?.epochs = nil }
+        }
         if let count { c.data.phantom?.count = count }
         if let steps { c.analysis.deletionSteps = steps }
         if let curveImages { c.analysis.curveImages = curveImages }

@@ -38,6 +38,7 @@ struct Train: ParsableCommand {
     @Option(help: "Seed of the initial weights, shuffling, augmentation and dropout.") var seed: UInt64 = 42
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS or all cores); the same seed and threads give the same bytes.") var threads: Int?
     @Flag(help: "Continue from the last completed epoch saved beside --out.") var resume = false
+    @Option(name: .customLong("head-init"), help: "How the classifier's last Linear starts: torchvision (its own rule) or zeros (every class at the same logit; EfficientNet's torchvision rule starts a 3-class head with logits near ±10).") var headInit = "torchvision"
     @Flag(name: .customLong("no-dropout"), help: "Dropout and stochastic depth off (BatchNorm still in training mode).") var noDropout = false
     @Option(help: "Shuffle the train split every epoch: true or false.") var shuffle = "true"
     @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") var maxSteps: Int?
@@ -68,6 +69,8 @@ struct Train: ParsableCommand {
         o.classWeights = try parse(classWeights, "--class-weights", ClassWeighting.self)
         o.augment = try parse(augment, "--augment", Augmentation.self)
         o.imageSize = imageSize; o.seed = seed; o.dropout = !noDropout; o.shuffle = shuffle == "true"; o.maxSteps = maxSteps
+        let head = try parse(headInit, "--head-init", HeadInit.self)
+        o.headInit = head == .torchvision ? nil : head
         o.initFrom = initFrom
         do { try o.validate() } catch let e as TrainingError { throw ValidationError(e.description) }
         guard out.hasSuffix(".safetensors") else { throw ValidationError("--out must name a .safetensors file, got '\(out)'") }
@@ -93,7 +96,7 @@ struct Train: ParsableCommand {
         let classes = manifest.classes
         guard classes.count >= 2 else { throw CLIError(TrainingError.singleClass(classes.first ?? "none").description) }
         let net = try makeModel(arch, numClasses: classes.count, imageSize: imageSize)
-        net.initialize(seed: seed)
+        net.initialize(seed: seed, head: o.headInit ?? .torchvision)
         var notes: [String] = []
         if let initFrom {
             guard FileManager.default.fileExists(atPath: initFrom) else { throw CLIError("\(initFrom): no such file") }

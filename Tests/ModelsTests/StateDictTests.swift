@@ -81,6 +81,24 @@ final class StateDictTests: XCTestCase {
     }
 }
 
+/// `--head-init zeros`: only the classifier's last Linear differs from torchvision's draw, and it is zero.
+final class HeadInitTests: XCTestCase {
+    func testZerosTouchesOnlyTheHead() throws {
+        for arch in [Architecture.efficientnet_b0, .resnet50] {
+            let a = try makeModel(arch, numClasses: 3, imageSize: 64), b = try makeModel(arch, numClasses: 3, imageSize: 64)
+            a.initialize(seed: 4); b.initialize(seed: 4, head: .zeros)
+            let w = arch.classifierWeightKey, bias = String(w.dropLast("weight".count)) + "bias"
+            let pa = Dictionary(uniqueKeysWithValues: a.namedParameters().map { ($0.0, $0.1.value.values) })
+            var changed: [String] = []
+            for (key, p) in b.namedParameters() where p.value.values != pa[key] { changed.append(key) }
+            // torchvision's bias is already zero for EfficientNet, U(±1/√fan_in) for ResNet.
+            XCTAssertTrue(Set(changed).isSubset(of: [w, bias]) && changed.contains(w), "\(arch): changed \(changed)")
+            for (key, p) in b.namedParameters() where key == w || key == bias { XCTAssertEqual(p.value.maxAbs, 0, key) }
+            XCTAssertGreaterThan(a.namedParameters().first { $0.0 == w }!.1.value.maxAbs, 0)
+        }
+    }
+}
+
 /// Cascading randomisation: only the named blocks change, everything else is the original model.
 final class CascadeTests: XCTestCase {
     func testRandomizedTouchesOnlyTheNamedBlocks() throws {

@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import Datasets
 import Imaging
+import Models
+import Training
 @testable import Paper
 
 /// The cache's contract: a finished result is reused only under its key; an interrupted stage never
@@ -91,5 +93,28 @@ final class StageCacheTests: XCTestCase {
         XCTAssertEqual(again.marked?.digest, data.digest)
         XCTAssertNotEqual(main.digest, data.digest)
         XCTAssertEqual(cache.events.map(\.cached), [false, true])
+    }
+}
+
+/// A profile's recipe: shared values, the head initialisation, and per-architecture exceptions that
+/// reach only their architecture (so changing one retrains only that one: the train key is its options).
+final class RecipeTests: XCTestCase {
+    func testExceptionsReachOnlyTheirArchitecture() throws {
+        let c = PaperProfile.quick.config
+        let eff = c.training.options(architecture: "efficientnet_b0", seed: 42)
+        let r50 = c.training.options(architecture: "resnet50", seed: 42)
+        XCTAssertEqual(eff.epochs, PhantomProfile.quick.exceptions["efficientnet_b0"]?.epochs)
+        XCTAssertEqual(r50.epochs, PhantomProfile.quick.epochs)
+        XCTAssertNotEqual(eff.epochs, r50.epochs)
+        XCTAssertEqual(eff.headInit, .zeros); XCTAssertEqual(r50.headInit, .zeros)
+        var changed = c.training
+        changed.perArchitecture?["efficientnet_b0"]?.lr = 5e-4
+        XCTAssertEqual(changed.options(architecture: "resnet50", seed: 42), r50)
+        XCTAssertNotEqual(changed.options(architecture: "efficientnet_b0", seed: 42), eff)
+        // torchvision's rule is recorded as absent, so keys written before the option existed still match.
+        var plain = TrainingRecipe(imageSize: 64, epochs: 1, batchSize: 4, lr: 1e-3)
+        plain.headInit = .torchvision
+        XCTAssertNil(plain.options(architecture: "resnet50", seed: 1).headInit)
+        XCTAssertTrue(PaperReport.recipeSentence(c).contains("efficientnet_b0: \(eff.epochs) epochs"), PaperReport.recipeSentence(c))
     }
 }
