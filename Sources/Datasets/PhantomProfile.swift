@@ -48,7 +48,7 @@ public struct PhantomProfile: Sendable, Equatable {
     public static let quick = PhantomProfile(name: "quick", count: 1200, size: 64, seed: 0, shortcutFraction: 0.9,
                                              optimizer: "adamw", lr: 1e-3, weightDecay: 0.01, batchSize: 16, epochs: 10,
                                              schedule: "cosine", warmupEpochs: 1, augment: "none", seeds: [42, 43],
-                                             headInit: "zeros", exceptions: ["efficientnet_b0": Exception(epochs: 25)])
+                                             headInit: "zeros", exceptions: ["efficientnet_b0": Exception(epochs: 20)])
     /// The study's recipe: 224 px, 60/20/20, AdamW 1e-4, batch 16, 20 epochs, R = 3.
     public static let full = PhantomProfile(name: "full", count: 1200, size: 224, seed: 0, shortcutFraction: 0.9,
                                             optimizer: "adamw", lr: 1e-4, weightDecay: 0.01, batchSize: 16, epochs: 20,
