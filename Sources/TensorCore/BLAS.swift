@@ -1,12 +1,22 @@
 import CBLAS
+import Foundation
 
 /// The one file that talks to OpenBLAS (CBLAS + LAPACKE). Every other kernel composes these.
 public enum BLAS {
     /// OpenBLAS always runs single-threaded in the calling thread: `sgemm` splits large products
     /// across `Parallel`'s workers itself, so one thread pool serves GEMM and every other loop
     /// (two pools on the same cores would spin against each other between calls). `Parallel`
-    /// calls this when it is first touched, before any BLAS call.
-    static func useCallingThreadOnly() { openblas_set_num_threads(1) }
+    /// calls this when it is first touched, before any BLAS call (so the kernels are chosen first).
+    static func useCallingThreadOnly() {
+        replaceFallbackKernels()
+        openblas_set_num_threads(1)
+    }
+
+    /// The OpenBLAS kernel family in use (`openblas_get_corename`: "SkylakeX", "Haswell", …).
+    public static var coreName: String {
+        _ = Parallel.threads  // kernels chosen
+        return String(cString: openblas_get_corename())
+    }
 
     /// Products below this many multiply-adds run on the calling thread.
     @usableFromInline static let splitThreshold = 1 << 18
@@ -116,6 +126,50 @@ public enum BLAS {
             throw TensorError.numerical(op: "svd", detail: "LAPACKE_sgesdd failed with info \(info) on [\(m), \(n)]")
         }
         return (u, s, vt)
+    }
+}
+
+// MARK: - Kernel choice
+
+extension BLAS {
+    /// OpenBLAS up to 0.3.21 (Debian 12's) chooses its kernels by CPU model number, and a model it
+    /// does not know — Sapphire and Emerald Rapids among them — gets the Prescott (SSE3) kernels:
+    /// SGEMM at a quarter of the AVX-512 kernels' speed, every GEMM of the engine with it (ViT-B/16
+    /// training spent 88% of its time in `sgemm_kernel_PRESCOTT`). Newer releases fall back by
+    /// instruction set instead; this does the same here: when the library reports the Prescott
+    /// fallback and the user did not choose a kernel (`OPENBLAS_CORETYPE`), it re-runs OpenBLAS's
+    /// own dispatch (`gotoblas_dynamic_quit`/`init`, what `OPENBLAS_CORETYPE` does at load time)
+    /// with the newest family the CPU's instruction set supports. Runs once, before any BLAS call.
+    /// Builds without run-time dispatch (no `gotoblas_dynamic_init`) are left alone.
+    static func replaceFallbackKernels() {
+        let env = ProcessInfo.processInfo.environment
+        guard env["OPENBLAS_CORETYPE"] == nil, String(cString: openblas_get_corename()).lowercased() == "prescott",
+              let family = kernelFamily(cpuFlags: cpuFlags()),
+              let handle = dlopen(nil, RTLD_NOW),
+              let quit = dlsym(handle, "gotoblas_dynamic_quit"), let initialize = dlsym(handle, "gotoblas_dynamic_init") else { return }
+        typealias VoidFn = @convention(c) () -> Void
+        setenv("OPENBLAS_CORETYPE", family, 1)
+        unsafeBitCast(quit, to: VoidFn.self)()
+        unsafeBitCast(initialize, to: VoidFn.self)()
+        unsetenv("OPENBLAS_CORETYPE")  // children choose for themselves
+    }
+
+    /// The newest OpenBLAS x86-64 kernel family (a name `OPENBLAS_CORETYPE` accepts) that the
+    /// instruction set flags allow, or nil (not x86-64 with AVX).
+    static func kernelFamily(cpuFlags flags: Set<String>) -> String? {
+        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+        if flags.contains("avx") { return "Sandybridge" }
+        return nil
+    }
+
+    /// The first processor's flags in /proc/cpuinfo (the kernel lists only what the OS enables);
+    /// empty where there is no such file.
+    static func cpuFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
     }
 }
 
