@@ -31,14 +31,8 @@ deps:
 build: deps
 	$(SWIFT) build $(RELEASE)
 
-# The tests run on the OpenBLAS kernels camaudit itself runs on: it replaces OpenBLAS's Prescott
-# fallback on CPUs OpenBLAS does not know (Sources/TensorCore/BLASCore.swift); a test process
-# cannot, so it is given the kernel family the binary reports.
 test: deps
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
-	@core=$$(OPENBLAS_VERBOSE=2 .build/release/camaudit --version 2>&1 | sed -n 's/^Core: //p' | tail -1); \
-	if [ -z "$$OPENBLAS_CORETYPE" ] && [ -n "$$core" ]; then export OPENBLAS_CORETYPE=$$core; fi; \
-	echo "OpenBLAS kernels: $${OPENBLAS_CORETYPE:-as OpenBLAS detects them}"; \
 	$(SWIFT) test $(TEST_FLAGS) --skip-build --disable-swift-testing
 
 # Speed tables on stdout and JSON in $(BENCH_OUT)/: kernels against the sgemm rate of the same run,

@@ -1,9 +1,5 @@
 import ArgumentParser
 import Foundation
-import TensorCore
-
-// OpenBLAS's kernels are chosen before main; a CPU it does not know gets its slowest family.
-BLASCore.restartWithBetterKernelsIfNeeded()
 
 /// The command-line tool: thin commands over the library. Each subcommand lives in its own file.
 struct CamAudit: ParsableCommand {
