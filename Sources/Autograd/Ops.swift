@@ -46,9 +46,19 @@ public func reshape(_ x: Variable, _ shape: [Int]) throws -> Variable {
 
 // MARK: - Convolution, linear, normalisation
 
+/// Graph convolutions take the Winograd path only on output maps at least this large on both
+/// sides. A graph's weights are parameters that change every step, so each forward transforms
+/// its filters anew; on small maps (few tiles) that and the narrow GEMMs cost more than the
+/// 2.25× fewer multiplications save. Most of the transform work is in the late stages (512² and
+/// 256² filters), whose maps are 2×2 and 4×4 at 64 px: there the transform took 5 % of a ResNet-50
+/// step. Settable for benchmarks and tests of the other path.
+nonisolated(unsafe) public var graphWinogradMinSize = 8
+
 public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, _ cfg: Conv2dConfig) throws -> Variable {
     let xv = x.value, wv = weight.value
-    let y = try conv2d(xv, weight: wv, bias: bias?.value, cfg)
+    var tuning = ConvTuning.default
+    if xv.rank == 4 && min(xv.shape[2] + 2 * cfg.padH, xv.shape[3] + 2 * cfg.padW) - 2 < graphWinogradMinSize { tuning.winograd = false }
+    let y = try conv2d(xv, weight: wv, bias: bias?.value, cfg, tuning: tuning)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return record(y, inputs) { g in
         let r = try conv2dBackward(g, xv, wv, cfg, needInput: x.requiresGrad, needWeight: weight.requiresGrad,

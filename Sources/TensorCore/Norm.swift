@@ -117,53 +117,106 @@ public func batchNorm2dEvalParamGrads(_ dy: Tensor, _ x: Tensor, runningMean: Te
 /// BatchNorm with batch statistics (biased variance, as PyTorch normalises in training).
 /// - Returns: y, per-channel mean and 1/√(var + eps) for the backward, and the biased variance
 ///   itself (for the running statistics: recovering it from invStd loses precision when var ≪ eps).
+///
+/// One pass per channel computes its statistics and writes its output while its planes are in
+/// cache; sums run in 8 lanes per plane (`planeSum`), then in double over images, so they depend
+/// on the shape only, never on the thread count.
 public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> (y: Tensor, mean: Tensor, invStd: Tensor, variance: Tensor) {
     let (n, c, p) = try nchwDims(x, "batchNorm2dTrain")
     try requireVector(weight, c, "weight", "batchNorm2dTrain"); try requireVector(bias, c, "bias", "batchNorm2dTrain")
     guard n * p > 0 else { throw TensorError.invalidArgument(op: "batchNorm2dTrain", detail: "no values per channel in \(x.shape)") }
     let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c]), variance = Tensor(uninitialized: [c])
-    let xp = x.data, mp = mean.data, ip = invStd.data, vp = variance.data
+    let y = Tensor(uninitialized: x.shape)
+    let xp = x.data, yp = y.data, mp = mean.data, ip = invStd.data, vp = variance.data, wp = weight.data, bp = bias.data
     let count = Double(n * p)
-    Parallel.forEachChunk(c, minPerThread: 1, kind: .norm) { r in
+    Parallel.forEachChunk(c, minPerThread: max(1, 4096 / (n * p)), kind: .norm) { r in
         for ch in r {
             var s: Double = 0
-            for img in 0..<n { let b = xp + (img * c + ch) * p; var a: Float = 0; for i in 0..<p { a += b[i] }; s += Double(a) }
-            let mu = s / count
+            for img in 0..<n { s += Double(planeSum(xp + (img * c + ch) * p, p)) }
+            let muF = Float(s / count)
             var v: Double = 0
-            let muF = Float(mu)
-            for img in 0..<n { let b = xp + (img * c + ch) * p; var a: Float = 0; for i in 0..<p { let d = b[i] - muF; a += d * d }; v += Double(a) }
-            mp[ch] = muF
-            ip[ch] = Float(1 / (v / count + Double(eps)).squareRoot())
-            vp[ch] = Float(v / count)
+            for img in 0..<n { v += Double(planeSumSquaredDeviation(xp + (img * c + ch) * p, muF, p)) }
+            let iv = Float(1 / (v / count + Double(eps)).squareRoot())
+            mp[ch] = muF; ip[ch] = iv; vp[ch] = Float(v / count)
+            let sc = wp[ch] * iv, sh = bp[ch] - muF * sc
+            for img in 0..<n {
+                let a = xp + (img * c + ch) * p, o = yp + (img * c + ch) * p
+                for i in 0..<p { o[i] = a[i] * sc + sh }
+            }
         }
     }
-    let s = Tensor(uninitialized: [c]), t = Tensor(uninitialized: [c])
-    for i in 0..<c { s.data[i] = weight.data[i] * ip[i]; t.data[i] = bias.data[i] - mp[i] * s.data[i] }
-    return (try channelAffine(x, scale: s, shift: t), mean, invStd, variance)
+    return (y, mean, invStd, variance)
 }
 
 /// Gradients of training-mode BatchNorm: with x̂ = (x − mean)·invStd and M = N·H·W,
 /// db = Σ dy, dw = Σ dy·x̂, dx = w·invStd/M · (M·dy − db − x̂·dw).
+/// Per channel in one pass (sums as in `batchNorm2dTrain`, then dx while the planes are in cache).
 public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: Tensor, invStd: Tensor) throws -> (dx: Tensor, dw: Tensor, db: Tensor) {
     try requireSameShape(dy, x, "batchNorm2dTrainBackward")
     let (n, c, p) = try nchwDims(x, "batchNorm2dTrainBackward")
     for (t, name) in [(weight, "weight"), (mean, "mean"), (invStd, "invStd")] { try requireVector(t, c, name, "batchNorm2dTrainBackward") }
-    let dw = Tensor(uninitialized: [c]), db = Tensor(uninitialized: [c])
-    let g = dy.data, xp = x.data, mp = mean.data, ip = invStd.data
-    channelReduce(n: n, c: c, p: p, into: dw.data) { i, ch in g[i] * (xp[i] - mp[ch]) * ip[ch] }
-    channelReduce(n: n, c: c, p: p, into: db.data) { i, _ in g[i] }
-    let dx = Tensor(uninitialized: x.shape)
-    let dxp = dx.data, wp = weight.data, dwp = dw.data, dbp = db.data
+    let dw = Tensor(uninitialized: [c]), db = Tensor(uninitialized: [c]), dx = Tensor(uninitialized: x.shape)
+    let g = dy.data, xp = x.data, mp = mean.data, ip = invStd.data, dxp = dx.data, wp = weight.data, dwp = dw.data, dbp = db.data
     let m = Float(n * p)
-    Parallel.forEachChunk(n * c, minPerThread: max(1, 8192 / max(p, 1)), kind: .norm) { r in
-        for plane in r {
-            let ch = plane % c
-            let k = wp[ch] * ip[ch] / m, mu = mp[ch], iv = ip[ch], gw = dwp[ch], gb = dbp[ch]
-            let a = xp + plane * p, gy = g + plane * p, d = dxp + plane * p
-            for i in 0..<p { d[i] = k * (m * gy[i] - gb - (a[i] - mu) * iv * gw) }
+    Parallel.forEachChunk(c, minPerThread: max(1, 4096 / max(1, n * p)), kind: .norm) { r in
+        for ch in r {
+            let mu = mp[ch], iv = ip[ch]
+            var sg: Double = 0, sgx: Double = 0
+            for img in 0..<n {
+                let off = (img * c + ch) * p
+                let (a, b) = planeSumAndCenteredDot(g + off, xp + off, mu, p)
+                sg += Double(a); sgx += Double(b)
+            }
+            let gb = Float(sg), gw = Float(sgx) * iv
+            dbp[ch] = gb; dwp[ch] = gw
+            let k = wp[ch] * iv / m
+            for img in 0..<n {
+                let off = (img * c + ch) * p
+                let a = xp + off, gy = g + off, d = dxp + off
+                for i in 0..<p { d[i] = k * (m * gy[i] - gb - (a[i] - mu) * iv * gw) }
+            }
         }
     }
     return (dx, dw, db)
+}
+
+// MARK: - Plane sums (8 lanes, fixed order)
+
+/// Σ a[0..<p] in 8 lanes (lane j sums a[j], a[j+8], …), lanes added in order, then the tail.
+@inline(__always)
+func planeSum(_ a: UnsafePointer<Float>, _ p: Int) -> Float {
+    let raw = UnsafeRawPointer(a)
+    var acc = SIMD8<Float>(), i = 0
+    while i + 8 <= p { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+    var s = acc.sum()
+    while i < p { s += a[i]; i += 1 }
+    return s
+}
+
+/// Σ (a − mu)² over a[0..<p], lanes as `planeSum`.
+@inline(__always)
+func planeSumSquaredDeviation(_ a: UnsafePointer<Float>, _ mu: Float, _ p: Int) -> Float {
+    let raw = UnsafeRawPointer(a), m8 = SIMD8<Float>(repeating: mu)
+    var acc = SIMD8<Float>(), i = 0
+    while i + 8 <= p { let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m8; acc += d * d; i += 8 }
+    var s = acc.sum()
+    while i < p { let d = a[i] - mu; s += d * d; i += 1 }
+    return s
+}
+
+/// (Σ g, Σ g·(x − mu)) over p elements, lanes as `planeSum`.
+@inline(__always)
+func planeSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mu: Float, _ p: Int) -> (Float, Float) {
+    let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), m8 = SIMD8<Float>(repeating: mu)
+    var sg = SIMD8<Float>(), sd = SIMD8<Float>(), i = 0
+    while i + 8 <= p {
+        let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        sg += gv; sd += gv * (xv - m8); i += 8
+    }
+    var a = sg.sum(), b = sd.sum()
+    while i < p { a += g[i]; b += g[i] * (x[i] - mu); i += 1 }
+    return (a, b)
 }
 
 /// Folds eval-mode BatchNorm into the preceding convolution: W' = W · s[co], b' = (b − mean)·s + β,

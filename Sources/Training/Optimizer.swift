@@ -56,33 +56,44 @@ public final class AdamW: Optimizer {
 
     public func step(_ params: [Gradient], lr: Float) throws {
         let lrD = Double(lr)
+        var jobs: [AdamWSlice] = [], outs: [Tensor] = []
+        jobs.reserveCapacity(params.count); outs.reserveCapacity(params.count)
+        var total = 0
         for item in params {
             let key = item.key, p = item.parameter, g = item.grad
             let m = expAvg[key] ?? Tensor(zeros: g.shape), v = expAvgSq[key] ?? Tensor(zeros: g.shape)
             let t = (steps[key] ?? 0) + 1
-            let decay = Float(1 - lrD * weightDecay)
-            let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
             let bc1 = 1 - pow(beta1, Double(t)), bc2Sqrt = (1 - pow(beta2, Double(t))).squareRoot()
-            let negStep = Float(-(lrD / bc1)), bc2 = Float(bc2Sqrt), e = Float(eps)
             // A new tensor: the old value may be captured by a graph or a filter cache.
             let out = Tensor(uninitialized: p.value.shape)
-            let box = UncheckedBox((p.value.data, out.data, g.data, m.data, v.data)), decays = weightDecay != 0
-            // Elementwise, so splitting across cores changes no bit (86M parameters in ViT-B/16).
-            Parallel.forEachChunk(out.count, minPerThread: updateGrain) { r in
-                let (pp, op, gp, mp, vp) = box.value
-                for i in r {
-                    let pi = decays ? pp[i] * decay : pp[i]
-                    let gi = gp[i]
-                    // torch.lerp with a weight below 0.5: start + weight·(end − start).
-                    mp[i] = mp[i] + w1 * (gi - mp[i])
-                    vp[i] = vp[i] * b2 + w2 * gi * gi
-                    let denom = vp[i].squareRoot() / bc2 + e
-                    op[i] = pi + negStep * mp[i] / denom
-                }
-            }
-            p.value = out
+            jobs.append(AdamWSlice(start: total, count: out.count, p: p.value.data, out: out.data, g: g.data, m: m.data, v: v.data,
+                                   decay: weightDecay != 0 ? Float(1 - lrD * weightDecay) : 1,
+                                   negStep: Float(-(lrD / bc1)), bc2: Float(bc2Sqrt)))
+            total += out.count
+            outs.append(out)
             expAvg[key] = m; expAvgSq[key] = v; steps[key] = t
         }
+        // Every element is updated by the same float operations whichever worker runs it, so the
+        // result does not depend on the thread count; one split over all parameters' elements keeps
+        // the many small tensors (BatchNorm, biases) from costing a dispatch each.
+        let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), e = Float(eps), decays = weightDecay != 0
+        jobs.withUnsafeBufferPointer { jb in
+            let box = UncheckedBox(jb)
+            Parallel.forEachChunk(total, minPerThread: updateGrain) { r in
+                // The first slice overlapping r, by binary search over the starts.
+                var lo = 0, hi = box.value.count - 1
+                while lo < hi { let mid = (lo + hi + 1) / 2; if box.value[mid].start <= r.lowerBound { lo = mid } else { hi = mid - 1 } }
+                var j = lo
+                while j < box.value.count && box.value[j].start < r.upperBound {
+                    let s = box.value[j]
+                    let a = max(r.lowerBound, s.start) - s.start, b = min(r.upperBound, s.start + s.count) - s.start
+                    if a < b { adamWUpdate(s, a..<b, w1: w1, b2: b2, w2: w2, eps: e, decays: decays) }
+                    j += 1
+                }
+            }
+        }
+        // Only now: the slices read the old values, which the parameters keep alive until here.
+        for (item, out) in zip(params, outs) { item.parameter.value = out }
     }
 
     public func stateTensors() -> [(String, Tensor)] {
@@ -106,6 +117,32 @@ public final class AdamW: Optimizer {
         guard Set(expAvg.keys) == Set(expAvgSq.keys), Set(expAvg.keys) == Set(steps.keys) else {
             throw TensorError.invalidArgument(op: "AdamW state", detail: "exp_avg, exp_avg_sq and step name different parameters")
         }
+    }
+}
+
+/// One parameter's share of an AdamW step: its elements [start, start + count) in the step's
+/// flat numbering, its buffers, and its per-parameter scalars.
+struct AdamWSlice {
+    let start: Int, count: Int
+    let p: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let decay: Float, negStep: Float, bc2: Float
+}
+
+/// The AdamW update of elements `r` of one parameter, in PyTorch's per-element float32 order.
+@inline(__always)
+func adamWUpdate(_ s: AdamWSlice, _ r: Range<Int>, w1: Float, b2: Float, w2: Float, eps e: Float, decays: Bool) {
+    let pp = s.p, op = s.out, gp = s.g, mp = s.m, vp = s.v
+    let decay = s.decay, negStep = s.negStep, bc2 = s.bc2
+    for i in r {
+        let pi = decays ? pp[i] * decay : pp[i]
+        let gi = gp[i]
+        // torch.lerp with a weight below 0.5: start + weight·(end − start).
+        let mi = mp[i] + w1 * (gi - mp[i])
+        let vi = vp[i] * b2 + w2 * gi * gi
+        mp[i] = mi; vp[i] = vi
+        let denom = vi.squareRoot() / bc2 + e
+        op[i] = pi + negStep * mi / denom
     }
 }
 
