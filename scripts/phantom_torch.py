@@ -28,10 +28,20 @@ ARCHS = ["resnet50", "resnet101", "densenet161", "efficientnet_b0", "vit_b_16"]
 
 # The profiles' training recipes (docs/PHANTOMS.md). Data: `camaudit synth --count C --size S --seed 0`.
 RECIPES = {
-    "tiny": dict(image_size=64, epochs=1, batch_size=16, lr=1e-3, weight_decay=0.01, schedule="none", warmup_epochs=0),
-    "quick": dict(image_size=64, epochs=10, batch_size=16, lr=1e-3, weight_decay=0.01, schedule="cosine", warmup_epochs=1),
-    "full": dict(image_size=224, epochs=20, batch_size=16, lr=1e-4, weight_decay=0.01, schedule="none", warmup_epochs=0),
+    "tiny": dict(image_size=64, epochs=1, batch_size=16, lr=1e-3, weight_decay=0.01, schedule="none", warmup_epochs=0,
+                 head_init="zeros"),
+    "quick": dict(image_size=64, epochs=10, batch_size=16, lr=1e-3, weight_decay=0.01, schedule="cosine", warmup_epochs=1,
+                  head_init="zeros"),
+    "full": dict(image_size=224, epochs=20, batch_size=16, lr=1e-4, weight_decay=0.01, schedule="none", warmup_epochs=0,
+                 head_init="zeros"),
 }
+# Per-architecture departures from a profile's recipe (PhantomProfile.exceptions).
+EXCEPTIONS = {"quick": {"efficientnet_b0": dict(epochs=20)}}
+
+
+def recipe_for(profile, recipe, arch):
+    """The profile's recipe for one architecture (command-line overrides already in `recipe`)."""
+    return {**recipe, **EXCEPTIONS.get(profile, {}).get(arch, {})}
 
 
 def torch_args(manifest, arch, recipe, seed, threads):
@@ -48,7 +58,7 @@ def run_ours(binary, manifest, arch, recipe, seed, threads, out):
            "--threads", str(threads), "--seed", str(seed), "--epochs", str(recipe["epochs"]),
            "--batch-size", str(recipe["batch_size"]), "--lr", str(recipe["lr"]), "--weight-decay", str(recipe["weight_decay"]),
            "--schedule", recipe["schedule"], "--warmup-epochs", str(recipe["warmup_epochs"]),
-           "--image-size", str(recipe["image_size"])]
+           "--image-size", str(recipe["image_size"]), "--head-init", recipe["head_init"]]
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.time() - t0
@@ -92,19 +102,20 @@ def main():
     results = []
     for seed in [int(s) for s in a.seeds.split(",")]:
         for arch in archs:
-            row = {"model": arch, "seed": seed, "recipe": recipe, "manifest": a.data}
+            arch_recipe = recipe if a.epochs is not None else recipe_for(a.profile, recipe, arch)
+            row = {"model": arch, "seed": seed, "recipe": arch_recipe, "manifest": a.data}
             if not a.skip_torch:
-                t = train_torch.run(torch_args(a.data, arch, recipe, seed, a.threads))
+                t = train_torch.run(torch_args(a.data, arch, arch_recipe, seed, a.threads))
                 row["torch"] = {"seconds": t["seconds"], "test": t["test"], "history": t["history"]}
                 print(f"torch {arch} s{seed}: test acc {t['test']['accuracy']:.3f} F1 {t['test']['macro_f1']:.3f} "
                       f"({t['seconds']:.0f} s)", flush=True)
             if a.ours:
-                o = run_ours(a.ours, a.data, arch, recipe, seed, a.threads, a.out)
+                o = run_ours(a.ours, a.data, arch, arch_recipe, seed, a.threads, a.out)
                 row["ours"] = o
                 print(f"ours  {arch} s{seed}: test acc {o['test']['accuracy']:.3f} F1 {o['test']['macro_f1']:.3f} "
                       f"({o['seconds']:.0f} s)", flush=True)
                 if a.clean:
-                    row["ours_clean_test"] = score_clean(arch, a.clean, recipe, o["checkpoint"], a.threads)
+                    row["ours_clean_test"] = score_clean(arch, a.clean, arch_recipe, o["checkpoint"], a.threads)
             results.append(row)
             with open(os.path.join(a.out, "results.json"), "w") as f:
                 json.dump(results, f, indent=1)
