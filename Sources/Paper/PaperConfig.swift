@@ -31,11 +31,7 @@ public struct DataSpec: Codable, Equatable, Sendable {
 public struct ArchitectureRecipe: Codable, Equatable, Sendable {
     public var epochs: Int?
     public var lr: Double?
-    public var headInit: HeadInit?
-    public var dropout: Bool?
-    public init(epochs: Int? = nil, lr: Double? = nil, headInit: HeadInit? = nil, dropout: Bool? = nil) {
-        self.epochs = epochs; self.lr = lr; self.headInit = headInit; self.dropout = dropout
-    }
+    public init(epochs: Int? = nil, lr: Double? = nil) { self.epochs = epochs; self.lr = lr }
 }
 
 /// The training recipe shared by every architecture and seed (`camaudit train`'s options), with
@@ -67,8 +63,6 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
         if let x = perArchitecture?[architecture] {
             if let e = x.epochs { o.epochs = e }
             if let lr = x.lr { o.lr = lr }
-            if let h = x.headInit { o.headInit = h }
-            if let d = x.dropout { o.dropout = d }
         }
         if o.headInit == .torchvision { o.headInit = nil }
         return o

@@ -118,8 +118,6 @@ public enum PaperReport {
             var d: [String] = []
             if let e = x.epochs { d.append("\(e) epochs") }
             if let lr = x.lr { d.append("lr \(lr)") }
-            if let h = x.headInit { d.append("head init \(h.rawValue)") }
-            if let drop = x.dropout { d.append(drop ? "dropout on" : "dropout off") }
             return d.isEmpty ? nil : "\(arch): " + d.joined(separator: ", ")
         }
         return parts.isEmpty ? "" : "; except " + parts.joined(separator: "; ")
