@@ -51,7 +51,8 @@ public struct CAMExplainer {
         }
         guard let s = sum, let p = plain else { throw CAMError("aug_smooth produced no maps") }
         for i in 0..<s.count { s.data[i] /= 6 }
-        return CAMResult(maps: s, targetClasses: p.targetClasses, logits: p.logits, warnings: Array(Set(warnings)).sorted(), notes: p.notes)
+        return CAMResult(maps: s, targetClasses: p.targetClasses, logits: p.logits, warnings: Array(Set(warnings)).sorted(), notes: p.notes,
+                         layerSizes: p.layerSizes)
     }
 
     // MARK: - One pass
@@ -76,10 +77,12 @@ public struct CAMExplainer {
         }
         var warnings: [String] = []
         var perLayer: [Tensor] = []
+        var layerSizes: [[Int]] = []
         let (h, w) = (images.shape[2], images.shape[3])
         for (li, layer) in layers.enumerated() {
             guard let rawA = ctx.activation(layer) else { throw CAMError("layer '\(layer)' was not reached by the forward pass") }
             let a = try spatial(rawA, layer: layer, imageSize: (h, w))
+            layerSizes.append([a.shape[2], a.shape[3]])
             var g: Tensor? = nil
             if method.usesGradients {
                 if closedForm, let head = heads[li] {
@@ -107,7 +110,7 @@ public struct CAMExplainer {
         }
         minMaxPerImage(mean)
         return CAMResult(maps: mean, targetClasses: targets, logits: logits, warnings: warnings,
-                         notes: layers.compactMap { ctx.notes[$0] })
+                         notes: layers.compactMap { ctx.notes[$0] }, layerSizes: layerSizes)
     }
 
     /// [N,C,h,w] from a layer's output; token sequences [N,T,C] (ViT) drop the class token and fold

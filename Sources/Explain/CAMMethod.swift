@@ -64,6 +64,9 @@ public struct CAMResult {
     /// (torchvision modifies it in place afterwards: "layer4.1.bn1: pytorch-grad-cam records this
     /// activation after the in-place ReLU that follows it, …").
     public var notes: [String] = []
+    /// The spatial size [h, w] of each target layer's map before it is upsampled to the input
+    /// (2×2 for ResNet-50's layer4 at 64 px): how much detail a map can hold.
+    public var layerSizes: [[Int]] = []
 }
 
 /// Errors a user can cause: unknown layers, classes out of range, unsupported combinations.

@@ -19,6 +19,9 @@ public struct GridResult: Codable, Sendable {
         public var predicted: [String]
     }
     public var columns: [String]
+    /// Each column's map size at its target layer before upsampling, "h×w" (nil in grids cached
+    /// before it was recorded).
+    public var mapSizes: [String]?
     public var rows: [Row]
 }
 
@@ -51,6 +54,7 @@ public enum GridStage {
             let pre = Preprocessing(size: c.training.imageSize)
             let images = try ModelRunner.load(chosen.map { data.manifest.resolve($0.item.file) }, preprocessing: pre)
             var rows: [GridResult.Row] = []
+            var mapSizes: [String] = []
             for (r, ch) in chosen.enumerated() {
                 let x = try images.slice0(r..<(r + 1)).reshaped(Array(images.shape.dropFirst()))
                 let input = "input_\(r).png"
@@ -68,7 +72,9 @@ public enum GridStage {
             for m in firsts {
                 let runner = try ModelRunner(m, imageSize: c.training.imageSize, batchSize: c.analysis.batchSize)
                 let predicted = try predictedClasses(runner.logitsFunction(images))
-                let maps = try runner.gradcam(images, classes: predicted)
+                let result = try runner.gradcamResult(images, classes: predicted)
+                let maps = result.maps
+                mapSizes.append(result.layerSizes.first.map { "\($0[0])×\($0[1])" } ?? "?")
                 for r in rows.indices {
                     let x = try images.slice0(r..<(r + 1)).reshaped(Array(images.shape.dropFirst()))
                     let name = "\(m.architecture)_\(r).png"
@@ -78,7 +84,7 @@ public enum GridStage {
                     rows[r].predicted.append(k < data.manifest.classes.count ? data.manifest.classes[k] : "class \(k)")
                 }
             }
-            try atomicWrite(try JSONEncoder.sorted.encode(GridResult(columns: firsts.map(\.architecture), rows: rows)), to: work + "/grid.json")
+            try atomicWrite(try JSONEncoder.sorted.encode(GridResult(columns: firsts.map(\.architecture), mapSizes: mapSizes, rows: rows)), to: work + "/grid.json")
         }
         guard let d = FileManager.default.contents(atPath: dir + "/grid.json") else { throw PaperError.stage("grid", "\(dir)/grid.json missing") }
         var g = try JSONDecoder().decode(GridResult.self, from: d)

@@ -24,8 +24,11 @@ struct ModelRunner {
     var logitsFunction: LogitsFunction { Executor.batchedLogits(model, batchSize: batchSize) }
 
     /// Grad-CAM maps [N, H, W] of the given classes (pytorch-grad-cam conventions).
-    func gradcam(_ images: Tensor, classes: [Int]) throws -> Tensor {
-        try CAMExplainer(model: model).explain(images, CAMOptions(method: .gradcam, targetClasses: classes)).maps
+    func gradcam(_ images: Tensor, classes: [Int]) throws -> Tensor { try gradcamResult(images, classes: classes).maps }
+
+    /// Grad-CAM with what the explainer reports beside the maps (the target layer's map size).
+    func gradcamResult(_ images: Tensor, classes: [Int]) throws -> CAMResult {
+        try CAMExplainer(model: model).explain(images, CAMOptions(method: .gradcam, targetClasses: classes))
     }
 
     /// Preprocessed images [N, 3, S, S] of the files.

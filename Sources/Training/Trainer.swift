@@ -247,7 +247,9 @@ public final class Trainer {
                              "count": r.report.confusion[k].reduce(0, +)])
         }
         let obj: [String: Any] = [
-            "checkpoint": outputs.checkpoint, "images": test.count, "accuracy": r.report.accuracy, "macro_f1": r.report.macroF1,
+            // The file name only: the checkpoint sits beside this file, and a folder may be renamed
+            // after scoring (the paper's stages compute in NAME.partial/ and then move it).
+            "checkpoint": (outputs.checkpoint as NSString).lastPathComponent, "images": test.count, "accuracy": r.report.accuracy, "macro_f1": r.report.macroF1,
             "per_class": perClass, "confusion_matrix": r.report.confusion, "classes": classNames,
             "ms_per_image": 1000 * r.seconds / Double(max(test.count, 1)), "threads": Parallel.threads,
         ]
