@@ -127,12 +127,24 @@ public enum Figures {
                                  hi: cis.enumerated().map { $1?.high ?? Stats.mean(byStage[stages[$0]]!)! }))
         }
         guard !series.isEmpty else { return nil }
+        // Methods whose maps coincide would draw one line over another and hide it: one line, both names.
+        var merged: [Series] = []
+        for s in series {
+            if let k = merged.firstIndex(where: { $0.x == s.x && zip($0.y, s.y).allSatisfy { abs($0 - $1) <= 1e-6 } }) {
+                merged[k].name += " = " + s.name
+            } else { merged.append(s) }
+        }
+        let shared = merged.filter { $0.name.contains(" = ") }.map(\.name)
+        series = merged
         let svg = Plot.lines(title: "Randomisation cascade (\(architecture))", xLabel: "stage (blocks re-initialised from the head down to this one)",
                              yLabel: "Spearman ρ with the trained model's map", series: series, yRange: -1...1, reference: (label: "no similarity", y: 0))
         return PaperFigure(name: "cascade", caption: "Model-parameter randomisation test (Adebayo et al. 2018), cascading: stage k re-initialises "
                            + "the k+1 blocks nearest the head of \(architecture)'s first seed (torchvision's initialisation, seeded); Spearman rank "
                            + "correlation of each method's map with the trained model's, mean over test images with a 95% bootstrap band. A method "
-                           + "that depends on the learned weights falls towards 0.", svg: svg)
+                           + "that depends on the learned weights falls towards 0."
+                           + (shared.isEmpty ? "" : " Methods whose maps were identical at every stage share a line (" + shared.joined(separator: "; ")
+                              + "): Grad-CAM, HiResCAM and XGrad-CAM coincide when the layer's gradient is constant over space, as under a "
+                              + "global-average-pooled linear head."), svg: svg)
     }
 
     /// Methods compared on one architecture, the metrics in [0, 1] side by side with CIs.

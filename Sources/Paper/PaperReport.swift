@@ -37,6 +37,7 @@ public enum PaperReport {
                           + "so LocAcc, pointing game and energy are reported as undefined with their reason, never as zeros. Faithfulness, "
                           + "consistency and agreement need no mask and are computed.")
         }
+        if let note = coarseMapNote(run.grid) { doc.paragraph(note) }
         let (et, groups) = Tables.explanation(archs, rows: run.main.rows, accuracy: acc, resamples: c.analysis.bootstrapResamples)
         doc.table(caption: et.caption, header: et.header, rows: et.rows, csvName: et.csvName)
         let ct = Tables.comparisons(run.main.rows)
@@ -150,5 +151,20 @@ public enum PaperReport {
             "finished": ISO8601DateFormatter().string(from: Date()),
         ]
         try atomicWrite(try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: path)
+    }
+
+    /// What a reader must know when a map grid has a side of 2 or less (CNNs at 64 px are 2×2):
+    /// upsampling spreads each cell over a block of the slice, so the maximum is a block, not a point.
+    static func coarseMapNote(_ grid: GridResult?) -> String? {
+        guard let g = grid, let sizes = g.mapSizes else { return nil }
+        let coarse = zip(g.columns, sizes).filter { _, s in
+            s.split(separator: "×").compactMap { Int($0) }.contains { $0 <= 2 }
+        }
+        guard !coarse.isEmpty else { return nil }
+        return "**Coarse maps.** " + coarse.map { "\($0.0) computes its maps on a \($0.1) grid" }.joined(separator: ", ")
+            + " at this image size. Bilinear upsampling (pytorch-grad-cam's) turns such a grid into blocks: a map's maximum is a whole "
+            + "block at the slice's edge or corner, where no lesion lies, so the pointing game (first maximal pixel in the lesion) "
+            + "scores 0 and the energy share stays small; LocAcc, deletion and insertion still rank the methods. Larger images "
+            + "(the full profile's 224 px: 7×7 grids) give maps with finer detail."
     }
 }

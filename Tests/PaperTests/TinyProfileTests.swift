@@ -85,6 +85,8 @@ final class TinyProfileTests: XCTestCase {
         XCTAssertEqual(r.grid?.mapSizes, r.config.architectures.map { $0 == "vit_b_16" ? "4×4" : "2×2" })
         let md = try String(contentsOfFile: Self.out + "/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("resnet50 2×2"), "the grid's caption states each map's grid")
+        XCTAssertTrue(md.contains("**Coarse maps.** resnet50 computes its maps on a 2×2 grid"), "the report explains what 2×2 maps cannot show")
+        XCTAssertFalse(md.contains("vit_b_16 computes its maps"), "a 4×4 grid has interior cells: not flagged")
         let html = try String(contentsOfFile: Self.out + "/report.html", encoding: .utf8)
         XCTAssertNil(html.range(of: #"(src|href)\s*=\s*["'](https?:|//|figures/)"#, options: .regularExpression), "report.html fetches nothing")
         XCTAssertEqual(html.components(separatedBy: "data:image/svg+xml").count - 1, svgs.count, "every figure is inlined")
