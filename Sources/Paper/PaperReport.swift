@@ -161,8 +161,8 @@ public enum PaperReport {
             s.split(separator: "×").compactMap { Int($0) }.contains { $0 <= 2 }
         }
         guard !coarse.isEmpty else { return nil }
-        return "**Coarse maps.** " + coarse.map { "\($0.0) computes its maps on a \($0.1) grid" }.joined(separator: ", ")
-            + " at this image size. Bilinear upsampling (pytorch-grad-cam's) turns such a grid into blocks: a map's maximum is a whole "
+        return "**Coarse maps.** At this image size the maps of " + coarse.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
+            + " come from grids with two cells or fewer per side. Bilinear upsampling (pytorch-grad-cam's) turns such a grid into blocks: a map's maximum is a whole "
             + "block at the slice's edge or corner, where no lesion lies, so the pointing game (first maximal pixel in the lesion) "
             + "scores 0 and the energy share stays small; LocAcc, deletion and insertion still rank the methods. Larger images "
             + "(the full profile's 224 px: 7×7 grids) give maps with finer detail."

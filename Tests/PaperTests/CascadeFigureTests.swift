@@ -13,7 +13,7 @@ final class CascadeFigureTests: XCTestCase {
         for (i, img) in ["a", "b", "c"].enumerated() {
             for st in 0..<3 {
                 let v = 0.9 - 0.3 * Double(st) + 0.01 * Double(i)
-                rows += [row("gradcam", img, st, v), row("hirescam", img, st, v), row("eigencam", img, st, 1 - 0.1 * Double(st))]
+                rows += [row("gradcam", img, st, v), row("hirescam", img, st, v + 1e-4), row("eigencam", img, st, 1 - 0.1 * Double(st))]
             }
         }
         let f = try XCTUnwrap(Figures.cascade(rows, architecture: "resnet50"))
