@@ -41,10 +41,9 @@ public enum Figures {
         let svg = try CAMGrid.svg(columnTitles: ["input"] + g.columns, rows: rows)
         let chosen = g.rows.map { "\($0.label): `\($0.file)` (\($0.reason))" }.joined(separator: "; ")
         // The map's own resolution: at 64 px a CNN's last stage is 2×2, so a smooth blob is all a map can show.
-        let sizes = g.mapSizes.map { s in
-            " Each map is computed on its target layer's grid (" + zip(g.columns, s).map { "\($0) \($1)" }.joined(separator: ", ")
-                + ") and bilinearly upsampled to the slice, so it cannot hold finer detail than that grid."
-        } ?? ""
+        let sizes = g.mapSizes == nil ? "" : " Each map is computed on its target layer's grid ("
+            + g.columns.indices.map { "\(g.columns[$0]) \(g.mapSize($0)!)" }.joined(separator: ", ")
+            + ") and bilinearly upsampled to the slice, so it cannot hold finer detail than that grid."
         return PaperFigure(name: "gradcam_grid", caption: "Grad-CAM of each architecture (first seed) in the study's layout: 0.5·image + 0.5·JET(map), "
                            + "map of the predicted class, lesion outlined where a mask exists." + sizes + " Slices chosen per class as the test slice classified "
                            + "correctly by the most architectures (ties: first in manifest order): \(chosen).", svg: svg)

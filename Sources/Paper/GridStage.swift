@@ -19,9 +19,12 @@ public struct GridResult: Codable, Sendable {
         public var predicted: [String]
     }
     public var columns: [String]
-    /// Each column's map size at its target layer before upsampling, "h×w" (nil in grids cached
+    /// Each column's map size [h, w] at its target layer before upsampling (nil in grids cached
     /// before it was recorded).
-    public var mapSizes: [String]?
+    public var mapSizes: [[Int]]?
+
+    /// "h×w" of column `k`'s map grid.
+    public func mapSize(_ k: Int) -> String? { mapSizes.map { "\($0[k][0])×\($0[k][1])" } }
     public var rows: [Row]
 }
 
@@ -54,7 +57,7 @@ public enum GridStage {
             let pre = Preprocessing(size: c.training.imageSize)
             let images = try ModelRunner.load(chosen.map { data.manifest.resolve($0.item.file) }, preprocessing: pre)
             var rows: [GridResult.Row] = []
-            var mapSizes: [String] = []
+            var mapSizes: [[Int]] = []
             for (r, ch) in chosen.enumerated() {
                 let x = try images.slice0(r..<(r + 1)).reshaped(Array(images.shape.dropFirst()))
                 let input = "input_\(r).png"
@@ -74,7 +77,7 @@ public enum GridStage {
                 let predicted = try predictedClasses(runner.logitsFunction(images))
                 let result = try runner.gradcamResult(images, classes: predicted)
                 let maps = result.maps
-                mapSizes.append(result.layerSizes.first.map { "\($0[0])×\($0[1])" } ?? "?")
+                mapSizes.append(result.layerSizes.first ?? [images.shape[2], images.shape[3]])
                 for r in rows.indices {
                     let x = try images.slice0(r..<(r + 1)).reshaped(Array(images.shape.dropFirst()))
                     let name = "\(m.architecture)_\(r).png"

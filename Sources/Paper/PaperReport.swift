@@ -157,14 +157,12 @@ public enum PaperReport {
     /// upsampling spreads each cell over a block of the slice, so the maximum is a block, not a point.
     static func coarseMapNote(_ grid: GridResult?) -> String? {
         guard let g = grid, let sizes = g.mapSizes else { return nil }
-        let coarse = zip(g.columns, sizes).filter { _, s in
-            s.split(separator: "×").compactMap { Int($0) }.contains { $0 <= 2 }
-        }
+        let coarse = g.columns.indices.filter { sizes[$0].contains { $0 <= 2 } }
         guard !coarse.isEmpty else { return nil }
-        return "**Coarse maps.** At this image size the maps of " + coarse.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
+        return "**Coarse maps.** At this image size the maps of " + coarse.map { "\(g.columns[$0]) (\(g.mapSize($0)!))" }.joined(separator: ", ")
             + " come from grids with two cells or fewer per side. Bilinear upsampling (pytorch-grad-cam's) turns such a grid into blocks: a map's maximum is a whole "
             + "block at the slice's edge or corner, where no lesion lies, so the pointing game (first maximal pixel in the lesion) "
             + "scores 0 and the energy share stays small; LocAcc, deletion and insertion still rank the methods. Larger images "
-            + "(the full profile's 224 px: 7×7 grids) give maps with finer detail."
+            + "(the full profile's 224 px: 7×7 for the CNNs) give maps with finer detail."
     }
 }

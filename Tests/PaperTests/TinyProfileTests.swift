@@ -82,7 +82,7 @@ final class TinyProfileTests: XCTestCase {
             XCTAssertGreaterThan(img.width, 100, png)
         }
         // 64-px slices: the CNNs' last stages are 2×2 (stride 32), ViT-B/16's token grid 4×4.
-        XCTAssertEqual(r.grid?.mapSizes, r.config.architectures.map { $0 == "vit_b_16" ? "4×4" : "2×2" })
+        XCTAssertEqual(r.grid?.mapSizes, r.config.architectures.map { $0 == "vit_b_16" ? [4, 4] : [2, 2] })
         let md = try String(contentsOfFile: Self.out + "/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("resnet50 2×2"), "the grid's caption states each map's grid")
         XCTAssertTrue(md.contains("**Coarse maps.** At this image size the maps of resnet50 (2×2), resnet101 (2×2)"), "the report explains what 2×2 maps cannot show")
