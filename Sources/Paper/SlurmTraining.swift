@@ -59,7 +59,9 @@ enum SlurmTraining {
             for seed in c.seeds {
                 let o = c.training.options(architecture: arch, seed: seed)
                 let key = try TrainStage.key(data: data, options: o, version: version)
-                let dir = try cache.run(stage: "train", item: TrainStage.item(arch, seed), key: key) { work in
+                let ckptName = TrainStage.checkpointName(arch, seed)
+                let dir = try cache.run(stage: "train", item: TrainStage.item(arch, seed), key: key,
+                                        measured: { jobSeconds(TrainingOutputs(checkpoint: $0 + "/" + ckptName)) }) { work in
                     let ckpt = work + "/" + TrainStage.checkpointName(arch, seed)
                     guard FileManager.default.fileExists(atPath: TrainingOutputs(checkpoint: ckpt).testJSON) else {
                         throw PaperError.stage("train \(TrainStage.item(arch, seed))", "the Slurm job wrote no test scores; see \(work)/slurm-*.log")
@@ -71,5 +73,17 @@ enum SlurmTraining {
             }
         }
         return out
+    }
+
+    /// The job's own time: its epochs (each timed by the trainer, from the run record) and its test
+    /// pass, so stages.json reports the training, not the few seconds spent collecting it.
+    static func jobSeconds(_ o: TrainingOutputs) -> Double? {
+        guard let d = FileManager.default.contents(atPath: o.record),
+              let r = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+              let history = r["history"] as? [[String: Any]] else { return nil }
+        var s = history.reduce(0.0) { $0 + (($1["seconds"] as? Double) ?? 0) }
+        if let t = FileManager.default.contents(atPath: o.testJSON), let j = try? JSONSerialization.jsonObject(with: t) as? [String: Any],
+           let ms = j["ms_per_image"] as? Double, let n = j["images"] as? Int { s += ms * Double(n) / 1000 }
+        return s
     }
 }

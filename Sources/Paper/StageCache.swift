@@ -61,7 +61,10 @@ public final class StageCache {
     /// - Parameter inPlace: compute in the final folder itself (a sweep's append-only store, which
     ///   keeps its finished rows across keys); the marker still decides whether the stage is done.
     @discardableResult
-    public func run(stage: String, item: String, key: String, inPlace: Bool = false, body: (String) throws -> Void) throws -> String {
+    /// `measured`: the stage's seconds when the work ran elsewhere (a Slurm job) and the wall time of
+    /// `body` would only be the time to collect it; read from the finished folder.
+    public func run(stage: String, item: String, key: String, inPlace: Bool = false, measured: ((String) -> Double?)? = nil,
+                    body: (String) throws -> Void) throws -> String {
         let dir = inPlace ? "\(root)/\(stage)/\(item)" : folder(stage: stage, item: item, key: key)
         let started = Date()
         if markerKey(dir) == key {
@@ -84,7 +87,7 @@ public final class StageCache {
                 throw PaperError.stage(stage, "cannot move \(work) to \(dir): \(error.localizedDescription)")
             }
         }
-        record(StageEvent(stage: stage, item: item, key: key, cached: false, seconds: Date().timeIntervalSince(started)))
+        record(StageEvent(stage: stage, item: item, key: key, cached: false, seconds: measured?(dir) ?? Date().timeIntervalSince(started)))
         return dir
     }
 

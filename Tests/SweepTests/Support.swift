@@ -1,18 +1,14 @@
 import XCTest
 import Foundation
+import TestSupport
 @testable import Sweep
 
 /// The camaudit binary built beside the test bundle (`swift build --build-tests` builds both).
 func camauditBinary() throws -> String {
-    // Linux runs the test bundle as an executable in the build folder; macOS loads it from there.
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:))
-    var dir = (me ?? Bundle(for: SweepFixture.self).bundleURL).deletingLastPathComponent()
-    for _ in 0..<3 {
-        let p = dir.appendingPathComponent("camaudit").path
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-        dir = dir.deletingLastPathComponent()
+    guard FileManager.default.isExecutableFile(atPath: CLI.binary) else {
+        throw FixtureError("camaudit binary not found beside the test bundle; build it first (swift build -c release)")
     }
-    throw FixtureError("camaudit binary not found beside the test bundle; build it first (swift build -c release)")
+    return CLI.binary
 }
 
 struct FixtureError: Error, CustomStringConvertible {
