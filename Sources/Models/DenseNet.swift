@@ -39,7 +39,8 @@ public final class DenseLayer: Module {
     func forward(_ features: [Variable], _ ctx: ForwardContext) throws -> Variable {
         let t = try normActivation(norm1, relu1, features, ctx)
         let b = try convNormActivation(conv1, norm2, relu2, t, ctx)
-        return try conv2(b, ctx)
+        // Through the plan too: fused, the 3×3 convolution reuses its cached Winograd filters.
+        return try convNormActivation(conv2, nil, nil, b, ctx)
     }
 }
 
