@@ -40,7 +40,12 @@ public struct ArchitectureAccuracy: Sendable {
 /// Stage 4: statistics — Table I from the trainer's test JSON, the explanation table with bootstrap
 /// CIs and the RandomCAM chance level, paired Wilcoxon–Holm comparisons between architectures.
 public enum Tables {
-    static func f(_ v: Double?, _ digits: Int = 3) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+    /// `digits` places; a value that rounds to zero prints as 0 ("-0.000" reads as a sign error).
+    static func f(_ v: Double?, _ digits: Int = 3) -> String {
+        guard let v else { return "–" }
+        let s = String(format: "%.\(digits)f", v)
+        return s.hasPrefix("-") && s.allSatisfy({ "-0.".contains($0) }) ? String(s.dropFirst()) : s
+    }
 
     /// mean ± sample sd (n − 1), or the mean alone for one seed.
     static func meanSD(_ xs: [Double], _ digits: Int = 3) -> String {
