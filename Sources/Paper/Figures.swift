@@ -82,7 +82,8 @@ public enum Figures {
             guard groups.contains(where: { !$0.values.isEmpty }) else { return nil }
             let chance = Stats.mean(values(rows, method: "random", metric: m.metric))
             let svg = Plot.distributions(title: "\(m.label) of Grad-CAM per architecture", yLabel: m.label, groups: groups,
-                                         reference: chance.map { (label: String(format: "RandomCAM mean %.3f", $0), y: $0) })
+                                         reference: chance.map { (label: String(format: "RandomCAM mean %.3f", $0), y: $0) },
+                                         bounds: m.unitInterval ? 0...1 : nil)
             return PaperFigure(name: "dist_\(m.metric)", caption: "\(m.label) (\(m.convention)) per test image and seed; box = quartiles, "
                                + "whiskers = 1.5 IQR, points = images; line = RandomCAM's mean over all architectures (chance).", svg: svg)
         }

@@ -25,6 +25,14 @@ struct Ticks {
         return Ticks(lo: a, hi: b, step: step)
     }
 
+    /// Ticks covering `values` from `bounds.lowerBound` (when it is 0) and never beyond `bounds`: a
+    /// metric defined in [0, 1] keeps its axis inside [0, 1], even when every value is 0.
+    static func covering(_ values: [Double], bounds: ClosedRange<Double>, target: Int = 5) -> Ticks {
+        let t = covering(values, target: target, includeZero: bounds.contains(0))
+        guard t.lo < bounds.lowerBound || t.hi > bounds.upperBound else { return t }
+        return covering([Swift.max(t.lo, bounds.lowerBound), Swift.min(t.hi, bounds.upperBound)], target: target)
+    }
+
     /// Ticks inside a fixed range (the range's ends stay the axis ends).
     static func within(_ range: ClosedRange<Double>, target: Int = 5) -> Ticks {
         guard range.lowerBound.isFinite, range.upperBound.isFinite, range.upperBound > range.lowerBound else {

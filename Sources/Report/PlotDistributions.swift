@@ -4,11 +4,12 @@ extension Plot {
     /// One box plot per group — median line, box from the first to the third quartile, whiskers
     /// to the furthest point within 1.5 × IQR (Tukey) — with every value drawn as a jittered dot
     /// on top, and n under each group's name. Non-finite values are left out (and not counted).
+    /// `bounds`: where the quantity is defined (a share, an AUC: 0...1); the axis stays inside it.
     public static func distributions(title: String, yLabel: String, groups: [(name: String, values: [Double])],
-                                     reference: (label: String, y: Double)? = nil) -> String {
+                                     reference: (label: String, y: Double)? = nil, bounds: ClosedRange<Double>? = nil) -> String {
         var allY = groups.flatMap(\.values)
         if let reference { allY.append(reference.y) }
-        let yTicks = Ticks.covering(allY)
+        let yTicks = bounds.map { Ticks.covering(allY, bounds: $0) } ?? Ticks.covering(allY)
         let plotW = categoryPlotWidth(labels: groups.map(\.name), perCategory: 110, range: 240...620)
         let slot = plotW / Double(max(groups.count, 1))
         let axis = CategoryAxis(labels: groups.map(\.name), slotWidth: slot)

@@ -67,6 +67,22 @@ final class PlotTests: XCTestCase {
         XCTAssertTrue(doc.texts.contains("n = 5") && doc.texts.contains("n = 2") && doc.texts.contains("n = 0"))
     }
 
+    func testBoundedDistributionKeepsItsAxisInsideTheBounds() throws {
+        // A 0/1 metric that is 0 everywhere (the pointing game on 2×2 maps) spans 0…1, not −1…1.
+        let zeros: [(name: String, values: [Double])] = [("a", Array(repeating: 0, count: 9))]
+        let bounded = try XCTUnwrap(ParsedSVG(Plot.distributions(title: "p", yLabel: "v", groups: zeros, reference: ("chance", 0), bounds: 0...1)))
+        XCTAssertTrue(bounded.texts.contains("0.0") || bounded.texts.contains("0"), "\(bounded.texts)")
+        XCTAssertTrue(bounded.texts.contains("1.0") || bounded.texts.contains("1"), "\(bounded.texts)")
+        XCTAssertFalse(bounded.texts.contains { $0.hasPrefix("\u{2212}") }, "no negative tick: \(bounded.texts)")
+        let free = try XCTUnwrap(ParsedSVG(Plot.distributions(title: "p", yLabel: "v", groups: zeros, reference: ("chance", 0))))
+        XCTAssertTrue(free.texts.contains { $0.hasPrefix("\u{2212}") }, "unbounded, a constant gets a range around it: \(free.texts)")
+        // Small shares keep their own scale from 0 (not stretched to 1).
+        let shares: [(name: String, values: [Double])] = [("a", [0.01, 0.02, 0.05])]
+        let small = try XCTUnwrap(ParsedSVG(Plot.distributions(title: "e", yLabel: "v", groups: shares, bounds: 0...1)))
+        XCTAssertFalse(small.texts.contains("1.0") || small.texts.contains("0.5"), "\(small.texts)")
+        XCTAssertTrue(small.texts.contains("0.00") || small.texts.contains("0"), "\(small.texts)")
+    }
+
     func testBoxSummaryFollowsNumpyQuantilesAndTukeyWhiskers() throws {
         // numpy.percentile([1, 2, 3, 4, 100], [25, 50, 75]) = 2, 3, 4; 100 lies beyond 4 + 1.5·2.
         let s = try XCTUnwrap(BoxSummary([100, 3, 1, 4, 2]))
