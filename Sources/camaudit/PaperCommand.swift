@@ -10,7 +10,7 @@ struct PaperCommand: ParsableCommand {
         commandName: "paper",
         abstract: "Reproduce the study end to end: train the five architectures, explain, measure, report (docs/PAPER.md).",
         discussion: """
-        Profiles: tiny (CI, minutes), quick (< 1 h on 2 cores), full (the study's recipe). Stages are cached under OUT/cache by \
+        Profiles: tiny (CI, minutes), quick (about 2.5 h on 2 cores, fewer with --architectures), full (the study's recipe). Stages are cached under OUT/cache by \
         the SHA-256 of their inputs and configuration: a rerun reuses what did not change. Writes OUT/report.html, report.md, \
         figures/, tables/*.csv, run.json and stages.json.
         """)
