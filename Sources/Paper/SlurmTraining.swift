@@ -62,7 +62,7 @@ enum SlurmTraining {
                 let ckptName = TrainStage.checkpointName(arch, seed)
                 let dir = try cache.run(stage: "train", item: TrainStage.item(arch, seed), key: key,
                                         measured: { jobSeconds(TrainingOutputs(checkpoint: $0 + "/" + ckptName)) }) { work in
-                    let ckpt = work + "/" + TrainStage.checkpointName(arch, seed)
+                    let ckpt = work + "/" + ckptName
                     guard FileManager.default.fileExists(atPath: TrainingOutputs(checkpoint: ckpt).testJSON) else {
                         throw PaperError.stage("train \(TrainStage.item(arch, seed))", "the Slurm job wrote no test scores; see \(work)/slurm-*.log")
                     }

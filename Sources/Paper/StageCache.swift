@@ -60,9 +60,9 @@ public final class StageCache {
     /// Runs `body(workFolder)` unless a finished result for `key` exists; returns the result's folder.
     /// - Parameter inPlace: compute in the final folder itself (a sweep's append-only store, which
     ///   keeps its finished rows across keys); the marker still decides whether the stage is done.
+    /// - Parameter measured: the stage's seconds when the work ran elsewhere (a Slurm job) and the wall
+    ///   time of `body` would only be the time to collect it; read from the finished folder.
     @discardableResult
-    /// `measured`: the stage's seconds when the work ran elsewhere (a Slurm job) and the wall time of
-    /// `body` would only be the time to collect it; read from the finished folder.
     public func run(stage: String, item: String, key: String, inPlace: Bool = false, measured: ((String) -> Double?)? = nil,
                     body: (String) throws -> Void) throws -> String {
         let dir = inPlace ? "\(root)/\(stage)/\(item)" : folder(stage: stage, item: item, key: key)

@@ -30,7 +30,7 @@ struct Ticks {
     static func covering(_ values: [Double], bounds: ClosedRange<Double>, target: Int = 5) -> Ticks {
         let t = covering(values, target: target, includeZero: bounds.contains(0))
         guard t.lo < bounds.lowerBound || t.hi > bounds.upperBound else { return t }
-        return covering([Swift.max(t.lo, bounds.lowerBound), Swift.min(t.hi, bounds.upperBound)], target: target)
+        return within(Swift.max(t.lo, bounds.lowerBound)...Swift.min(t.hi, bounds.upperBound), target: target)
     }
 
     /// Ticks inside a fixed range (the range's ends stay the axis ends).
