@@ -166,12 +166,12 @@ def arch_fixture(arch):
 
 def float64_losses():
     images = torch.from_numpy(detparams.input_image(2 * BATCH, SIZE).astype(np.float32) / 255.0)
-    out = {"fixture_version": VERSION}
+    losses = {}
     for a in ARCHS:
-        out[a] = {"adamw": run(a, images, lambda ps: torch.optim.AdamW(ps, **ADAMW), torch.float64)["losses"],
-                  "sgd": run(a, images, lambda ps: torch.optim.SGD(ps, **SGD), torch.float64)["losses"]}
-        print(a, out[a])
-    return out
+        losses[a] = {"adamw": run(a, images, lambda ps: torch.optim.AdamW(ps, **ADAMW), torch.float64)["losses"],
+                     "sgd": run(a, images, lambda ps: torch.optim.SGD(ps, **SGD), torch.float64)["losses"]}
+        print(a, losses[a])
+    return {"fixture_version": VERSION, "losses": losses}
 
 
 def write(name, obj):

@@ -79,11 +79,9 @@ enum SlurmTraining {
     /// pass, so stages.json reports the training, not the few seconds spent collecting it.
     static func jobSeconds(_ o: TrainingOutputs) -> Double? {
         guard let d = FileManager.default.contents(atPath: o.record),
-              let r = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-              let history = r["history"] as? [[String: Any]] else { return nil }
-        var s = history.reduce(0.0) { $0 + (($1["seconds"] as? Double) ?? 0) }
-        if let t = FileManager.default.contents(atPath: o.testJSON), let j = try? JSONSerialization.jsonObject(with: t) as? [String: Any],
-           let ms = j["ms_per_image"] as? Double, let n = j["images"] as? Int { s += ms * Double(n) / 1000 }
-        return s
+              let record = try? JSONDecoder().decode(TrainingRecord.self, from: d) else { return nil }
+        let epochs = record.history.reduce(0) { $0 + $1.seconds }
+        guard let test = try? Tables.readTest(o.testJSON), test.msPerImage.isFinite else { return epochs }
+        return epochs + test.msPerImage * Double(test.images) / 1000
     }
 }

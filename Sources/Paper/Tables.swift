@@ -62,7 +62,7 @@ public enum Tables {
     }
 
     struct TestScores {
-        var accuracy: Double, macroF1: Double, msPerImage: Double
+        var accuracy: Double, macroF1: Double, msPerImage: Double, images: Int
         var classes: [String], sensitivity: [Double?], specificity: [Double?]
     }
 
@@ -71,7 +71,7 @@ public enum Tables {
               let acc = o["accuracy"] as? Double, let f1 = o["macro_f1"] as? Double, let per = o["per_class"] as? [[String: Any]] else {
             throw PaperError.stage("statistics", "\(path): not a test-scores file of camaudit train")
         }
-        return TestScores(accuracy: acc, macroF1: f1, msPerImage: (o["ms_per_image"] as? Double) ?? .nan,
+        return TestScores(accuracy: acc, macroF1: f1, msPerImage: (o["ms_per_image"] as? Double) ?? .nan, images: (o["images"] as? Int) ?? 0,
                           classes: per.map { ($0["class"] as? String) ?? "?" },
                           sensitivity: per.map { $0["sensitivity"] as? Double }, specificity: per.map { $0["specificity"] as? Double })
     }

@@ -29,16 +29,8 @@ final class ArchitectureTrainingTests: XCTestCase {
         let adamw: Run, sgd: Run
     }
 
-    struct Float64File: Decodable { let fixture_version: Int; let losses: [String: [String: [Double]]]
-        struct Key: CodingKey { var stringValue: String; var intValue: Int? { nil }; init(stringValue: String) { self.stringValue = stringValue }; init?(intValue: Int) { nil } }
-        init(from d: Decoder) throws {
-            let c = try d.container(keyedBy: Key.self)
-            fixture_version = try c.decode(Int.self, forKey: Key(stringValue: "fixture_version"))
-            var l: [String: [String: [Double]]] = [:]
-            for k in c.allKeys where k.stringValue != "fixture_version" { l[k.stringValue] = try c.decode([String: [Double]].self, forKey: k) }
-            losses = l
-        }
-    }
+    /// Per architecture and optimizer, PyTorch's float64 loss at every step.
+    struct Float64File: Decodable { let fixture_version: Int; let losses: [String: [String: [Double]]] }
     static let float64: Result<Float64File, Error> = Result {
         try JSONDecoder().decode(Float64File.self, from: Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/training/float64_losses.json")))
     }
