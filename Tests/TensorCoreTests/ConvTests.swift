@@ -94,6 +94,56 @@ final class ConvTests: XCTestCase {
         print("Winograd F(4,3) vs Double reference: max |Δ|/(1+|y|) = \(worst)")
     }
 
+    /// dx of dense 3×3 stride-1 convolutions, which `conv2dBackward` computes as a Winograd
+    /// convolution of dy with the turned filters, against the Double sum dx[n,ci,h,w] =
+    /// Σ dy[n,co,oh,ow]·w[co,ci,h−oh+p,w−ow+p], on both tiles, padding 0–2, odd sizes, one and two
+    /// workers; and against the GEMM + col2im path (Winograd off), which the finite-difference test
+    /// checks. Asserts the Winograd path is taken where the forward's would be and not elsewhere.
+    func testBackwardInputWinogradMatchesNaive() throws {
+        var rng = TestRNG(seed: 10)
+        let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, pad: Int, tile: WinogradTile?)] = [
+            (2, 16, 9, 7, 24, 1, .f2x3), (1, 32, 30, 29, 16, 1, .f4x3), (2, 20, 8, 10, 18, 0, .f2x3),
+            (1, 16, 6, 5, 16, 2, .f2x3), (1, 64, 28, 28, 48, 1, .f4x3), (2, 8, 9, 9, 16, 1, nil),
+        ]
+        for s in shapes {
+            let cfg = Conv2dConfig(stride: 1, padding: s.pad)
+            let x = rng.tensor([s.n, s.cin, s.h, s.w]), w = rng.tensor([s.cout, s.cin, 3, 3])
+            let (ho, wo) = try conv2dOutputSize(s.h, s.w, 3, 3, cfg)
+            let dy = rng.tensor([s.n, s.cout, ho, wo])
+            var ref = [Double](repeating: 0, count: x.count)
+            let dyd = dy.doubles, wd = w.doubles
+            for n in 0..<s.n { for co in 0..<s.cout { for oh in 0..<ho { for ow in 0..<wo {
+                let g = dyd[((n * s.cout + co) * ho + oh) * wo + ow]
+                for ci in 0..<s.cin { for ki in 0..<3 { for kj in 0..<3 {
+                    let h = oh + ki - s.pad, ww = ow + kj - s.pad
+                    guard h >= 0, h < s.h, ww >= 0, ww < s.w else { continue }
+                    ref[((n * s.cin + ci) * s.h + h) * s.w + ww] += g * wd[((co * s.cin + ci) * 3 + ki) * 3 + kj]
+                } } }
+            } } } }
+            var off = ConvTuning()
+            off.winograd = false
+            let gemm = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: false, needBias: false, tuning: off).dx!
+            for threads in [1, 2] {
+                Parallel.setThreads(threads)
+                var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
+                let profile = try KernelProfile.record { r = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: true, needBias: false) }
+                let labels = profile.operations.map(\.label).joined(separator: "; ")
+                let tag = "\(s) threads \(threads)"
+                if let tile = s.tile {
+                    XCTAssertTrue(labels.contains("dx Winograd F(\(tile.rawValue),3)"), "\(tag): \(labels)")
+                } else {
+                    XCTAssertFalse(labels.contains("dx Winograd"), "\(tag): \(labels)")
+                }
+                guard let dx = r.dx, r.dw != nil else { XCTFail("missing gradients \(tag)"); continue }
+                XCTAssertEqual(dx.shape, x.shape, tag)
+                var worst: Double = 0
+                for (a, e) in zip(dx.values, ref) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
+                XCTAssertLessThan(worst, s.tile == .f4x3 ? 5e-4 : 2e-5, tag)
+                if let m = closeness(dx.values, gemm.values, rtol: 5e-4, atol: 5e-4) { XCTFail("vs GEMM path \(tag): \(m)") }
+            }
+        }
+    }
+
     /// The plan's choice: F(4,3) from 28×28 outputs up, F(2,3) below and when F(4,3) is switched off;
     /// filters made for the other tile are refused.
     func testWinogradTileChoice() throws {
@@ -147,11 +197,13 @@ final class ConvTests: XCTestCase {
             let fdx = finiteDifference(xd, eps: 1e-3) { dot(naiveConv2d($0, x.shape, wd, w.shape, bd, c.cfg).y, dyd) }
             let fdw = finiteDifference(wd, eps: 1e-3) { dot(naiveConv2d(xd, x.shape, $0, w.shape, bd, c.cfg).y, dyd) }
             let fdb = finiteDifference(bd, eps: 1e-3) { dot(naiveConv2d(xd, x.shape, wd, w.shape, $0, c.cfg).y, dyd) }
-            for cols in [1, 4096] {
+            // Gathered columns one image or many at a time, and 1×1 convolutions image by image.
+            for (cols, perImageFrom) in [(1, 1 << 30), (4096, 1 << 30), (4096, 1)] {
                 var tuning = ConvTuning()
                 tuning.targetColumns = cols
+                tuning.pointwiseBackwardMinPixels = perImageFrom
                 let r = try conv2dBackward(dy, x, w, c.cfg, needInput: true, needWeight: true, needBias: true, tuning: tuning)
-                let tag = "\(c.name) cols \(cols)"
+                let tag = "\(c.name) cols \(cols) per-image from \(perImageFrom)"
                 guard let dx = r.dx, let dw = r.dw, let db = r.db else { XCTFail("missing gradients \(tag)"); continue }
                 if let m = closeness(dx.values, fdx.map(Float.init), rtol: 1e-4, atol: 1e-4) { XCTFail("dx \(tag): \(m)") }
                 if let m = closeness(dw.values, fdw.map(Float.init), rtol: 1e-4, atol: 1e-4) { XCTFail("dw \(tag): \(m)") }
