@@ -337,3 +337,108 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
         }
     }
 }
+
+// MARK: - Weight gradient
+
+/// Whether `conv2dBackward` computes dW of a weight [Cout, Cin, 3, 3] by `conv2dWinogradWeightGradient`:
+/// where the forward would take a Winograd path (`winogradApplies`, with the caller's tuning), with
+/// at least `tuning.winogradMinTiles` tiles and `tuning.winogradWeightGradientMinChannels` channels on one side.
+func winogradWeightGradientApplies(_ g: ConvGeometry) -> Bool {
+    guard winogradApplies(weight: [g.cout, g.cin, g.kh, g.kw], g.cfg, g.tuning), g.ho > 0, g.wo > 0 else { return false }
+    let tiles = g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2)
+    return tiles >= g.tuning.winogradMinTiles && max(g.cin, g.cout) >= g.tuning.winogradWeightGradientMinChannels
+}
+
+/// dW of a dense 3×3 stride-1 convolution by Winograd F(3×3, 2×2), the transpose of the forward's
+/// F(2×2, 3×3). With Y = Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A per tile, ∂⟨dY, Y⟩/∂w = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G,
+/// and the sum over tiles moves inside: M[ξ] = Σ_t (A dY_t Aᵀ)[ξ] · (Bᵀ d_t B)[ξ]ᵀ is 16 GEMMs
+/// [Cout, tiles] × [tiles, Cin] whose inner dimension is the tile count, then dW = Gᵀ M G per
+/// filter: 4 multiply-adds per output pixel and channel pair instead of im2col's 9, and no 9×-sized
+/// column matrix. The input transform is the forward's; all coefficients are 0, ±1 and ±½, so the
+/// result differs from the direct sum by rounding alone. Tile rows are taken in blocks of
+/// `tuning.winogradBlockFloats`, in order, accumulating into M.
+func conv2dWinogradWeightGradient(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+    let tl = WinogradTiling(g, .f2x3)
+    let cin = g.cin, cout = g.cout, tileRows = g.n * tl.th
+    let rowsPerBlock = max(1, min(tileRows, g.tuning.winogradBlockFloats / max(1, 16 * tl.tw * (cin + cout))))
+    let maxTiles = rowsPerBlock * tl.tw
+    let m = Tensor(uninitialized: [16, cout, cin])
+    let box = UncheckedBox((UnsafePointer(x.data), UnsafePointer(dy.data)))
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * maxTiles * (cin + cout) + 8) { buf in
+        let v = UncheckedBox(buf.baseAddress!)
+        var r0 = 0
+        while r0 < tileRows {
+            let r1 = min(tileRows, r0 + rowsPerBlock), tiles = (r1 - r0) * tl.tw
+            let u = UncheckedBox(v.value + 16 * tiles * cin)
+            // V[ξ, ci, t] = (Bᵀ d B)[ξ], as the forward transforms its input.
+            Parallel.forEachChunk(cin, minPerThread: 1, kind: .winogradTransform) { cr in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tl.stripCols) { sb in
+                    sb.baseAddress!.initialize(repeating: 0, count: 4 * tl.stripCols)
+                    winogradF23TransformInput(box.value.0, g, tl, rows: r0, r1, channels: cr, strip: sb.baseAddress!, v.value)
+                }
+            }
+            // U[ξ, co, t] = (A dY Aᵀ)[ξ] for the 2×2 output tiles (zero past the map's edge).
+            Parallel.forEachChunk(cout, minPerThread: 1, kind: .winogradTransform) { cr in
+                winogradF32TransformGradient(box.value.1, g, tl, rows: r0, r1, channels: cr, u.value)
+            }
+            for xi in 0..<16 {
+                BLAS.sgemm(transB: true, m: cout, n: cin, k: tiles, a: u.value + xi * cout * tiles, lda: tiles,
+                           b: v.value + xi * cin * tiles, ldb: tiles, beta: r0 == 0 ? 0 : 1,
+                           c: m.data + xi * cout * cin, ldc: cin)
+            }
+            r0 = r1
+        }
+    }
+    // dW = Gᵀ M G, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+    let dw = Tensor(uninitialized: [cout, cin, 3, 3])
+    let mb = UncheckedBox((UnsafePointer(m.data), dw.data))
+    let plane = cout * cin
+    Parallel.forEachChunk(plane, minPerThread: 4096, kind: .winogradTransform) { r in
+        let (mp, wp) = mb.value
+        for idx in r {
+            // Rows of M (4 × 4), then Gᵀ M (3 × 4), then each of its rows times G.
+            var mr = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+            for j in 0..<4 {
+                mr.0[j] = mp[j * plane + idx]; mr.1[j] = mp[(4 + j) * plane + idx]
+                mr.2[j] = mp[(8 + j) * plane + idx]; mr.3[j] = mp[(12 + j) * plane + idx]
+            }
+            let half: Float = 0.5
+            let t = (mr.0 + half * (mr.1 + mr.2), half * (mr.1 - mr.2), half * (mr.1 + mr.2) + mr.3)
+            let out = wp + idx * 9
+            for a in 0..<3 {
+                let row = a == 0 ? t.0 : a == 1 ? t.1 : t.2
+                out[3 * a] = row[0] + half * (row[1] + row[2])
+                out[3 * a + 1] = half * (row[1] - row[2])
+                out[3 * a + 2] = half * (row[1] + row[2]) + row[3]
+            }
+        }
+    }
+    return dw
+}
+
+/// U[ξ, co, t] = (A dY Aᵀ)[ξ] for the 2×2 tiles of dY of global tile rows [r0, r1) and output channels
+/// `cs`, A = [1 0; 1 1; 1 −1; 0 −1] (the forward's Aᵀ transposed); outputs past the map are zero.
+private func winogradF32TransformGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
+                                          rows r0: Int, _ r1: Int, channels cs: Range<Int>, _ u: UnsafeMutablePointer<Float>) {
+    let cout = g.cout, ho = g.ho, wo = g.wo
+    let tiles = (r1 - r0) * tl.tw, ld = cout * tiles
+    for co in cs {
+        for row in r0..<r1 {
+            let img = row / tl.th, ty = row % tl.th
+            let plane = dy + (img * cout + co) * ho * wo
+            let top = plane + 2 * ty * wo, hasBottom = 2 * ty + 1 < ho
+            let base = u + co * tiles + (row - r0) * tl.tw
+            for tx in 0..<tl.tw {
+                let c0 = 2 * tx, hasRight = c0 + 1 < wo
+                let p = top[c0], q = hasRight ? top[c0 + 1] : 0
+                let r = hasBottom ? top[wo + c0] : 0, s = hasBottom && hasRight ? top[wo + c0 + 1] : 0
+                // Rows of A·dY, then each row [a, b] times Aᵀ: [a, a + b, a − b, −b].
+                let d = base + tx
+                @inline(__always) func put(_ i: Int, _ a: Float, _ b: Float) {
+                    d[(4 * i) * ld] = a; d[(4 * i + 1) * ld] = a + b; d[(4 * i + 2) * ld] = a - b; d[(4 * i + 3) * ld] = -b
+                }
+                put(0, p, q); put(1, p + r, q + s); put(2, p - r, q - s); put(3, -r, -s)
+            }
+        }
+    }
+}

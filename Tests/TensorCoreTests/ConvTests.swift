@@ -144,6 +144,63 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// dW of dense 3×3 stride-1 convolutions, which `conv2dBackward` computes by Winograd F(3×3, 2×2),
+    /// against the Double sum dW[co,ci,a,b] = Σ dy[n,co,oh,ow]·x[n,ci,oh+a−p,ow+b−p]: odd maps
+    /// (partial 2×2 tiles), padding 0–2, blocks of one tile row and the whole batch, one and two
+    /// workers; and against the im2col path (Winograd off).
+    func testBackwardWeightWinogradMatchesNaive() throws {
+        var rng = TestRNG(seed: 11)
+        let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, pad: Int)] = [
+            (2, 16, 9, 7, 24, 1), (1, 32, 30, 29, 16, 1), (2, 20, 8, 10, 18, 0), (1, 16, 6, 5, 16, 2), (3, 17, 11, 13, 19, 1),
+        ]
+        for s in shapes {
+            let cfg = Conv2dConfig(stride: 1, padding: s.pad)
+            let x = rng.tensor([s.n, s.cin, s.h, s.w]), w = rng.tensor([s.cout, s.cin, 3, 3])
+            let (ho, wo) = try conv2dOutputSize(s.h, s.w, 3, 3, cfg)
+            let dy = rng.tensor([s.n, s.cout, ho, wo])
+            var ref = [Double](repeating: 0, count: w.count)
+            let dyd = dy.doubles, xd = x.doubles
+            for n in 0..<s.n { for co in 0..<s.cout { for oh in 0..<ho { for ow in 0..<wo {
+                let g = dyd[((n * s.cout + co) * ho + oh) * wo + ow]
+                for ci in 0..<s.cin { for a in 0..<3 { for b in 0..<3 {
+                    let h = oh + a - s.pad, ww = ow + b - s.pad
+                    guard h >= 0, h < s.h, ww >= 0, ww < s.w else { continue }
+                    ref[((co * s.cin + ci) * 3 + a) * 3 + b] += g * xd[((n * s.cin + ci) * s.h + h) * s.w + ww]
+                } } }
+            } } } }
+            var off = ConvTuning()
+            off.winograd = false
+            let im2col = try conv2dBackward(dy, x, w, cfg, needInput: false, needWeight: true, needBias: false, tuning: off).dw!
+            for threads in [1, 2] {
+                Parallel.setThreads(threads)
+                for block in [1, 1 << 22] {
+                    var tuning = ConvTuning()
+                    tuning.winogradBlockFloats = block
+                    tuning.winogradWeightGradientMinChannels = 16
+                    tuning.winogradMinTiles = 1
+                    var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
+                    let profile = try KernelProfile.record { r = try conv2dBackward(dy, x, w, cfg, needInput: false, needWeight: true, needBias: false, tuning: tuning) }
+                    let tag = "\(s) threads \(threads) block \(block)"
+                    XCTAssertTrue(profile.operations.contains { $0.label.contains("dW Winograd F(3,2)") }, tag)
+                    guard let dw = r.dw else { XCTFail("missing dW \(tag)"); continue }
+                    XCTAssertNil(r.dx, tag)
+                    XCTAssertEqual(dw.shape, w.shape, tag)
+                    var worst: Double = 0
+                    for (a, e) in zip(dw.values, ref) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
+                    XCTAssertLessThan(worst, 2e-5, tag)
+                    if let m = closeness(dw.values, im2col.values, rtol: 1e-4, atol: 1e-4) { XCTFail("vs im2col path \(tag): \(m)") }
+                }
+            }
+        }
+        // The default takes it from 128 channels on one side and 64 tiles (8×8 2×2-tiles).
+        let cfg = Conv2dConfig(stride: 1, padding: 1)
+        for (cin, cout, h, taken) in [(64, 64, 16, false), (128, 32, 16, true), (128, 128, 14, false)] {
+            let x = rng.tensor([1, cin, h, h]), w = rng.tensor([cout, cin, 3, 3]), dy = rng.tensor([1, cout, h, h])
+            let profile = try KernelProfile.record { _ = try conv2dBackward(dy, x, w, cfg, needInput: false, needWeight: true, needBias: false) }
+            XCTAssertEqual(profile.operations.contains { $0.label.contains("dW Winograd") }, taken, "\(cin)→\(cout) @\(h)²")
+        }
+    }
+
     /// The plan's choice: F(4,3) from 28×28 outputs up, F(2,3) below and when F(4,3) is switched off;
     /// filters made for the other tile are refused.
     func testWinogradTileChoice() throws {
