@@ -94,11 +94,25 @@ final class ConvTests: XCTestCase {
         print("Winograd F(4,3) vs Double reference: max |Δ|/(1+|y|) = \(worst)")
     }
 
+    /// A 3×3 stride-1 convolution with random x, w and dy: its Double gradients (`naiveConvGradients`)
+    /// and the backward's gradients with Winograd off (GEMM + col2im and im2col).
+    func threeByThreeGradientCase(_ rng: inout TestRNG, _ n: Int, _ cin: Int, _ h: Int, _ wd: Int, _ cout: Int, _ pad: Int) throws
+        -> (cfg: Conv2dConfig, x: Tensor, w: Tensor, dy: Tensor, ref: (dx: [Double], dw: [Double]), plain: (dx: Tensor, dw: Tensor)) {
+        let cfg = Conv2dConfig(stride: 1, padding: pad)
+        let x = rng.tensor([n, cin, h, wd]), w = rng.tensor([cout, cin, 3, 3])
+        let (ho, wo) = try conv2dOutputSize(h, wd, 3, 3, cfg)
+        let dy = rng.tensor([n, cout, ho, wo])
+        var off = ConvTuning()
+        off.winograd = false
+        let plain = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: true, needBias: false, tuning: off)
+        return (cfg, x, w, dy, naiveConvGradients(x, w, dy, cfg), (plain.dx!, plain.dw!))
+    }
+
     /// dx of dense 3×3 stride-1 convolutions, which `conv2dBackward` computes as a Winograd
-    /// convolution of dy with the turned filters, against the Double sum dx[n,ci,h,w] =
-    /// Σ dy[n,co,oh,ow]·w[co,ci,h−oh+p,w−ow+p], on both tiles, padding 0–2, odd sizes, one and two
-    /// workers; and against the GEMM + col2im path (Winograd off), which the finite-difference test
-    /// checks. Asserts the Winograd path is taken where the forward's would be and not elsewhere.
+    /// convolution of dy with the turned filters, against the Double sum (`naiveConvGradients`):
+    /// both tiles, padding 0–2, odd sizes, one and two workers; and against the GEMM + col2im path
+    /// (Winograd off), which the finite-difference test checks. Asserts the Winograd path is taken
+    /// where the forward's would be and not elsewhere.
     func testBackwardInputWinogradMatchesNaive() throws {
         var rng = TestRNG(seed: 10)
         let shapes: [(n: Int, cin: Int, h: Int, w: Int, cout: Int, pad: Int, tile: WinogradTile?)] = [
@@ -106,23 +120,7 @@ final class ConvTests: XCTestCase {
             (1, 16, 6, 5, 16, 2, .f2x3), (1, 64, 28, 28, 48, 1, .f4x3), (2, 8, 9, 9, 16, 1, nil),
         ]
         for s in shapes {
-            let cfg = Conv2dConfig(stride: 1, padding: s.pad)
-            let x = rng.tensor([s.n, s.cin, s.h, s.w]), w = rng.tensor([s.cout, s.cin, 3, 3])
-            let (ho, wo) = try conv2dOutputSize(s.h, s.w, 3, 3, cfg)
-            let dy = rng.tensor([s.n, s.cout, ho, wo])
-            var ref = [Double](repeating: 0, count: x.count)
-            let dyd = dy.doubles, wd = w.doubles
-            for n in 0..<s.n { for co in 0..<s.cout { for oh in 0..<ho { for ow in 0..<wo {
-                let g = dyd[((n * s.cout + co) * ho + oh) * wo + ow]
-                for ci in 0..<s.cin { for ki in 0..<3 { for kj in 0..<3 {
-                    let h = oh + ki - s.pad, ww = ow + kj - s.pad
-                    guard h >= 0, h < s.h, ww >= 0, ww < s.w else { continue }
-                    ref[((n * s.cin + ci) * s.h + h) * s.w + ww] += g * wd[((co * s.cin + ci) * 3 + ki) * 3 + kj]
-                } } }
-            } } } }
-            var off = ConvTuning()
-            off.winograd = false
-            let gemm = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: false, needBias: false, tuning: off).dx!
+            let (cfg, x, w, dy, ref, plain) = try threeByThreeGradientCase(&rng, s.n, s.cin, s.h, s.w, s.cout, s.pad)
             for threads in [1, 2] {
                 Parallel.setThreads(threads)
                 var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
@@ -137,15 +135,15 @@ final class ConvTests: XCTestCase {
                 guard let dx = r.dx, r.dw != nil else { XCTFail("missing gradients \(tag)"); continue }
                 XCTAssertEqual(dx.shape, x.shape, tag)
                 var worst: Double = 0
-                for (a, e) in zip(dx.values, ref) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
+                for (a, e) in zip(dx.values, ref.dx) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
                 XCTAssertLessThan(worst, s.tile == .f4x3 ? 5e-4 : 2e-5, tag)
-                if let m = closeness(dx.values, gemm.values, rtol: 5e-4, atol: 5e-4) { XCTFail("vs GEMM path \(tag): \(m)") }
+                if let m = closeness(dx.values, plain.dx.values, rtol: 5e-4, atol: 5e-4) { XCTFail("vs GEMM path \(tag): \(m)") }
             }
         }
     }
 
     /// dW of dense 3×3 stride-1 convolutions, which `conv2dBackward` computes by Winograd F(3×3, 2×2),
-    /// against the Double sum dW[co,ci,a,b] = Σ dy[n,co,oh,ow]·x[n,ci,oh+a−p,ow+b−p]: odd maps
+    /// against the Double sum (`naiveConvGradients`): odd maps
     /// (partial 2×2 tiles), padding 0–2, blocks of one tile row and the whole batch, one and two
     /// workers; and against the im2col path (Winograd off).
     func testBackwardWeightWinogradMatchesNaive() throws {
@@ -154,23 +152,7 @@ final class ConvTests: XCTestCase {
             (2, 16, 9, 7, 24, 1), (1, 32, 30, 29, 16, 1), (2, 20, 8, 10, 18, 0), (1, 16, 6, 5, 16, 2), (3, 17, 11, 13, 19, 1),
         ]
         for s in shapes {
-            let cfg = Conv2dConfig(stride: 1, padding: s.pad)
-            let x = rng.tensor([s.n, s.cin, s.h, s.w]), w = rng.tensor([s.cout, s.cin, 3, 3])
-            let (ho, wo) = try conv2dOutputSize(s.h, s.w, 3, 3, cfg)
-            let dy = rng.tensor([s.n, s.cout, ho, wo])
-            var ref = [Double](repeating: 0, count: w.count)
-            let dyd = dy.doubles, xd = x.doubles
-            for n in 0..<s.n { for co in 0..<s.cout { for oh in 0..<ho { for ow in 0..<wo {
-                let g = dyd[((n * s.cout + co) * ho + oh) * wo + ow]
-                for ci in 0..<s.cin { for a in 0..<3 { for b in 0..<3 {
-                    let h = oh + a - s.pad, ww = ow + b - s.pad
-                    guard h >= 0, h < s.h, ww >= 0, ww < s.w else { continue }
-                    ref[((co * s.cin + ci) * 3 + a) * 3 + b] += g * xd[((n * s.cin + ci) * s.h + h) * s.w + ww]
-                } } }
-            } } } }
-            var off = ConvTuning()
-            off.winograd = false
-            let im2col = try conv2dBackward(dy, x, w, cfg, needInput: false, needWeight: true, needBias: false, tuning: off).dw!
+            let (cfg, x, w, dy, ref, plain) = try threeByThreeGradientCase(&rng, s.n, s.cin, s.h, s.w, s.cout, s.pad)
             for threads in [1, 2] {
                 Parallel.setThreads(threads)
                 for block in [1, 1 << 22] {
@@ -186,9 +168,9 @@ final class ConvTests: XCTestCase {
                     XCTAssertNil(r.dx, tag)
                     XCTAssertEqual(dw.shape, w.shape, tag)
                     var worst: Double = 0
-                    for (a, e) in zip(dw.values, ref) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
+                    for (a, e) in zip(dw.values, ref.dw) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
                     XCTAssertLessThan(worst, 2e-5, tag)
-                    if let m = closeness(dw.values, im2col.values, rtol: 1e-4, atol: 1e-4) { XCTFail("vs im2col path \(tag): \(m)") }
+                    if let m = closeness(dw.values, plain.dw.values, rtol: 1e-4, atol: 1e-4) { XCTFail("vs im2col path \(tag): \(m)") }
                 }
             }
         }

@@ -82,3 +82,26 @@ func gradCloseness(_ a: [Float], _ b: [Float], rtol: Float = 1e-2, atol: Float =
     let scale = b.reduce(Float(0)) { max($0, abs($1)) }
     return closeness(a, b, rtol: 0, atol: rtol * scale + atol)
 }
+
+/// dx and dW of a stride-1, one-group convolution from the Double sums
+/// dx[n,ci,h,w] = Σ dy[n,co,oh,ow]·w[co,ci,a,b] and dW[co,ci,a,b] = Σ dy[n,co,oh,ow]·x[n,ci,h,w]
+/// over h = oh + a·d − p, w = ow + b·d − p inside the input.
+func naiveConvGradients(_ x: Tensor, _ w: Tensor, _ dy: Tensor, _ cfg: Conv2dConfig) -> (dx: [Double], dw: [Double]) {
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (cout, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let (ho, wo) = (dy.shape[2], dy.shape[3])
+    precondition(cfg.strideH == 1 && cfg.strideW == 1 && cfg.groups == 1 && w.shape[1] == cin)
+    let xd = x.doubles, wv = w.doubles, dyd = dy.doubles
+    var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+    for img in 0..<n { for co in 0..<cout { for oh in 0..<ho { for ow in 0..<wo {
+        let g = dyd[((img * cout + co) * ho + oh) * wo + ow]
+        for ci in 0..<cin { for a in 0..<kh { for b in 0..<kw {
+            let ih = oh + a * cfg.dilationH - cfg.padH, iw = ow + b * cfg.dilationW - cfg.padW
+            guard ih >= 0, ih < h, iw >= 0, iw < wd else { continue }
+            let xi = ((img * cin + ci) * h + ih) * wd + iw, wi = ((co * cin + ci) * kh + a) * kw + b
+            dx[xi] += g * wv[wi]
+            dw[wi] += g * xd[xi]
+        } } }
+    } } } }
+    return (dx, dw)
+}
