@@ -55,10 +55,38 @@ public func winogradFilters(_ weight: Tensor, tile: WinogradTile) -> Tensor {
 }
 
 /// U[ξ, co, ci] = (G g Gᵀ)[ξ] for each 3×3 filter g = w[co, ci], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+/// Eight filters at a time (lane j = filter idx + j), so each of the 16 outputs is one contiguous
+/// 8-float store; every lane does the scalar tail's operations in the same order (same bits).
 func winogradTransformFilters(_ w: UnsafePointer<Float>, cout: Int, cin: Int, _ u: UnsafeMutablePointer<Float>) {
     let plane = cout * cin
     Parallel.forEachChunk(plane, minPerThread: 4096, kind: .winogradTransform) { r in
-        for idx in r {
+        var idx = r.lowerBound
+        while idx + 8 <= r.upperBound {
+            let g = w + idx * 9
+            var t = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
+                     SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+            for j in 0..<8 {
+                let f = g + 9 * j
+                t.0[j] = f[0]; t.1[j] = f[1]; t.2[j] = f[2]; t.3[j] = f[3]; t.4[j] = f[4]
+                t.5[j] = f[5]; t.6[j] = f[6]; t.7[j] = f[7]; t.8[j] = f[8]
+            }
+            let half = SIMD8<Float>(repeating: 0.5)
+            // Gg, row by row (columns a, b, c), then each row times Gᵀ.
+            let rows = ((t.0, t.1, t.2),
+                        (half * (t.0 + t.3 + t.6), half * (t.1 + t.4 + t.7), half * (t.2 + t.5 + t.8)),
+                        (half * (t.0 - t.3 + t.6), half * (t.1 - t.4 + t.7), half * (t.2 - t.5 + t.8)),
+                        (t.6, t.7, t.8))
+            for i in 0..<4 {
+                let (a, b, c) = i == 0 ? rows.0 : i == 1 ? rows.1 : i == 2 ? rows.2 : rows.3
+                let d = u + 4 * i * plane + idx
+                UnsafeMutableRawPointer(d).storeBytes(of: a, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(d + plane).storeBytes(of: half * (a + b + c), as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(d + 2 * plane).storeBytes(of: half * (a - b + c), as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(d + 3 * plane).storeBytes(of: c, as: SIMD8<Float>.self)
+            }
+            idx += 8
+        }
+        for idx in idx..<r.upperBound {
             let g = w + idx * 9
             // Gg (4 rows × 3 columns), then each row times Gᵀ.
             let r0 = SIMD3<Float>(g[0], g[1], g[2]), r1 = SIMD3<Float>(g[3], g[4], g[5]), r2 = SIMD3<Float>(g[6], g[7], g[8])
@@ -428,7 +456,23 @@ private func winogradF32TransformGradient(_ dy: UnsafePointer<Float>, _ g: ConvG
             let plane = dy + (img * cout + co) * ho * wo
             let top = plane + 2 * ty * wo, hasBottom = 2 * ty + 1 < ho
             let base = u + co * tiles + (row - r0) * tl.tw
-            for tx in 0..<tl.tw {
+            // Eight whole tiles at a time (the same operations per lane as the scalar loop below).
+            var tx = 0
+            while tx + 8 <= tl.tw && 2 * tx + 16 <= wo {
+                let a = UnsafeRawPointer(top + 2 * tx).loadUnaligned(as: SIMD16<Float>.self)
+                let b = hasBottom ? UnsafeRawPointer(top + wo + 2 * tx).loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+                let p = a.evenHalf, q = a.oddHalf, r = b.evenHalf, s = b.oddHalf
+                let d = base + tx
+                @inline(__always) func put(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
+                    UnsafeMutableRawPointer(d + (4 * i) * ld).storeBytes(of: a, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d + (4 * i + 1) * ld).storeBytes(of: a + b, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d + (4 * i + 2) * ld).storeBytes(of: a - b, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d + (4 * i + 3) * ld).storeBytes(of: -b, as: SIMD8<Float>.self)
+                }
+                put(0, p, q); put(1, p + r, q + s); put(2, p - r, q - s); put(3, -r, -s)
+                tx += 8
+            }
+            for tx in tx..<tl.tw {
                 let c0 = 2 * tx, hasRight = c0 + 1 < wo
                 let p = top[c0], q = hasRight ? top[c0 + 1] : 0
                 let r = hasBottom ? top[wo + c0] : 0, s = hasBottom && hasRight ? top[wo + c0 + 1] : 0

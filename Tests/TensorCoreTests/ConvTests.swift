@@ -183,6 +183,38 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The F(2,3) filter transform, eight filters per vector and a scalar tail, against G g Gᵀ
+    /// written out per filter: the same float operations in the same order, so equal bits, for
+    /// plane sizes off the vector width and on one and two workers.
+    func testWinogradFilterTransformIsExact() throws {
+        var rng = TestRNG(seed: 12)
+        for (cout, cin) in [(16, 17), (5, 3), (64, 64), (48, 192)] {
+            let w = rng.tensor([cout, cin, 3, 3]), plane = cout * cin
+            var want = [Float](repeating: 0, count: 16 * plane)
+            for idx in 0..<plane {
+                let g = Array(w.values[(idx * 9)..<(idx * 9 + 9)])
+                for col in 0..<3 {
+                    let a = g[col], b = g[3 + col], c = g[6 + col]
+                    let rows: [Float] = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+                    for i in 0..<4 { want[(4 * i + col) * plane + idx] = rows[i] }   // (G g)[i][col], placed below
+                }
+                for i in 0..<4 {
+                    let a = want[(4 * i) * plane + idx], b = want[(4 * i + 1) * plane + idx], c = want[(4 * i + 2) * plane + idx]
+                    want[(4 * i) * plane + idx] = a
+                    want[(4 * i + 1) * plane + idx] = 0.5 * (a + b + c)
+                    want[(4 * i + 2) * plane + idx] = 0.5 * (a - b + c)
+                    want[(4 * i + 3) * plane + idx] = c
+                }
+            }
+            for threads in [1, 2] {
+                Parallel.setThreads(threads)
+                let u = winogradFilters(w, tile: .f2x3)
+                XCTAssertEqual(u.shape, [16, cout, cin])
+                XCTAssertEqual(u.values, want, "\(cout)×\(cin) threads \(threads)")
+            }
+        }
+    }
+
     /// The plan's choice: F(4,3) from 28×28 outputs up, F(2,3) below and when F(4,3) is switched off;
     /// filters made for the other tile are refused.
     func testWinogradTileChoice() throws {
