@@ -446,43 +446,41 @@ func conv2dWinogradWeightGradient(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) 
 
 /// U[ξ, co, t] = (A dY Aᵀ)[ξ] for the 2×2 tiles of dY of global tile rows [r0, r1) and output channels
 /// `cs`, A = [1 0; 1 1; 1 −1; 0 −1] (the forward's Aᵀ transposed); outputs past the map are zero.
+/// Eight consecutive tiles t at a time (they may span tile rows and images), so each of the 16
+/// values is one contiguous 8-float store.
 private func winogradF32TransformGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ tl: WinogradTiling,
                                           rows r0: Int, _ r1: Int, channels cs: Range<Int>, _ u: UnsafeMutablePointer<Float>) {
-    let cout = g.cout, ho = g.ho, wo = g.wo
-    let tiles = (r1 - r0) * tl.tw, ld = cout * tiles
+    let cout = g.cout, ho = g.ho, wo = g.wo, tw = tl.tw
+    let tiles = (r1 - r0) * tw, ld = cout * tiles
     for co in cs {
-        for row in r0..<r1 {
-            let img = row / tl.th, ty = row % tl.th
-            let plane = dy + (img * cout + co) * ho * wo
-            let top = plane + 2 * ty * wo, hasBottom = 2 * ty + 1 < ho
-            let base = u + co * tiles + (row - r0) * tl.tw
-            // Eight whole tiles at a time (the same operations per lane as the scalar loop below).
-            var tx = 0
-            while tx + 8 <= tl.tw && 2 * tx + 16 <= wo {
-                let a = UnsafeRawPointer(top + 2 * tx).loadUnaligned(as: SIMD16<Float>.self)
-                let b = hasBottom ? UnsafeRawPointer(top + wo + 2 * tx).loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
-                let p = a.evenHalf, q = a.oddHalf, r = b.evenHalf, s = b.oddHalf
-                let d = base + tx
-                @inline(__always) func put(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
-                    UnsafeMutableRawPointer(d + (4 * i) * ld).storeBytes(of: a, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(d + (4 * i + 1) * ld).storeBytes(of: a + b, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(d + (4 * i + 2) * ld).storeBytes(of: a - b, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(d + (4 * i + 3) * ld).storeBytes(of: -b, as: SIMD8<Float>.self)
-                }
-                put(0, p, q); put(1, p + r, q + s); put(2, p - r, q - s); put(3, -r, -s)
-                tx += 8
+        var t0 = 0
+        while t0 < tiles {
+            let lanes = min(8, tiles - t0)
+            var p = SIMD8<Float>(), q = SIMD8<Float>(), r = SIMD8<Float>(), s = SIMD8<Float>()
+            for k in 0..<lanes {
+                let t = t0 + k, row = r0 + t / tw, tx = t % tw
+                let img = row / tl.th, ty = row % tl.th
+                let top = dy + ((img * cout + co) * ho + 2 * ty) * wo + 2 * tx
+                let hasRight = 2 * tx + 1 < wo, hasBottom = 2 * ty + 1 < ho
+                p[k] = top[0]
+                q[k] = hasRight ? top[1] : 0
+                r[k] = hasBottom ? top[wo] : 0
+                s[k] = hasBottom && hasRight ? top[wo + 1] : 0
             }
-            for tx in tx..<tl.tw {
-                let c0 = 2 * tx, hasRight = c0 + 1 < wo
-                let p = top[c0], q = hasRight ? top[c0 + 1] : 0
-                let r = hasBottom ? top[wo + c0] : 0, s = hasBottom && hasRight ? top[wo + c0 + 1] : 0
-                // Rows of A·dY, then each row [a, b] times Aᵀ: [a, a + b, a − b, −b].
-                let d = base + tx
-                @inline(__always) func put(_ i: Int, _ a: Float, _ b: Float) {
-                    d[(4 * i) * ld] = a; d[(4 * i + 1) * ld] = a + b; d[(4 * i + 2) * ld] = a - b; d[(4 * i + 3) * ld] = -b
+            // Rows of A·dY, then each row [a, b] times Aᵀ: [a, a + b, a − b, −b].
+            let d = u + co * tiles + t0
+            @inline(__always) func store(_ xi: Int, _ v: SIMD8<Float>) {
+                if lanes == 8 {
+                    UnsafeMutableRawPointer(d + xi * ld).storeBytes(of: v, as: SIMD8<Float>.self)
+                } else {
+                    for k in 0..<lanes { d[xi * ld + k] = v[k] }
                 }
-                put(0, p, q); put(1, p + r, q + s); put(2, p - r, q - s); put(3, -r, -s)
             }
+            @inline(__always) func put(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
+                store(4 * i, a); store(4 * i + 1, a + b); store(4 * i + 2, a - b); store(4 * i + 3, -b)
+            }
+            put(0, p, q); put(1, p + r, q + s); put(2, p - r, q - s); put(3, -r, -s)
+            t0 += 8
         }
     }
 }
