@@ -694,7 +694,7 @@ private func conv2dBackwardBody(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g
             }
             dw = t
         }
-        return (dx ?? winogradDx, dw, db)
+        return (dx, dw, db)
     }
     let kAll = g.cin * g.kh * g.kw
     let nb = g.imagesPerBlock(rows: kAll + (g.n > 1 ? g.cout : 0))

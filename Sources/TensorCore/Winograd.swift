@@ -56,17 +56,17 @@ public func winogradFilters(_ weight: Tensor, tile: WinogradTile) -> Tensor {
 
 /// U[ξ, co, ci] = (G g Gᵀ)[ξ] for each 3×3 filter g = w[co, ci], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
 /// Eight filters at a time (lane j = filter idx + j), so each of the 16 outputs is one contiguous
-/// 8-float store; every lane does the scalar tail's operations in the same order (same bits).
+/// 8-float store (fewer lanes at a chunk's end).
 func winogradTransformFilters(_ w: UnsafePointer<Float>, cout: Int, cin: Int, _ u: UnsafeMutablePointer<Float>) {
     let plane = cout * cin
     Parallel.forEachChunk(plane, minPerThread: 4096, kind: .winogradTransform) { r in
         var idx = r.lowerBound
-        while idx + 8 <= r.upperBound {
-            let g = w + idx * 9
+        while idx < r.upperBound {
+            let lanes = min(8, r.upperBound - idx)
             var t = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
                      SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-            for j in 0..<8 {
-                let f = g + 9 * j
+            for j in 0..<lanes {
+                let f = w + (idx + j) * 9
                 t.0[j] = f[0]; t.1[j] = f[1]; t.2[j] = f[2]; t.3[j] = f[3]; t.4[j] = f[4]
                 t.5[j] = f[5]; t.6[j] = f[6]; t.7[j] = f[7]; t.8[j] = f[8]
             }
@@ -76,29 +76,19 @@ func winogradTransformFilters(_ w: UnsafePointer<Float>, cout: Int, cin: Int, _ 
                         (half * (t.0 + t.3 + t.6), half * (t.1 + t.4 + t.7), half * (t.2 + t.5 + t.8)),
                         (half * (t.0 - t.3 + t.6), half * (t.1 - t.4 + t.7), half * (t.2 - t.5 + t.8)),
                         (t.6, t.7, t.8))
+            let d = u + idx
+            @inline(__always) func store(_ xi: Int, _ v: SIMD8<Float>) {
+                if lanes == 8 {
+                    UnsafeMutableRawPointer(d + xi * plane).storeBytes(of: v, as: SIMD8<Float>.self)
+                } else {
+                    for k in 0..<lanes { d[xi * plane + k] = v[k] }
+                }
+            }
             for i in 0..<4 {
                 let (a, b, c) = i == 0 ? rows.0 : i == 1 ? rows.1 : i == 2 ? rows.2 : rows.3
-                let d = u + 4 * i * plane + idx
-                UnsafeMutableRawPointer(d).storeBytes(of: a, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(d + plane).storeBytes(of: half * (a + b + c), as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(d + 2 * plane).storeBytes(of: half * (a - b + c), as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(d + 3 * plane).storeBytes(of: c, as: SIMD8<Float>.self)
+                store(4 * i, a); store(4 * i + 1, half * (a + b + c)); store(4 * i + 2, half * (a - b + c)); store(4 * i + 3, c)
             }
-            idx += 8
-        }
-        for idx in idx..<r.upperBound {
-            let g = w + idx * 9
-            // Gg (4 rows × 3 columns), then each row times Gᵀ.
-            let r0 = SIMD3<Float>(g[0], g[1], g[2]), r1 = SIMD3<Float>(g[3], g[4], g[5]), r2 = SIMD3<Float>(g[6], g[7], g[8])
-            let gg = (r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2)
-            for i in 0..<4 {
-                let row = i == 0 ? gg.0 : i == 1 ? gg.1 : i == 2 ? gg.2 : gg.3
-                let a = row.x, b = row.y, c = row.z
-                u[(4 * i + 0) * plane + idx] = a
-                u[(4 * i + 1) * plane + idx] = 0.5 * (a + b + c)
-                u[(4 * i + 2) * plane + idx] = 0.5 * (a - b + c)
-                u[(4 * i + 3) * plane + idx] = c
-            }
+            idx += lanes
         }
     }
 }
