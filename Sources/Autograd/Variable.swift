@@ -88,19 +88,29 @@ public func backward(_ root: Variable, seed: Tensor? = nil) throws {
             order.append(node)
         }
     }
+    // A gradient is never copied: backward functions may hand on their incoming gradient (an add
+    // gives it to both inputs, a reshape passes it through) or a tensor they keep, so a pending
+    // gradient may share storage with others. Accumulation therefore writes in place only into a
+    // sum it allocated itself (`owned`); the first sum into a shared gradient is a new tensor.
     var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): g0]
+    var owned = Set<ObjectIdentifier>()
     for node in order.reversed() {
         let id = ObjectIdentifier(node)
         guard let g = grads.removeValue(forKey: id) else { continue }
+        owned.remove(id)
         if node.isLeaf || node.retainsGrad {
-            if let existing = node.grad { node.grad = try add(existing, g) } else { node.grad = g.copy() }
+            if let existing = node.grad { node.grad = try add(existing, g) } else { node.grad = g }
         }
         guard let fn = node.backwardFn else { continue }
         let pg = try fn(g)
         for (p, gp) in zip(node.parents, pg) {
             guard p.requiresGrad, let gp else { continue }
             let pid = ObjectIdentifier(p)
-            if let acc = grads[pid] { try addInPlace(acc, gp) } else { grads[pid] = gp.storage === g.storage ? gp.copy() : gp }
+            if let acc = grads[pid] {
+                if owned.contains(pid) { try addInPlace(acc, gp) } else { grads[pid] = try add(acc, gp); owned.insert(pid) }
+            } else {
+                grads[pid] = gp
+            }
         }
     }
 }
