@@ -59,7 +59,8 @@ public struct ConvTuning: Sendable, Equatable {
     /// Fewest tiles per Winograd block (the N of its GEMMs) when the batch is split into blocks.
     public var winogradMinTiles = 64
     /// 1×1 stride-1 convolutions of a batch run one GEMM per image, images spread over the workers
-    /// (instead of copying the batch into one wide column matrix and scattering the product back).
+    /// (instead of copying the batch into one wide column matrix and scattering the product back),
+    /// where `pointwisePerImageForward` says the per-image GEMMs are wide enough.
     public var pointwisePerImage = true
     /// ... and their backward too (dx per image over the workers, dW accumulated image by image), on
     /// maps of at least this many pixels; on smaller ones one GEMM over the gathered batch is wider.
@@ -104,6 +105,17 @@ struct ConvGeometry {
     var kG: Int { cinG * kh * kw }
     /// Output pixels per image.
     var p: Int { ho * wo }
+    /// Whether the forward of a 1×1 convolution runs one GEMM per image (`ConvTuning.pointwisePerImage`).
+    /// Each per-image GEMM packs the whole weight again for only P columns, so it pays where the
+    /// weight is small against the image: Cout ≤ 256, or Cin·Cout ≤ 4·P·(Cin + Cout). Measured at
+    /// batch 8 and 16 on 2 cores against one GEMM over the gathered batch: 1.0–1.5× for Cout ≤ 256
+    /// (DenseNet's 192, 4×4 to 32×32 maps) and for the ResNets' 1×1 convolutions on 14×14 and larger;
+    /// 0.67–0.96× for 2048↔512 and 1024→2048 on 7×7 and 8×8, and 0.74–0.89× for 384 to 1024
+    /// outputs on 4×4, which therefore take the gathered GEMM.
+    var pointwisePerImageForward: Bool {
+        guard isPointwise, groups == 1, n > 1, tuning.pointwisePerImage else { return false }
+        return cout <= 256 || cin * cout <= 4 * p * (cin + cout)
+    }
     /// 1×1, stride 1, no padding: the image itself is the column matrix.
     var isPointwise: Bool { kh == 1 && kw == 1 && cfg.strideH == 1 && cfg.strideW == 1 && cfg.padH == 0 && cfg.padW == 0 }
     var isDepthwise: Bool { cfg.groups == cin && cin == cout && cfg.groups > 1 }
@@ -335,7 +347,7 @@ func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometr
         activation.applyInPlace(y.data, y.count)
         return
     }
-    if g.isPointwise && g.groups == 1 && g.n >= Parallel.threads && g.n > 1 && g.tuning.pointwisePerImage {
+    if g.pointwisePerImageForward && g.n >= Parallel.threads {
         // Each image is already its column matrix: one GEMM per image, images spread over the
         // workers, bias and activation applied while the image's output is still in cache.
         let box = UncheckedBox((x.data, weight.data, bias?.data, y.data))
