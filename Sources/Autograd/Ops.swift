@@ -106,14 +106,27 @@ public func batchNormEval(_ x: Variable, weight: Variable, bias: Variable, runni
 
 /// BatchNorm2d with batch statistics (training). Returns the output and the batch mean and biased
 /// variance so the caller can update running statistics.
-public func batchNormTrain(_ x: Variable, weight: Variable, bias: Variable, eps: Float) throws
-    -> (y: Variable, mean: Tensor, invStd: Tensor, variance: Tensor) {
+/// Training-mode BatchNorm; with `residual` and `relu`, relu(bn(x) + residual) as one node (the
+/// graph's fused plan of torchvision's bn → relu and bn → `+= identity` → relu), whose values and
+/// gradients have the same bits as the separate nodes'.
+public func batchNormTrain(_ x: Variable, weight: Variable, bias: Variable, eps: Float, residual: Variable? = nil,
+                           relu: Bool = false) throws -> (y: Variable, mean: Tensor, invStd: Tensor, variance: Tensor) {
     let xv = x.value, wv = weight.value
-    let r = try batchNorm2dTrain(xv, weight: wv, bias: bias.value, eps: eps)
-    let mean = r.mean, invStd = r.invStd
-    let y = record(r.y, [x, weight, bias]) { g in
-        let b = try batchNorm2dTrainBackward(g, xv, weight: wv, mean: mean, invStd: invStd)
-        return [b.dx, b.dw, b.db]
+    let r = try batchNorm2dTrain(xv, weight: wv, bias: bias.value, eps: eps, residual: residual?.value, relu: relu)
+    let mean = r.mean, invStd = r.invStd, yv = r.y
+    let y: Variable
+    if let residual {
+        y = record(yv, [x, weight, bias, residual]) { g in
+            // The residual's gradient is the one after the ReLU: store it once, for both inputs.
+            let gr = relu ? try reluBackward(g, yv) : g
+            let b = try batchNorm2dTrainBackward(gr, xv, weight: wv, mean: mean, invStd: invStd)
+            return [b.dx, b.dw, b.db, gr]
+        }
+    } else {
+        y = record(yv, [x, weight, bias]) { g in
+            let b = try batchNorm2dTrainBackward(g, xv, weight: wv, mean: mean, invStd: invStd, reluOutput: relu ? yv : nil)
+            return [b.dx, b.dw, b.db]
+        }
     }
     return (y, mean, invStd, r.variance)
 }

@@ -33,6 +33,13 @@ public final class Bottleneck: Module {
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         var out = try convNormActivation(conv1, bn1, relu, x, ctx)
         out = try convNormActivation(conv2, bn2, relu, out, ctx)
+        if ctx.mayFuseTraining([bn3, relu]) {
+            // bn3, `+= identity` and the ReLU as one node (the downsample moves before bn3, which
+            // nothing observing the order can see).
+            let h = try conv3(out, ctx)
+            let identity = try downsample.map { try $0(x, ctx) } ?? x
+            return try bn3.trainingForward(h, ctx, residual: identity, relu: true)
+        }
         out = try convNormActivation(conv3, bn3, nil, out, ctx)
         let identity = try downsample.map { try $0(x, ctx) } ?? x
         // torchvision: `out += identity; out = self.relu(out)`, both in place on bn3's output.

@@ -21,6 +21,7 @@ public func convNormActivation(_ conv: Conv2d, _ bn: BatchNorm2d?, _ act: Activa
         return Variable(try conv.infer(x.value, foldedWith: bn, activation: act?.fused ?? .none, tuning: ctx.convTuning))
     }
     var h = try conv(x, ctx)
+    if let bn, let act, act.kind == .relu, ctx.mayFuseTraining([bn, act]) { return try bn.trainingForward(h, ctx, relu: true) }
     if let bn { h = try bn(h, ctx) }
     if let act { h = try activate(act, after: bn ?? conv, h, ctx) }
     return h
@@ -35,6 +36,7 @@ public func normActivation(_ bn: BatchNorm2d, _ act: Activation, _ parts: [Varia
                                                       eps: bn.eps, activation: act.fused))
     }
     let x = parts.count == 1 ? parts[0] : try concatChannels(parts)
+    if act.kind == .relu, ctx.mayFuseTraining([bn, act]) { return try bn.trainingForward(x, ctx, relu: true) }
     return try activate(act, after: bn, bn(x, ctx), ctx)
 }
 

@@ -127,7 +127,18 @@ public final class BatchNorm2d: Module {
             return try batchNormEval(x, weight: bind(weight, ctx), bias: bind(bias, ctx),
                                      runningMean: runningMean.value, runningVar: runningVar.value, eps: eps)
         }
-        let r = try batchNormTrain(x, weight: bind(weight, ctx), bias: bind(bias, ctx), eps: eps)
+        return try trainingForward(x, ctx)
+    }
+
+    /// The training-mode forward (batch statistics, running statistics updated), optionally with
+    /// `residual` added and a ReLU applied in the same node: the graph's plan for an unobserved
+    /// bn → relu (`convNormActivation`, `normActivation`) and bn → `+= identity` → relu (`Bottleneck`).
+    public func trainingForward(_ x: Variable, _ ctx: ForwardContext, residual: Variable? = nil, relu: Bool = false) throws -> Variable {
+        let c = weight.value.count
+        guard x.shape.count == 4, x.shape[1] == c else {
+            throw TensorError.shapeMismatch(op: "BatchNorm2d '\(path)'", detail: "expects [N, \(c), H, W], got \(x.shape)")
+        }
+        let r = try batchNormTrain(x, weight: bind(weight, ctx), bias: bind(bias, ctx), eps: eps, residual: residual, relu: relu)
         // Running statistics use the unbiased batch variance, as PyTorch does.
         let n = Float(x.shape[0] * x.shape[2] * x.shape[3])
         let rm = runningMean.value.copy(), rv = runningVar.value.copy()

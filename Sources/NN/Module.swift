@@ -152,6 +152,12 @@ public final class ForwardContext {
         return !modules.contains { m in m.map { isObserved($0.path) } ?? false }
     }
 
+    /// Whether a training forward may run `modules` as one node of the graph (BatchNorm with its
+    /// ReLU or residual join): planned, training, no shape observer, none of the modules observed.
+    public func mayFuseTraining(_ modules: [Module]) -> Bool {
+        planned && training && inputObserver == nil && !modules.contains { isObserved($0.path) }
+    }
+
     /// Records the output of the module at `path`, cutting the graph there when a gradient is wanted.
     ///
     /// A module called several times in one forward (ResNet's `relu`) reports its first call, as

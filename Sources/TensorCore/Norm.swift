@@ -115,19 +115,26 @@ public func batchNorm2dEvalParamGrads(_ dy: Tensor, _ x: Tensor, runningMean: Te
 // MARK: - BatchNorm (train)
 
 /// BatchNorm with batch statistics (biased variance, as PyTorch normalises in training).
+/// - Parameters:
+///   - residual: added to the normalised output (a residual join after the BatchNorm), same shape as x.
+///   - relu: ReLU applied last.
+///   With both, y = relu(bn(x) + residual) in one pass, with the same bits as the three ops run apart.
 /// - Returns: y, per-channel mean and 1/√(var + eps) for the backward, and the biased variance
 ///   itself (for the running statistics: recovering it from invStd loses precision when var ≪ eps).
 ///
 /// One pass per channel computes its statistics and writes its output while its planes are in
 /// cache; sums run in 8 lanes per plane (`planeSum`), then in double over images, so they depend
 /// on the shape only, never on the thread count.
-public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> (y: Tensor, mean: Tensor, invStd: Tensor, variance: Tensor) {
+public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, residual: Tensor? = nil,
+                             relu: Bool = false) throws -> (y: Tensor, mean: Tensor, invStd: Tensor, variance: Tensor) {
     let (n, c, p) = try nchwDims(x, "batchNorm2dTrain")
     try requireVector(weight, c, "weight", "batchNorm2dTrain"); try requireVector(bias, c, "bias", "batchNorm2dTrain")
+    if let residual { try requireSameShape(x, residual, "batchNorm2dTrain residual") }
     guard n * p > 0 else { throw TensorError.invalidArgument(op: "batchNorm2dTrain", detail: "no values per channel in \(x.shape)") }
     let mean = Tensor(uninitialized: [c]), invStd = Tensor(uninitialized: [c]), variance = Tensor(uninitialized: [c])
     let y = Tensor(uninitialized: x.shape)
     let xp = x.data, yp = y.data, mp = mean.data, ip = invStd.data, vp = variance.data, wp = weight.data, bp = bias.data
+    let rp = residual?.data
     let count = Double(n * p)
     Parallel.forEachChunk(c, minPerThread: max(1, 4096 / (n * p)), kind: .norm) { r in
         for ch in r {
@@ -140,8 +147,14 @@ public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Flo
             mp[ch] = muF; ip[ch] = iv; vp[ch] = Float(v / count)
             let sc = wp[ch] * iv, sh = bp[ch] - muF * sc
             for img in 0..<n {
-                let a = xp + (img * c + ch) * p, o = yp + (img * c + ch) * p
-                for i in 0..<p { o[i] = a[i] * sc + sh }
+                let off = (img * c + ch) * p
+                let a = xp + off, o = yp + off
+                switch (rp, relu) {
+                case (nil, false): for i in 0..<p { o[i] = a[i] * sc + sh }
+                case (nil, true): for i in 0..<p { let t = a[i] * sc + sh; o[i] = t < 0 ? 0 : t }
+                case (let rp?, false): let q = rp + off; for i in 0..<p { o[i] = (a[i] * sc + sh) + q[i] }
+                case (let rp?, true): let q = rp + off; for i in 0..<p { let t = (a[i] * sc + sh) + q[i]; o[i] = t < 0 ? 0 : t }
+                }
             }
         }
     }
@@ -151,12 +164,17 @@ public func batchNorm2dTrain(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Flo
 /// Gradients of training-mode BatchNorm: with x̂ = (x − mean)·invStd and M = N·H·W,
 /// db = Σ dy, dw = Σ dy·x̂, dx = w·invStd/M · (M·dy − db − x̂·dw).
 /// Per channel in one pass (sums as in `batchNorm2dTrain`, then dx while the planes are in cache).
-public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: Tensor, invStd: Tensor) throws -> (dx: Tensor, dw: Tensor, db: Tensor) {
+/// With `reluOutput` (the output y of a BatchNorm fused with its ReLU), dy is first masked where
+/// y ≤ 0, as the ReLU's backward would, without storing the masked gradient.
+public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, mean: Tensor, invStd: Tensor,
+                                     reluOutput: Tensor? = nil) throws -> (dx: Tensor, dw: Tensor, db: Tensor) {
     try requireSameShape(dy, x, "batchNorm2dTrainBackward")
+    if let reluOutput { try requireSameShape(dy, reluOutput, "batchNorm2dTrainBackward reluOutput") }
     let (n, c, p) = try nchwDims(x, "batchNorm2dTrainBackward")
     for (t, name) in [(weight, "weight"), (mean, "mean"), (invStd, "invStd")] { try requireVector(t, c, name, "batchNorm2dTrainBackward") }
     let dw = Tensor(uninitialized: [c]), db = Tensor(uninitialized: [c]), dx = Tensor(uninitialized: x.shape)
     let g = dy.data, xp = x.data, mp = mean.data, ip = invStd.data, dxp = dx.data, wp = weight.data, dwp = dw.data, dbp = db.data
+    let yp = reluOutput?.data
     let m = Float(n * p)
     Parallel.forEachChunk(c, minPerThread: max(1, 4096 / max(1, n * p)), kind: .norm) { r in
         for ch in r {
@@ -164,7 +182,7 @@ public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, 
             var sg: Double = 0, sgx: Double = 0
             for img in 0..<n {
                 let off = (img * c + ch) * p
-                let (a, b) = planeSumAndCenteredDot(g + off, xp + off, mu, p)
+                let (a, b) = planeSumAndCenteredDot(g + off, xp + off, mu, p, mask: yp.map { $0 + off })
                 sg += Double(a); sgx += Double(b)
             }
             let gb = Float(sg), gw = Float(sgx) * iv
@@ -173,7 +191,12 @@ public func batchNorm2dTrainBackward(_ dy: Tensor, _ x: Tensor, weight: Tensor, 
             for img in 0..<n {
                 let off = (img * c + ch) * p
                 let a = xp + off, gy = g + off, d = dxp + off
-                for i in 0..<p { d[i] = k * (m * gy[i] - gb - (a[i] - mu) * iv * gw) }
+                if let yp {
+                    let y = yp + off
+                    for i in 0..<p { d[i] = k * (m * (y[i] > 0 ? gy[i] : 0) - gb - (a[i] - mu) * iv * gw) }
+                } else {
+                    for i in 0..<p { d[i] = k * (m * gy[i] - gb - (a[i] - mu) * iv * gw) }
+                }
             }
         }
     }
@@ -204,18 +227,33 @@ func planeSumSquaredDeviation(_ a: UnsafePointer<Float>, _ mu: Float, _ p: Int) 
     return s
 }
 
-/// (Σ g, Σ g·(x − mu)) over p elements, lanes as `planeSum`.
+/// (Σ g, Σ g·(x − mu)) over p elements, lanes as `planeSum`; with `mask`, g counts only where
+/// mask > 0 (a ReLU's backward through its output).
 @inline(__always)
-func planeSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mu: Float, _ p: Int) -> (Float, Float) {
+func planeSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mu: Float, _ p: Int,
+                            mask: UnsafePointer<Float>? = nil) -> (Float, Float) {
     let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), m8 = SIMD8<Float>(repeating: mu)
     var sg = SIMD8<Float>(), sd = SIMD8<Float>(), i = 0
-    while i + 8 <= p {
-        let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        sg += gv; sd += gv * (xv - m8); i += 8
+    if let mask {
+        let ry = UnsafeRawPointer(mask), zero = SIMD8<Float>()
+        while i + 8 <= p {
+            let yv = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let gv = zero.replacing(with: rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), where: yv .> zero)
+            let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            sg += gv; sd += gv * (xv - m8); i += 8
+        }
+    } else {
+        while i + 8 <= p {
+            let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            sg += gv; sd += gv * (xv - m8); i += 8
+        }
     }
     var a = sg.sum(), b = sd.sum()
-    while i < p { a += g[i]; b += g[i] * (x[i] - mu); i += 1 }
+    while i < p {
+        let gi = mask.map { $0[i] > 0 ? g[i] : 0 } ?? g[i]
+        a += gi; b += gi * (x[i] - mu); i += 1
+    }
     return (a, b)
 }
 

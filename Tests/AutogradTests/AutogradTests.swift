@@ -45,6 +45,38 @@ final class AutogradTests: XCTestCase {
         XCTAssertNil(closeness(x.grad!.values, fd, rtol: 2e-2, atol: 2e-2))
     }
 
+    /// The graph's fused BatchNorm nodes — bn → relu, and bn → + residual → relu — give the same bits
+    /// as the separate nodes, forward and backward (x, weight, bias, residual), on planes with every
+    /// SIMD tail length and with values straddling zero so the ReLU masks both ways. The residual
+    /// also feeds a second use, so its gradient is accumulated with the fused node's.
+    func testFusedBatchNormNodesEqualSeparateNodes() throws {
+        var rng = TestRNG(seed: 12)
+        for (shape, withResidual) in [([3, 4, 5, 3], false), ([2, 5, 3, 3], true), ([4, 3, 4, 4], true), ([2, 16, 2, 2], false)] {
+            let c = shape[1]
+            let xv = rng.tensor(shape), wv = rng.tensor([c], 0.5, 1.5), bv = rng.tensor([c], -0.5, 0.5)
+            let rv = rng.tensor(shape), seed = rng.tensor(shape)
+            var results: [[[Float]]] = []
+            for fused in [false, true] {
+                let x = Variable(xv.copy(), requiresGrad: true), w = Variable(wv.copy(), requiresGrad: true)
+                let b = Variable(bv.copy(), requiresGrad: true), r = Variable(rv.copy(), requiresGrad: true)
+                var y: Variable
+                if fused {
+                    y = try batchNormTrain(x, weight: w, bias: b, eps: 1e-5, residual: withResidual ? r : nil, relu: true).y
+                } else {
+                    y = try batchNormTrain(x, weight: w, bias: b, eps: 1e-5).y
+                    if withResidual { y = try add(y, r) }
+                    y = try relu(y)
+                }
+                let z = y.value.values
+                if withResidual { y = try add(y, try sigmoid(r)) }
+                try backward(y, seed: seed)
+                results.append([z, x.grad!.values, w.grad!.values, b.grad!.values] + (withResidual ? [r.grad!.values] : []))
+            }
+            XCTAssertEqual(results[0], results[1], "\(shape) residual \(withResidual)")
+            XCTAssertTrue(results[1][0].contains(0) && results[1][0].contains { $0 > 0 }, "the ReLU should mask some values and pass others")
+        }
+    }
+
     /// A residual block conv → SiLU → conv + identity, gradient to input and weights (a smooth
     /// activation, so the finite differences do not straddle a kink).
     func testResidualBranchGradients() throws {
