@@ -58,6 +58,11 @@ public struct ConvTuning: Sendable, Equatable {
     public var winogradBlockFloats = 1 << 22
     /// Fewest tiles per Winograd block (the N of its GEMMs) when the batch is split into blocks.
     public var winogradMinTiles = 64
+    /// ... and at least Cin·Cout / `winogradFilterPairsPerTile` tiles: each block's GEMMs pack all
+    /// transformed filters again, so wide filters need more tiles to pay for it. Measured on 2 cores
+    /// against 64 tiles: ResNet's 256² filters on 8×8 maps at batch 16 (256 tiles) 1.29× and on
+    /// 14×14 at batch 8 1.38×, 512² on 7×7 at batch 8 1.11×; 128² and narrower unchanged.
+    public var winogradFilterPairsPerTile = 256
     /// 1×1 stride-1 convolutions of a batch run one GEMM per image, images spread over the workers
     /// (instead of copying the batch into one wide column matrix and scattering the product back),
     /// where `pointwisePerImageForward` says the per-image GEMMs are wide enough.

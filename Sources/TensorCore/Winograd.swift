@@ -301,9 +301,11 @@ func conv2dWinograd(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeo
     let tileRows = g.n * tl.th, workers = Parallel.threads
     let perRow = points * tl.tw * (g.cin + g.cout)
     // Blocks: at least two per worker and within the cache budget, but never below
-    // `winogradMinTiles` tiles (narrower GEMMs lose more to packing than they gain).
+    // `winogradMinTiles` tiles, nor below Cin·Cout / `winogradFilterPairsPerTile` (narrower GEMMs
+    // lose more to packing the filters than they gain).
     let byBudget = (tileRows * perRow + g.tuning.winogradBlockFloats - 1) / g.tuning.winogradBlockFloats
-    let byTiles = max(1, tileRows * tl.tw / g.tuning.winogradMinTiles)
+    let minTiles = max(g.tuning.winogradMinTiles, g.cin * g.cout / max(1, g.tuning.winogradFilterPairsPerTile))
+    let byTiles = max(1, tileRows * tl.tw / minTiles)
     var blocks = min(max(2 * workers, byBudget), byTiles, tileRows)
     if blocks >= workers { blocks = blocks / workers * workers }
     let rowsPerBlock = (tileRows + blocks - 1) / blocks
