@@ -105,10 +105,9 @@ public func batchNormEval(_ x: Variable, weight: Variable, bias: Variable, runni
 }
 
 /// BatchNorm2d with batch statistics (training). Returns the output and the batch mean and biased
-/// variance so the caller can update running statistics.
-/// Training-mode BatchNorm; with `residual` and `relu`, relu(bn(x) + residual) as one node (the
-/// graph's fused plan of torchvision's bn → relu and bn → `+= identity` → relu), whose values and
-/// gradients have the same bits as the separate nodes'.
+/// variance so the caller can update running statistics. With `residual` and `relu` the node is
+/// relu(bn(x) + residual) (the graph's fused plan of torchvision's bn → relu and bn → `+= identity`
+/// → relu), whose values and gradients have the same bits as the separate nodes'.
 public func batchNormTrain(_ x: Variable, weight: Variable, bias: Variable, eps: Float, residual: Variable? = nil,
                            relu: Bool = false) throws -> (y: Variable, mean: Tensor, invStd: Tensor, variance: Tensor) {
     let xv = x.value, wv = weight.value

@@ -119,11 +119,8 @@ public final class BatchNorm2d: Module {
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
-        let c = weight.value.count
-        guard x.shape.count == 4, x.shape[1] == c else {
-            throw TensorError.shapeMismatch(op: "BatchNorm2d '\(path)'", detail: "expects [N, \(c), H, W], got \(x.shape)")
-        }
         if !ctx.training {
+            try checkInput(x.shape)
             return try batchNormEval(x, weight: bind(weight, ctx), bias: bind(bias, ctx),
                                      runningMean: runningMean.value, runningVar: runningVar.value, eps: eps)
         }
@@ -134,10 +131,8 @@ public final class BatchNorm2d: Module {
     /// `residual` added and a ReLU applied in the same node: the graph's plan for an unobserved
     /// bn → relu (`convNormActivation`, `normActivation`) and bn → `+= identity` → relu (`Bottleneck`).
     public func trainingForward(_ x: Variable, _ ctx: ForwardContext, residual: Variable? = nil, relu: Bool = false) throws -> Variable {
+        try checkInput(x.shape)
         let c = weight.value.count
-        guard x.shape.count == 4, x.shape[1] == c else {
-            throw TensorError.shapeMismatch(op: "BatchNorm2d '\(path)'", detail: "expects [N, \(c), H, W], got \(x.shape)")
-        }
         let r = try batchNormTrain(x, weight: bind(weight, ctx), bias: bind(bias, ctx), eps: eps, residual: residual, relu: relu)
         // Running statistics use the unbiased batch variance, as PyTorch does.
         let n = Float(x.shape[0] * x.shape[2] * x.shape[3])
@@ -152,6 +147,13 @@ public final class BatchNorm2d: Module {
         runningVar.value = rv
         numBatchesTracked.value = Tensor(scalar: numBatchesTracked.value.data[0] + 1)
         return r.y
+    }
+
+    private func checkInput(_ shape: [Int]) throws {
+        let c = weight.value.count
+        guard shape.count == 4, shape[1] == c else {
+            throw TensorError.shapeMismatch(op: "BatchNorm2d '\(path)'", detail: "expects [N, \(c), H, W], got \(shape)")
+        }
     }
 }
 
