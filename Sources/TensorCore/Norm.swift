@@ -233,21 +233,13 @@ func planeSumSquaredDeviation(_ a: UnsafePointer<Float>, _ mu: Float, _ p: Int) 
 func planeSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mu: Float, _ p: Int,
                             mask: UnsafePointer<Float>? = nil) -> (Float, Float) {
     let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), m8 = SIMD8<Float>(repeating: mu)
+    let ry = mask.map(UnsafeRawPointer.init), zero = SIMD8<Float>()
     var sg = SIMD8<Float>(), sd = SIMD8<Float>(), i = 0
-    if let mask {
-        let ry = UnsafeRawPointer(mask), zero = SIMD8<Float>()
-        while i + 8 <= p {
-            let yv = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let gv = zero.replacing(with: rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), where: yv .> zero)
-            let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            sg += gv; sd += gv * (xv - m8); i += 8
-        }
-    } else {
-        while i + 8 <= p {
-            let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            sg += gv; sd += gv * (xv - m8); i += 8
-        }
+    while i + 8 <= p {
+        var gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        if let ry { gv.replace(with: 0, where: .!(ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> zero)) }
+        let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        sg += gv; sd += gv * (xv - m8); i += 8
     }
     var a = sg.sum(), b = sd.sum()
     while i < p {
