@@ -115,7 +115,7 @@ public struct Manifest: Sendable {
 
     /// Writes the CSV atomically; paths are rewritten relative to the CSV's folder.
     public func write(to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = parentFolder(path)
         let text = relocated(to: dir.isEmpty ? "." : dir).csv()
         do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
             throw DatasetError(path: path, reason: "cannot write manifest: \(error.localizedDescription)")
@@ -172,7 +172,7 @@ public struct Manifest: Sendable {
                                       hash: r["hash"] ?? "", duplicateGroup: try int(r, "duplicate_group", line), extra: extra))
         }
         try numberClasses(&items, classIndex, path: path)
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = parentFolder(path)
         return Manifest(items: items, extraColumns: extras, directory: dir.isEmpty ? "." : dir)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Sweep
 import Training
 
 /// Phantoms the data stage synthesises (`SynthDataset.generate`).
@@ -92,8 +93,8 @@ public struct AnalysisSpec: Codable, Equatable, Sendable {
 
 /// Slurm submission of the training runs and sweeps (`make paper SLURM=1`).
 public struct SlurmSpec: Codable, Equatable, Sendable {
-    public var partition: String? = nil
-    public var time: String? = nil
+    /// Partition, account, time and memory of every job.
+    public var resources = SlurmResources()
     public var cpusPerTask = 2
     /// Array tasks of each sweep.
     public var shards = 4
@@ -124,16 +125,21 @@ public struct PaperConfig: Codable, Equatable, Sendable {
         guard !seeds.isEmpty, Set(seeds).count == seeds.count else { throw bad("--seeds: give one or more distinct seeds") }
         if data.folder == nil, data.phantom == nil { throw bad("no data: give --data FOLDER or use the phantoms") }
         if let p = data.phantom, data.folder == nil {
-            guard p.count >= 9 else { throw bad("--count: at least 9 phantoms (3 per class), got \(p.count)") }
+            guard (9...10_000_000).contains(p.count) else { throw bad("--count must be in 9...10000000 (3 phantoms per class at least), got \(p.count)") }
             guard (64...4096).contains(p.size) else { throw bad("--phantom-size must be in 64...4096, got \(p.size)") }
             guard (0...1).contains(p.shortcutFraction) else { throw bad("--shortcut must be in [0, 1], got \(p.shortcutFraction)") }
         }
-        guard analysis.deletionSteps >= 1 else { throw bad("--steps must be ≥ 1") }
-        guard analysis.curveImages >= 1 else { throw bad("--curve-images must be ≥ 1") }
+        guard (1...10_000).contains(analysis.deletionSteps) else { throw bad("--steps must be in 1...10000, got \(analysis.deletionSteps)") }
+        guard (1...1_000_000).contains(analysis.curveImages) else { throw bad("--curve-images must be in 1...1000000, got \(analysis.curveImages)") }
         guard (0...1).contains(analysis.accuracyFloor) else { throw bad("--accuracy-floor must be in [0, 1]") }
         guard !analysis.methods.isEmpty else { throw bad("--methods: give at least one CAM method") }
         for a in architectures {
             try training.options(architecture: a, seed: seeds[0]).validate()
+        }
+        if let s = slurm {
+            do { try s.resources.validate() } catch let e as SweepRunError { throw bad(e.description) }
+            guard (1...4096).contains(s.cpusPerTask) else { throw bad("--cpus-per-task must be in 1...4096, got \(s.cpusPerTask)") }
+            guard (1...1_000_000).contains(s.shards) else { throw bad("--shards must be in 1...1000000, got \(s.shards)") }
         }
     }
 

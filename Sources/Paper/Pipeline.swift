@@ -34,6 +34,11 @@ public struct Pipeline {
 
     public func run() throws -> PaperRun {
         try config.validate()
+        if config.slurm != nil {
+            // Paths that go into the batch scripts, refused before any stage runs.
+            try Slurm.checkPath(out, "--out")
+            try Slurm.checkPath(WorkerPool.currentExecutable(), "the camaudit executable's path")
+        }
         let started = Date()
         let cache = try StageCache(root: out + "/cache")
         cache.log = log

@@ -38,17 +38,17 @@ enum SlurmTraining {
                 guard cache.finished(stage: "train", item: item, key: key) == nil else { continue }
                 let work = cache.folder(stage: "train", item: item, key: key) + ".partial"
                 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-                let q = Slurm.shellQuote
-                var lines = ["#!/bin/sh", "#SBATCH --job-name=camaudit-train-\(item)", "#SBATCH --cpus-per-task=\(slurm.cpusPerTask)",
-                             "#SBATCH --output=\(q(work))/slurm-%j.log"]
-                if let p = slurm.partition { lines.append("#SBATCH --partition=\(p)") }
-                if let t = slurm.time { lines.append("#SBATCH --time=\(t)") }
+                var script = SbatchScript(shell: "/bin/sh")
+                try script.directive("job-name", "camaudit-train-\(item)", option: "the job name")
+                script.directive("cpus-per-task", slurm.cpusPerTask)
+                try script.directive("output", path: work, pattern: "/slurm-%j.log", option: "--out")
+                try slurm.resources.write(into: &script)
                 let args = ["train", "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed)]
                     + o.arguments + ["--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
-                lines.append(([exe] + args).map(q).joined(separator: " "))
-                let script = work + "/train.sbatch"
-                try atomicWrite(lines.joined(separator: "\n") + "\n", to: script)
-                let id = try Slurm.sbatch(["--parsable", script])
+                try script.exec(([exe] + args).map { .literal($0) })
+                let scriptPath = work + "/train.sbatch"
+                try atomicWrite(script.text, to: scriptPath)
+                let id = try Slurm.sbatch(["--parsable", scriptPath])
                 log("  \(item): Slurm job \(id)")
                 jobs.append(id)
             }

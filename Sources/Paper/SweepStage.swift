@@ -68,7 +68,7 @@ public enum SweepStage {
             options.threads = Parallel.threads   // the run's --threads, not every core
             if let sl = slurm {
                 var o = SlurmOptions(shards: sl.shards)
-                o.partition = sl.partition; o.time = sl.time; o.cpusPerTask = sl.cpusPerTask; o.jobName = "camaudit-paper-\(name)"
+                o.resources = sl.resources; o.cpusPerTask = sl.cpusPerTask; o.jobName = "camaudit-paper-\(name)"
                 options.slurm = o
             }
             let outcome = try Launch.run(plan: plan, out: work, options: options, log: log, progress: { _ in })

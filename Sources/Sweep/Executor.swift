@@ -420,7 +420,7 @@ public final class Executor {
     func writeOverlay(dir: String, weights: PlannedWeights, method: CAMMethod, file: String, image: Tensor, map: Tensor) throws {
         let path = Executor.overlayPath(dir: dir, architecture: weights.architecture, tag: weights.tag, method: method.rawValue, file: file)
         do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: parentFolder(path), withIntermediateDirectories: true)
         } catch { throw SweepError.io(path: path, detail: "cannot create the overlay folder: \(error.localizedDescription)") }
         let img = try image.reshaped(Array(image.shape.dropFirst()))
         try PNG.write(Overlay.render(image: img, map: map), to: path)

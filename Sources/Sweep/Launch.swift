@@ -52,7 +52,7 @@ public enum Launch {
         if let s = o.slurm {
             try Slurm.checkPath(out, "--out")
             try Slurm.checkPath(FileManager.default.currentDirectoryPath, "the working directory")
-            let scripts = Slurm.scripts(executable: WorkerPool.currentExecutable(), config: configPath, out: out,
+            let scripts = try Slurm.scripts(executable: WorkerPool.currentExecutable(), config: configPath, out: out,
                                         workingDirectory: FileManager.default.currentDirectoryPath, options: s)
             if o.dryRun { return .dryRun(scripts) }
             guard Slurm.available() else {

@@ -5,11 +5,8 @@ import TensorCore
 public struct SlurmOptions: Sendable, Equatable, Codable {
     /// Array tasks (= shards of the plan).
     public var shards: Int
-    public var partition: String? = nil
-    /// `--time` of each task (Slurm's formats: `MM`, `HH:MM:SS`, `D-HH`…).
-    public var time: String? = nil
-    /// `--mem` of each task (`4G`, `8000M`…).
-    public var mem: String? = nil
+    /// Partition, account, time and memory of each task.
+    public var resources = SlurmResources()
     public var cpusPerTask: Int = 1
     /// At most this many tasks at once (`%MAX` of `--array`); nil: as many as Slurm grants.
     public var maxParallel: Int? = nil
@@ -22,13 +19,122 @@ public struct SlurmOptions: Sendable, Equatable, Codable {
         guard shards >= 1 else { throw SweepRunError.invalid("--shards must be ≥ 1, got \(shards)") }
         guard cpusPerTask >= 1 else { throw SweepRunError.invalid("--cpus-per-task must be ≥ 1, got \(cpusPerTask)") }
         if let m = maxParallel, m < 1 { throw SweepRunError.invalid("--max-parallel must be ≥ 1, got \(m)") }
-        for (name, v) in [("--partition", partition), ("--time", time), ("--mem", mem), ("--job-name", jobName)] {
-            guard let v else { continue }
-            guard !v.isEmpty, v.allSatisfy({ $0.isLetter || $0.isNumber || "-_:.,+".contains($0) }) else {
-                throw SweepRunError.invalid("\(name) '\(v)': use letters, digits and - _ : . , + only")
-            }
+        try resources.validate()
+        try SlurmValue.check(jobName, option: "--job-name")
+    }
+}
+
+/// Where a job runs and what it may use: the Slurm fields every submitting command (`sweep`,
+/// `evaluate`, `paper`) takes from the user, checked by one function.
+public struct SlurmResources: Sendable, Equatable, Codable {
+    public var partition: String? = nil
+    public var account: String? = nil
+    /// Slurm's formats: `MM`, `HH:MM:SS`, `D-HH`…
+    public var time: String? = nil
+    /// `4G`, `8000M`…
+    public var mem: String? = nil
+    public init(partition: String? = nil, account: String? = nil, time: String? = nil, mem: String? = nil) {
+        self.partition = partition; self.account = account; self.time = time; self.mem = mem
+    }
+
+    /// Each value against `SlurmValue.check`, named by its option.
+    public func validate() throws {
+        for (option, v) in fields { if let v { try SlurmValue.check(v, option: option) } }
+    }
+
+    var fields: [(option: String, value: String?)] { [("--partition", partition), ("--account", account), ("--time", time), ("--mem", mem)] }
+
+    /// Their `#SBATCH` lines.
+    public func write(into script: inout SbatchScript) throws {
+        for (option, v) in fields { if let v { try script.directive(String(option.dropFirst(2)), v, option: option) } }
+    }
+}
+
+/// The one check of a value that reaches a batch script. Slurm reads `#SBATCH` lines itself, but a
+/// line break in a value starts a new line that the shell runs, and a blank or quote changes what
+/// sbatch parses; so a Slurm field (partition, account, time, memory, job name) is held to
+/// characters that no Slurm value needs more than, and a path or command word to text without
+/// control characters or a double quote.
+public enum SlurmValue {
+    /// A partition, account, time, memory or job name: letters, digits and `- _ : . , +`.
+    public static func check(_ v: String, option: String) throws {
+        guard !v.isEmpty, v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:.,+".contains($0)) }) else {
+            throw SweepRunError.invalid("\(option) \(printable(v)): use letters, digits and - _ : . , + only (it goes into a Slurm batch script)")
         }
     }
+
+    /// A path or a command-line word: any text but control characters (line breaks among them) and `"`.
+    public static func checkPath(_ v: String, option: String) throws {
+        if v.contains("\"") || v.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw SweepRunError.invalid("\(option) \(printable(v)) holds a line break, a control character or a double quote, which a Slurm batch script cannot carry; use another name")
+        }
+    }
+
+    /// The value quoted, with control characters escaped, for a message on one line.
+    static func printable(_ v: String) -> String {
+        "'" + v.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined() + "'"
+    }
+}
+
+/// A batch script built so that no value can leave the line it is written on: `#SBATCH` values pass
+/// `SlurmValue`, paths are double-quoted when they hold blanks, and every command word is quoted for
+/// the shell. Every script camaudit submits is one of these.
+public struct SbatchScript: Sendable, Equatable {
+    public private(set) var lines: [String]
+
+    public init(shell: String = "/bin/bash") { lines = ["#!" + shell] }
+
+    public var text: String { lines.joined(separator: "\n") + "\n" }
+
+    /// `#SBATCH --NAME=VALUE` for a Slurm field (`option` names it in an error).
+    public mutating func directive(_ name: String, _ value: String, option: String) throws {
+        try SlurmValue.check(value, option: option)
+        lines.append("#SBATCH --\(name)=\(value)")
+    }
+
+    /// `#SBATCH --NAME=N`.
+    public mutating func directive(_ name: String, _ value: Int) { lines.append("#SBATCH --\(name)=\(value)") }
+
+    /// `#SBATCH --NAME=PATH[PATTERN]`: the path's `%` doubled (Slurm expands `%j`, `%A`… in file
+    /// names), then `pattern` (ours, e.g. `/%A_%a.out`), double-quoted when blanks are in it.
+    public mutating func directive(_ name: String, path: String, pattern: String = "", option: String) throws {
+        try SlurmValue.checkPath(path, option: option)
+        let v = (pattern.isEmpty ? path : path.replacingOccurrences(of: "%", with: "%%")) + pattern
+        lines.append("#SBATCH --\(name)=" + (v.contains(where: \.isWhitespace) ? "\"\(v)\"" : v))
+    }
+
+    /// A comment; `words` are quoted as a command would quote them.
+    public mutating func comment(_ text: String, words: [String] = []) throws {
+        for w in words { try SlurmValue.checkPath(w, option: "a path in the script") }
+        lines.append("# " + ([text] + words.map(Slurm.shellQuote)).joined(separator: " "))
+    }
+
+    /// A line of shell written by camaudit itself (no user value in it).
+    public mutating func code(_ line: String) { lines.append(line) }
+
+    /// `exec WORD…`: each word quoted for the shell; `.expanding` words are double-quoted text of
+    /// ours in which the shell expands Slurm's variables.
+    public mutating func exec(_ words: [ShellWord]) throws {
+        var out: [String] = []
+        for w in words {
+            switch w {
+            case .literal(let s):
+                try SlurmValue.checkPath(s, option: "a command word")
+                out.append(Slurm.shellQuote(s))
+            case .expanding(let s): out.append("\"" + s + "\"")
+            }
+        }
+        lines.append("exec " + out.joined(separator: " "))
+    }
+}
+
+/// A word of a command line in a batch script.
+public enum ShellWord: Sendable, Equatable, ExpressibleByStringLiteral {
+    /// Taken as it is, whatever it holds (quoted).
+    case literal(String)
+    /// Double-quoted text written by camaudit in which the shell expands `${SLURM_…}` variables.
+    case expanding(String)
+    public init(stringLiteral s: String) { self = .literal(s) }
 }
 
 /// Errors of running sweeps (shards, workers, Slurm, merge); each names what to fix.
@@ -79,50 +185,42 @@ public enum Slurm {
         return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    /// A path in an `#SBATCH` line: sbatch splits those lines at blanks unless double-quoted.
-    static func sbatchValue(_ s: String) -> String { s.contains(where: \.isWhitespace) ? "\"\(s)\"" : s }
-
-    /// Paths that cannot be written into a batch script's `#SBATCH` lines.
-    public static func checkPath(_ path: String, _ what: String) throws {
-        if path.contains("\"") || path.contains(where: \.isNewline) {
-            throw SweepRunError.invalid("\(what) '\(path)' holds a double quote or a line break, which an sbatch script cannot carry; use another folder")
-        }
-    }
+    /// Paths that cannot be written into a batch script.
+    public static func checkPath(_ path: String, _ what: String) throws { try SlurmValue.checkPath(path, option: what) }
 
     /// The scripts for a sweep whose recorded configuration is `config` and output folder `out`
     /// (both absolute), run by `executable` (on a path every node sees) in `workingDirectory` (where
     /// the configuration's relative data and weights paths resolve).
     public static func scripts(executable: String, config: String, out: String, workingDirectory: String,
-                               options o: SlurmOptions) -> SlurmScripts {
+                               options o: SlurmOptions) throws -> SlurmScripts {
+        try o.validate()
         let logs = logDirectory(out)
-        var head = ["#!/bin/bash", "#SBATCH --job-name=\(o.jobName)"]
-        var array = "0-\(o.shards - 1)"
-        if let m = o.maxParallel { array += "%\(m)" }
-        var common = ["#SBATCH --chdir=\(sbatchValue(workingDirectory))"]
-        if let p = o.partition { common.append("#SBATCH --partition=\(p)") }
-        if let t = o.time { common.append("#SBATCH --time=\(t)") }
-        if let m = o.mem { common.append("#SBATCH --mem=\(m)") }
-        head.append("#SBATCH --array=\(array)")
-        head.append("#SBATCH --output=\(sbatchValue(logs + "/%A_%a.out"))")
-        head.append("#SBATCH --cpus-per-task=\(o.cpusPerTask)")
-        let q = shellQuote
-        let arrayBody = """
-        # Task i runs shard i of \(o.shards). A task that was killed or failed resumes where it stopped
-        # when run again alone: sbatch --array=i \(q(arrayScriptPath(out)))
-        set -euo pipefail
-        exec \(q(executable)) sweep --config \(q(config)) --out \(q(out)) \\
-          --shard "${SLURM_ARRAY_TASK_ID}/\(o.shards)" --threads "${SLURM_CPUS_PER_TASK:-\(o.cpusPerTask)}"
-        """
-        let mergeHead = ["#!/bin/bash", "#SBATCH --job-name=\(o.jobName)-merge", "#SBATCH --output=\(sbatchValue(logs + "/merge_%j.out"))",
-                         "#SBATCH --cpus-per-task=1"] + common
-        let mergeBody = """
-        # Checks that every unit of every shard is in the results, then writes results.csv and the
-        # summaries; lists what is missing (and exits non-zero) otherwise.
-        set -euo pipefail
-        exec \(q(executable)) merge \(q(out))
-        """
-        return SlurmScripts(array: (head + common).joined(separator: "\n") + "\n" + arrayBody + "\n",
-                            merge: mergeHead.joined(separator: "\n") + "\n" + mergeBody + "\n")
+        func common(_ script: inout SbatchScript) throws {
+            try script.directive("chdir", path: workingDirectory, option: "the working directory")
+            try o.resources.write(into: &script)
+        }
+        var array = SbatchScript()
+        try array.directive("job-name", o.jobName, option: "--job-name")
+        array.code("#SBATCH --array=0-\(o.shards - 1)" + (o.maxParallel.map { "%\($0)" } ?? ""))
+        try array.directive("output", path: logs, pattern: "/%A_%a.out", option: "--out")
+        array.directive("cpus-per-task", o.cpusPerTask)
+        try common(&array)
+        var merge = SbatchScript()
+        try merge.directive("job-name", o.jobName + "-merge", option: "--job-name")
+        try merge.directive("output", path: logs, pattern: "/merge_%j.out", option: "--out")
+        merge.directive("cpus-per-task", 1)
+        try common(&merge)
+        try array.comment("Task i runs shard i of \(o.shards). A task that was killed or failed resumes where it stopped")
+        try array.comment("when run again alone: sbatch --array=i", words: [arrayScriptPath(out)])
+        array.code("set -euo pipefail")
+        try array.exec([.literal(executable), "sweep", "--config", .literal(config), "--out", .literal(out),
+                        "--shard", .expanding("${SLURM_ARRAY_TASK_ID}/\(o.shards)"),
+                        "--threads", .expanding("${SLURM_CPUS_PER_TASK:-\(o.cpusPerTask)}")])
+        try merge.comment("Checks that every unit of every shard is in the results, then writes results.csv and the")
+        try merge.comment("summaries; lists what is missing (and exits non-zero) otherwise.")
+        merge.code("set -euo pipefail")
+        try merge.exec([.literal(executable), "merge", .literal(out)])
+        return SlurmScripts(array: array.text, merge: merge.text)
     }
 
     /// Saves the scripts in `OUT/slurm/`, submits the array and the merge job after it, and records

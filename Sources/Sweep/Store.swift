@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Datasets
 import Evaluation
 #if canImport(Glibc)
@@ -189,7 +190,7 @@ public final class Store {
             let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard wait else {
                 sysClose(fd)
-                throw SweepError.locked(path: (lockPath as NSString).deletingLastPathComponent, holder: holder.isEmpty ? "holder unknown" : holder)
+                throw SweepError.locked(path: parentFolder(lockPath), holder: holder.isEmpty ? "holder unknown" : holder)
             }
             while flock(fd, LOCK_EX) != 0 {
                 guard errno == EINTR else {

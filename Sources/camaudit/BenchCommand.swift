@@ -16,11 +16,12 @@ struct Bench: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark kernels, model forwards, CAM methods, deletion/insertion, training and sweeps; table on stdout, JSON file.")
 
-    @Option(help: "Threads for BLAS and our loops.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads for BLAS and our loops (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads))
+    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.threads.upperBound)
     @Option(help: "Write all rows as JSON here.") var json: String = "bench.json"
     @Option(help: "Sections to run: kernels, models, cams, metrics, training, sweep (comma-separated).") var sections: String = "kernels,models,cams,metrics,training,sweep"
     @Flag(help: "Small sizes and one repetition (a smoke run); skips Score-CAM on resnet50.") var quick = false
-    @Option(help: "Repetitions (best time kept).") var reps: Int = 3
+    @Option(help: "Repetitions, best time kept (\(OptionRange.reps)).", transform: intOption(OptionRange.reps)) var reps: Int = 3
     @Option(help: "Architectures for the models, cams and metrics sections (comma-separated; default all five).")
     var models: String = Architecture.allCases.map(\.rawValue).joined(separator: ",")
     @Option(help: "Batch sizes for model forwards and Grad-CAM (comma-separated; default 1,8, or 1,2 with --quick).")
@@ -36,10 +37,32 @@ struct Bench: ParsableCommand {
         return Architecture.allCases.filter { wanted.contains($0.rawValue) }
     }
 
-    /// The batch sizes selected by `--batches`.
-    var batchSizes: [Int] {
-        if let batches { return batches.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
-        return quick ? [1, 2] : [1, 8]
+    /// The batch sizes selected by `--batches` (checked by `validate`).
+    var batchSizes: [Int] { batches.flatMap { try? intList($0, option: "--batches", OptionRange.batchSize) } ?? (quick ? [1, 2] : [1, 8]) }
+
+    /// The image sizes of the training section (checked by `validate`).
+    var trainingSizes: [Int] { trainSizes.flatMap { try? intList($0, option: "--train-sizes", OptionRange.imageSize) } ?? (quick ? [64] : [224, 128]) }
+
+    static let sectionNames = ["kernels", "models", "cams", "metrics", "training", "sweep"]
+
+    /// Every name and number before anything runs, and the memory of the largest row.
+    func validate() throws {
+        for s in sections.split(separator: ",").map(String.init) where !Self.sectionNames.contains(s) {
+            throw ValidationError("--sections: unknown '\(s)'; choose from \(Self.sectionNames.joined(separator: ", "))")
+        }
+        for m in models.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where Architecture(rawValue: m) == nil {
+            throw ValidationError("--models: unknown '\(m)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let batches = try self.batches.map { try intList($0, option: "--batches", OptionRange.batchSize) } ?? batchSizes
+        let sizes = try trainSizes.map { try intList($0, option: "--train-sizes", OptionRange.imageSize) } ?? trainingSizes
+        for arch in archs {
+            try MemoryBudget.require(MemoryBudget.modelRun(arch, imageSize: 224, numClasses: 1000, images: batches.max() ?? 1, backward: true),
+                                     for: "bench \(arch.rawValue) at batch \(batches.max() ?? 1) (--batches)")
+            for s in sizes {
+                try MemoryBudget.require(MemoryBudget.modelRun(arch, imageSize: s, numClasses: 3, images: 16, backward: true),
+                                         for: "bench training \(arch.rawValue) at \(s) px (--train-sizes)")
+            }
+        }
     }
 
     /// Multiply-accumulates per 224×224 image (torchvision's model docs, "GFLOPS" column), ×2 for FLOPs.

@@ -13,7 +13,7 @@ extension Bench {
     func benchTraining(reps: Int) throws -> [[String: Any]] {
         var rows: [[String: Any]] = []
         let batch = quick ? 4 : 16
-        let sizes = trainSizes.map { $0.split(separator: ",").compactMap { Int($0) } } ?? (quick ? [64] : [224, 128])
+        let sizes = trainingSizes
         print("\ntraining steps (AdamW, batch \(batch), dropout off), threads \(threads)")
         for arch in archs {
             for size in sizes {

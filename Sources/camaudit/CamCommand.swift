@@ -54,7 +54,7 @@ struct Cam: ParsableCommand {
         }
         // Everything that can be refused is refused before the model is built or a map computed.
         if let output { try checkWritableFile(output, option: "--output") }
-        if let overlayDir { try prepareWritableFolder(overlayDir, option: "--overlay-dir") }
+        if let overlayDir { try checkWritableFolder(overlayDir, option: "--overlay-dir") }
         let imagesPerPass = m == .scorecam || m == .ablationcam ? 1 : (batchSize ?? 8)
         let copiesPerPass = m == .scorecam ? (batchSize ?? 16) : m == .ablationcam ? (batchSize ?? 32) : imagesPerPass
         try options.checkMemory(images: copiesPerPass * (augSmooth ? 6 : 1), backward: true)
@@ -112,7 +112,7 @@ struct Cam: ParsableCommand {
             let img = try x.slice0(i..<(i + 1)).reshaped([3, h, w])
             let map = try maps.slice0(i..<(i + 1)).reshaped([h, w])
             let path = (dir as NSString).appendingPathComponent("\(item.outputStem)_\(method.rawValue).png")
-            let folder = (path as NSString).deletingLastPathComponent
+            let folder = parentFolder(path)
             do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
                 throw CLIError("--overlay-dir \(folder): cannot create folder (\(error.localizedDescription))")
             }

@@ -50,7 +50,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Seeds of random models for architectures without --weights (comma-separated).")
     var seeds: String = "0,1"
 
-    @Option(name: .customLong("num-classes"), help: "Class count of random models (default: the manifest's, at least 2).")
+    @Option(name: .customLong("num-classes"), help: "Class count of random models (\(OptionRange.numClasses); default: the manifest's, at least 2).",
+            transform: intOption(OptionRange.numClasses))
     var numClasses: Int?
 
     @Option(help: "CAM methods, comma-separated (\(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))).")
@@ -65,13 +66,15 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Only this split (train, val, test); default all.")
     var split: String?
 
-    @Option(help: "At most this many images (≥ 1); default all.")
+    @Option(help: "At most this many images (\(OptionRange.images)); default all.", transform: intOption(OptionRange.images))
     var limit: Int?
 
-    @Option(name: .customLong("image-size"), help: "Side images are resized to (16…4096; ViT: a multiple of 16).")
+    @Option(name: .customLong("image-size"), help: "Side images are resized to (\(OptionRange.imageSize); ViT: a multiple of 16).",
+            transform: intOption(OptionRange.imageSize))
     var imageSize: Int = 224
 
-    @Option(name: .customLong("batch-size"), help: "Images per forward and per work unit (1…4096).")
+    @Option(name: .customLong("batch-size"), help: "Images per forward and per work unit (\(OptionRange.batchSize)).",
+            transform: intOption(OptionRange.batchSize))
     var batchSize: Int = SweepConfig.defaultBatchSize
 
     @Option(help: "Deletion/insertion steps (1…10000); a comma-separated list runs each.")
@@ -80,7 +83,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Binarisation threshold τ in [0, 1]; a comma-separated list runs each.")
     var threshold: String = "0.5"
 
-    @Option(name: .customLong("cam-seed"), help: "Seed of stochastic methods and metrics (RISE, ROAD noise, random logits, cascade).")
+    @Option(name: .customLong("cam-seed"), help: "Seed of stochastic methods and metrics (RISE, ROAD noise, random logits, cascade; 0...2^64-1).",
+            transform: seedOption)
     var camSeed: UInt64 = 0
 
     @Flag(name: .customLong("imagenet-norm"), help: "Apply ImageNet mean/std to the inputs (off by default, as in the study).")
@@ -89,13 +93,14 @@ struct Evaluate: ParsableCommand {
     @Option(name: .customLong("overlay-dir"), help: "Write overlays of the first images per model, weights and method here (named by the image's relative path).")
     var overlayDir: String?
 
-    @Option(name: .customLong("overlays"), help: "How many images per model, weights and method get an overlay.")
+    @Option(name: .customLong("overlays"), help: "How many images per model, weights and method get an overlay (0...\(OptionRange.images.upperBound)).",
+            transform: intOption(0...OptionRange.images.upperBound))
     var overlaysPerModel: Int = 6
 
-    @Option(help: "Threads for BLAS and our loops (default: all cores).")
+    @Option(help: "Threads for BLAS and our loops (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads))
     var threads: Int?
 
-    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder.")
+    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder (0...2^64-1).", transform: seedOption)
     var splitSeed: UInt64 = 42
 
     @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.")
@@ -160,23 +165,22 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        if let threads {
-            guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
-            Parallel.setThreads(threads)
-        }
+        if let threads { Parallel.setThreads(threads) }
         checkpoint.expect(numClasses: numClasses)
         let config = try sweepConfig()
+        if let saveConfig { try checkWritableFile(saveConfig, option: "--save-config") }
+        if !dryRun {
+            // Refuse an unwritable output before any compute; create nothing until the data is read.
+            try checkWritableFolder(out, option: "--out")
+            if let overlayDir { try checkWritableFolder(overlayDir, option: "--overlay-dir") }
+        }
+        // A scanned folder is split once and its manifest kept beside the results.
+        var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
         if let saveConfig {
             try atomicWrite(try config.json(), to: saveConfig)
             writeStderr("wrote the sweep configuration to \(saveConfig)")
         }
-        if !dryRun {
-            // Refuse an unwritable output before any compute.
-            try checkWritable(out, option: "--out")
-            if let overlayDir { try checkWritable(overlayDir, option: "--overlay-dir") }
-        }
-        // A scanned folder is split once and its manifest kept beside the results.
-        var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
+        if !dryRun { try createFolder(out, option: "--out") }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue, !dryRun {
             try manifest.write(to: out + "/manifest.csv")
@@ -225,26 +229,5 @@ struct Evaluate: ParsableCommand {
             for (file, why) in incomplete.sorted(by: { $0.key < $1.key }) { writeStderr("  \(file): \(why)") }
             throw ExitCode(Evaluate.incompleteExitCode)
         }
-    }
-
-    /// Creates `dir` if needed and proves a file can be written in it.
-    func checkWritable(_ dir: String, option: String) throws {
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            // Say why in words: the first existing ancestor is a file, or it is not writable.
-            var ancestor = (dir as NSString).deletingLastPathComponent
-            var isDir: ObjCBool = false
-            while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDir) {
-                ancestor = (ancestor as NSString).deletingLastPathComponent
-            }
-            let why = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue ? "it is a file, not a folder"
-                : (!ancestor.isEmpty && FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDir) && !isDir.boolValue)
-                ? "\(ancestor) is a file, not a folder" : "no permission to create it in \(ancestor.isEmpty ? "." : ancestor)"
-            throw CLIError("\(option) \(dir): cannot create the folder: \(why)")
-        }
-        let probe = (dir as NSString).appendingPathComponent(".write-test-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
-            throw CLIError("\(option) \(dir): the folder is not writable")
-        }
-        try? FileManager.default.removeItem(atPath: probe)
     }
 }

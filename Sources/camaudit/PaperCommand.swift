@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TensorCore
 import Paper
+import Sweep
 
 /// `camaudit paper`: the study end to end — data, training, explanations and metrics, statistics,
 /// the shortcut experiment, figures and report — each stage cached by the digest of its inputs.
@@ -21,18 +22,22 @@ struct PaperCommand: ParsableCommand {
     @Option(help: "Lesion masks of --data (PNG, non-zero = lesion, same size as the image).") var masks: String?
     @Option(help: "Architectures, comma-separated (default: all five).") var architectures: String?
     @Option(help: "Training seeds, comma-separated (R models per architecture).") var seeds: String?
-    @Option(help: "Training epochs (overrides the profile).") var epochs: Int?
-    @Option(help: "Phantom count (overrides the profile).") var count: Int?
-    @Option(help: "Deletion/insertion steps (overrides the profile).") var steps: Int?
-    @Option(name: .customLong("curve-images"), help: "Test images per architecture in the deletion/insertion curves.") var curveImages: Int?
-    @Option(name: .customLong("accuracy-floor"), help: "Models below this mean test accuracy have their explanation metrics flagged.") var accuracyFloor: Double?
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Training epochs (overrides the profile; \(OptionRange.epochs)).", transform: intOption(OptionRange.epochs)) var epochs: Int?
+    @Option(help: "Phantom count (overrides the profile; \(PaperCommand.countRange)).", transform: intOption(PaperCommand.countRange)) var count: Int?
+    @Option(help: "Deletion/insertion steps (overrides the profile; \(OptionRange.steps)).", transform: intOption(OptionRange.steps)) var steps: Int?
+    @Option(name: .customLong("curve-images"), help: "Test images per architecture in the deletion/insertion curves (\(OptionRange.images)).",
+            transform: intOption(OptionRange.images)) var curveImages: Int?
+    @Option(name: .customLong("accuracy-floor"), help: "Models below this mean test accuracy have their explanation metrics flagged (0...1).",
+            transform: doubleOption(0...1)) var accuracyFloor: Double?
+    @Option(help: "Threads (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads)) var threads: Int?
     @Flag(help: "Submit the training runs and the sweeps as Slurm jobs and wait for them.") var slurm = false
-    @Option(help: "Slurm partition (with --slurm).") var partition: String?
+    @OptionGroup var slurmResources: SlurmResourceArguments
+
+    static let countRange = 9...Synth.countRange.upperBound
 
     func run() throws {
         guard let p = PaperProfile(rawValue: profile) else { throw ValidationError("--profile '\(profile)': choose tiny, quick or full") }
-        if let threads { guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }; Parallel.setThreads(threads) }
+        if let threads { Parallel.setThreads(threads) }
         var c = p.config
         if let data {
             var isDir: ObjCBool = false
@@ -58,13 +63,18 @@ struct PaperCommand: ParsableCommand {
             for k in c.training.perArchitecture?.keys.map({ $0 }) ?? [] { c.training.perArchitecture?[k]?.epochs = nil }
         }
         if let count { c.data.phantom?.count = count }
+        if c.data.folder == nil, let p = c.data.phantom {
+            try checkPhantomResources(count: p.count, size: p.size, under: absolute(out ?? "reports/\(profile)"), what: "paper --count \(p.count)")
+        }
         if let steps { c.analysis.deletionSteps = steps }
         if let curveImages { c.analysis.curveImages = curveImages }
         if let accuracyFloor { c.analysis.accuracyFloor = accuracyFloor }
         if slurm {
             var s = SlurmSpec()
-            s.partition = partition
+            s.resources = slurmResources.resources
             c.slurm = s
+        } else if slurmResources.resources != SlurmResources() {
+            throw ValidationError("--partition, --account, --time and --mem go with --slurm")
         }
         do { try c.validate() } catch let e as PaperError { throw ValidationError(e.description) }
         var pipeline = Pipeline(config: c, out: absolute(out ?? "reports/\(p.rawValue)"), version: CamAudit.version)

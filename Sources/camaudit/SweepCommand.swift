@@ -2,24 +2,44 @@ import ArgumentParser
 import Foundation
 import Sweep
 
+/// The Slurm fields a user gives every submitting command (sweep, evaluate, paper), each checked as
+/// it is parsed by the one check of values that reach a batch script.
+struct SlurmResourceArguments: ParsableArguments {
+    @Option(help: "With --slurm: partition.", transform: slurmField("--partition")) var partition: String?
+    @Option(help: "With --slurm: account to charge.", transform: slurmField("--account")) var account: String?
+    @Option(help: "With --slurm: time limit per job (e.g. 2:00:00).", transform: slurmField("--time")) var time: String?
+    @Option(help: "With --slurm: memory per job (e.g. 8G).", transform: slurmField("--mem")) var mem: String?
+
+    var resources: SlurmResources { SlurmResources(partition: partition, account: account, time: time, mem: mem) }
+}
+
+/// A transform that holds a Slurm field to `SlurmValue.check` (exit 64 naming the option).
+func slurmField(_ option: String) -> @Sendable (String) throws -> String {
+    { text in
+        do { try SlurmValue.check(text, option: option) } catch let e as SweepRunError { throw ValidationError(e.description) }
+        return text
+    }
+}
+
 /// Options that say where a plan runs; `sweep` and `evaluate` share them (each has its own
 /// `--threads` and `--dry-run`, passed to `launch`).
 struct ScaleArguments: ParsableArguments {
     @Option(help: "Run only shard K of N (0 ≤ K < N): a deterministic split of the units into N parts of equal estimated cost. Rows go to OUT/parts/; `camaudit merge OUT` combines them.")
     var shard: String?
 
-    @Option(help: "Worker processes on this machine, each on its own units and part of OUT (default 1).")
+    @Option(help: "Worker processes on this machine, each on its own units and part of OUT (\(OptionRange.workers), default 1).",
+            transform: intOption(OptionRange.workers))
     var workers: Int?
 
     @Flag(help: "Submit the shards as a Slurm job array, and a merge job after it.")
     var slurm = false
 
-    @Option(help: "With --slurm: array tasks (shards).") var shards: Int?
-    @Option(help: "With --slurm: partition.") var partition: String?
-    @Option(help: "With --slurm: time limit per task (e.g. 2:00:00).") var time: String?
-    @Option(help: "With --slurm: memory per task (e.g. 8G).") var mem: String?
-    @Option(name: .customLong("cpus-per-task"), help: "With --slurm: cores per task (its threads).") var cpusPerTask: Int?
-    @Option(name: .customLong("max-parallel"), help: "With --slurm: at most this many tasks at once (--array=…%MAX).") var maxParallel: Int?
+    @Option(help: "With --slurm: array tasks (shards; \(OptionRange.shards)).", transform: intOption(OptionRange.shards)) var shards: Int?
+    @OptionGroup var slurmResources: SlurmResourceArguments
+    @Option(name: .customLong("cpus-per-task"), help: "With --slurm: cores per task (its threads; \(OptionRange.threads)).",
+            transform: intOption(OptionRange.threads)) var cpusPerTask: Int?
+    @Option(name: .customLong("max-parallel"), help: "With --slurm: at most this many tasks at once (--array=…%MAX; \(OptionRange.shards)).",
+            transform: intOption(OptionRange.shards)) var maxParallel: Int?
 
     @Option(help: .hidden) var worker: String?
 
@@ -36,13 +56,13 @@ struct ScaleArguments: ParsableArguments {
         if slurm {
             guard let shards else { throw ValidationError("--slurm needs --shards N (the array's tasks)") }
             var s = SlurmOptions(shards: shards)
-            s.partition = partition; s.time = time; s.mem = mem; s.maxParallel = maxParallel
+            s.resources = slurmResources.resources; s.maxParallel = maxParallel
             if let c = cpusPerTask { s.cpusPerTask = c }
             o.slurm = s
-        } else if shards != nil || partition != nil || time != nil || mem != nil || cpusPerTask != nil || maxParallel != nil {
-            throw ValidationError("--shards, --partition, --time, --mem, --cpus-per-task and --max-parallel go with --slurm (for one shard here: --shard K/N)")
+        } else if shards != nil || slurmResources.resources != SlurmResources() || cpusPerTask != nil || maxParallel != nil {
+            throw ValidationError("--shards, --partition, --account, --time, --mem, --cpus-per-task and --max-parallel go with --slurm (for one shard here: --shard K/N)")
         }
-        try o.validate()
+        do { try o.validate() } catch let e as SweepRunError { throw ValidationError(e.description) }
         return o
     }
 
@@ -102,7 +122,7 @@ struct SweepCommand: ParsableCommand {
 
     @OptionGroup var scale: ScaleArguments
 
-    @Option(help: "Threads per process (default: the cores divided among the workers).")
+    @Option(help: "Threads per process (\(OptionRange.threads); default: the cores divided among the workers).", transform: intOption(OptionRange.threads))
     var threads: Int?
 
     @Flag(name: .customLong("dry-run"), help: "With --slurm: print the job scripts, submit nothing.")

@@ -36,23 +36,26 @@ struct Synth: ParsableCommand {
               + (s.cleanManifestPath.map { " and, without markers, \($0)" } ?? ""))
     }
 
-    /// Refuses a set that cannot fit: manifest rows in memory, per-thread canvases, and the PNGs on disk.
-    func checkResources() throws {
-        let px = Double(size) * Double(size)
-        let grid = Double(size * PhantomGenerator.supersampling(size: size))
-        // ~2 KB per manifest row (generator parameters as strings) + HU canvas, masks and noise per worker
-        // on the (finer) drawing grid.
-        let memory = Double(count) * 2048 + Double(Parallel.threads) * grid * grid * 24
-        try MemoryBudget.require(memory, for: "synth --count \(count) --size \(size)")
-        // Noisy 8-bit slices compress to about half a byte per pixel; masks are nearly free.
-        let disk = Double(count) * (px * 0.4 + 2048)
-        var probe = out
-        while !FileManager.default.fileExists(atPath: probe), probe != "/", !probe.isEmpty {
-            probe = (probe as NSString).deletingLastPathComponent
-        }
-        if let attrs = try? FileManager.default.attributesOfFileSystem(forPath: probe.isEmpty ? "." : probe),
-           let free = (attrs[.systemFreeSize] as? NSNumber)?.doubleValue, disk > free {
-            throw CLIError("synth --count \(count) --size \(size) needs about \(MemoryBudget.gib(disk)) on disk, more than the \(MemoryBudget.gib(free)) free under \(probe.isEmpty ? "." : probe); lower --count or --size")
-        }
+    func checkResources() throws { try checkPhantomResources(count: count, size: size, under: out, what: "synth --count \(count) --size \(size)") }
+}
+
+/// Refuses a phantom set that cannot fit (synth, and paper's phantoms): manifest rows in memory,
+/// per-thread canvases, and the PNGs on the disk that holds `folder`.
+func checkPhantomResources(count: Int, size: Int, under folder: String, what: String) throws {
+    let px = Double(size) * Double(size)
+    let grid = Double(size * PhantomGenerator.supersampling(size: size))
+    // ~2 KB per manifest row (generator parameters as strings) + HU canvas, masks and noise per worker
+    // on the (finer) drawing grid.
+    let memory = Double(count) * 2048 + Double(Parallel.threads) * grid * grid * 24
+    try MemoryBudget.require(memory, for: what)
+    // Noisy 8-bit slices compress to about half a byte per pixel; masks are nearly free.
+    let disk = Double(count) * (px * 0.4 + 2048)
+    var probe = folder
+    while !FileManager.default.fileExists(atPath: probe), probe != "/", !probe.isEmpty {
+        probe = parentFolder(probe)
+    }
+    if let attrs = try? FileManager.default.attributesOfFileSystem(forPath: probe.isEmpty ? "." : probe),
+       let free = (attrs[.systemFreeSize] as? NSNumber)?.doubleValue, disk > free {
+        throw CLIError("\(what) needs about \(MemoryBudget.gib(disk)) on disk, more than the \(MemoryBudget.gib(free)) free under \(probe.isEmpty ? "." : probe); lower the count or size")
     }
 }

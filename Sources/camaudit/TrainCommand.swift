@@ -22,28 +22,28 @@ struct Train: ParsableCommand {
     @Option(help: "Where the best checkpoint goes (NAME.safetensors).") var out: String
     @Option(name: .customLong("init"), help: "Fine-tune from this checkpoint (.safetensors/.pth); a head of another class count is replaced.") var initFrom: String?
     @OptionGroup var checkpoint: CheckpointOptions
-    @Option(help: "Epochs.") var epochs = 20
-    @Option(name: .customLong("batch-size"), help: "Images per optimizer step.") var batchSize = 16
+    @Option(help: "Epochs (\(OptionRange.epochs)).", transform: intOption(OptionRange.epochs)) var epochs = 20
+    @Option(name: .customLong("batch-size"), help: "Images per optimizer step (\(OptionRange.batchSize)).", transform: intOption(OptionRange.batchSize)) var batchSize = 16
     @Option(help: "adamw or sgd.") var optimizer = "adamw"
-    @Option(help: "Learning rate.") var lr = 1e-4
-    @Option(name: .customLong("weight-decay"), help: "Weight decay (default 0.01 for AdamW, 0 for SGD).") var weightDecay: Double?
-    @Option(help: "SGD momentum.") var momentum = 0.9
+    @Option(help: "Learning rate (> 0, at most 10).", transform: doubleOption(0...10)) var lr = 1e-4
+    @Option(name: .customLong("weight-decay"), help: "Weight decay, 0...10 (default 0.01 for AdamW, 0 for SGD).", transform: doubleOption(0...10)) var weightDecay: Double?
+    @Option(help: "SGD momentum, in [0, 1).", transform: doubleOption(0...1)) var momentum = 0.9
     @Flag(help: "SGD with Nesterov momentum.") var nesterov = false
     @Option(help: "Learning-rate schedule, stepped per epoch: none, cosine, step.") var schedule = "none"
-    @Option(name: .customLong("warmup-epochs"), help: "Linear warmup epochs before the schedule.") var warmupEpochs = 0
-    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
+    @Option(name: .customLong("warmup-epochs"), help: "Linear warmup epochs before the schedule (0...\(OptionRange.epochs.upperBound)).", transform: intOption(0...OptionRange.epochs.upperBound)) var warmupEpochs = 0
+    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy (0...1).", transform: { Float(try doubleOption(0...1)($0)) }) var labelSmoothing: Float = 0
     @Option(name: .customLong("class-weights"), help: "none or balanced (N / (K·n_c) from the train split).") var classWeights = "none"
     @Option(help: "none or basic (random resized crop, flip, small rotation, intensity jitter).") var augment = "none"
-    @Option(name: .customLong("image-size"), help: "Images are resized to this square size.") var imageSize = 224
-    @Option(help: "Seed of the initial weights, shuffling, augmentation and dropout.") var seed: UInt64 = 42
-    @Option(help: "Threads (default: OPENBLAS_NUM_THREADS or all cores); the same seed and threads give the same bytes.") var threads: Int?
+    @Option(name: .customLong("image-size"), help: "Images are resized to this square size (\(OptionRange.imageSize); ViT: a multiple of 16).", transform: intOption(OptionRange.imageSize)) var imageSize = 224
+    @Option(help: "Seed of the initial weights, shuffling, augmentation and dropout (0...2^64-1).", transform: seedOption) var seed: UInt64 = 42
+    @Option(help: "Threads (\(OptionRange.threads); default: OPENBLAS_NUM_THREADS or all cores); the same seed and threads give the same bytes.", transform: intOption(OptionRange.threads)) var threads: Int?
     @Flag(help: "Continue from the last completed epoch saved beside --out.") var resume = false
     @Option(name: .customLong("head-init"), help: "How the classifier's last Linear starts: torchvision (its own rule) or zeros (every class at the same logit; EfficientNet's torchvision rule starts a 3-class head with logits near ±10).") var headInit = "torchvision"
     @Flag(name: .customLong("no-dropout"), help: "Dropout and stochastic depth off (BatchNorm still in training mode).") var noDropout = false
     @Option(help: "Shuffle the train split every epoch: true or false.") var shuffle = "true"
-    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") var maxSteps: Int?
+    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps (\(OptionRange.maxSteps)).", transform: intOption(OptionRange.maxSteps)) var maxSteps: Int?
     @Option(name: .customLong("log-steps"), help: "CSV with one row per optimizer step: step, epoch, loss, lr.") var logSteps: String?
-    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder.") var splitSeed: UInt64 = 42
+    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder (0...2^64-1).", transform: seedOption) var splitSeed: UInt64 = 42
     @Flag(help: "No progress bar.") var quiet = false
 
     func parse<T: RawRepresentable & CaseIterable>(_ value: String, _ flag: String, _: T.Type) throws -> T where T.RawValue == String {
@@ -54,7 +54,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }; Parallel.setThreads(threads) }
+        if let threads { Parallel.setThreads(threads) }
         guard let arch = Architecture(rawValue: model) else {
             throw ValidationError("unknown model '\(model)'; choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -74,6 +74,8 @@ struct Train: ParsableCommand {
         o.initFrom = initFrom
         do { try o.validate() } catch let e as TrainingError { throw ValidationError(e.description) }
         guard out.hasSuffix(".safetensors") else { throw ValidationError("--out must name a .safetensors file, got '\(out)'") }
+        try MemoryBudget.require(MemoryBudget.modelRun(arch, imageSize: imageSize, numClasses: 2, images: batchSize, backward: true),
+                                 for: "train \(arch.rawValue) at --image-size \(imageSize), --batch-size \(batchSize)")
 
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw CLIError("\(data): no such file or folder") }
@@ -87,7 +89,7 @@ struct Train: ParsableCommand {
             }
             // The split this run used, so PyTorch (scripts/train_torch.py) and later runs see the same one.
             let path = TrainingOutputs(checkpoint: out).base + ".manifest.csv"
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: parentFolder(path), withIntermediateDirectories: true)
             try manifest.write(to: path)
             writeStderr("split written to \(path)")
         } else {

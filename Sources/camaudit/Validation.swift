@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TensorCore
 import Models
 
 // Numeric options are checked where they are parsed (ArgumentParser's `transform:`), so a bad
@@ -27,6 +28,17 @@ func doubleOption(_ range: ClosedRange<Double>) -> @Sendable (String) throws -> 
     }
 }
 
+/// A comma-separated list of integers, each in `range`, at least one.
+func intList(_ text: String, option: String, _ range: ClosedRange<Int>) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    return try parts.map {
+        guard let v = Int($0), range.contains(v) else {
+            throw ValidationError("\(option) '\(text)': each value must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+}
+
 private func numberText(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 
 /// A transform for an unsigned 64-bit seed.
@@ -45,6 +57,20 @@ enum OptionRange {
     static let numClasses = 1...100_000
     static let batchSize = 1...4096
     static let threads = 1...1024
+    /// Training epochs and warmup epochs: beyond this no schedule means anything.
+    static let epochs = 1...100_000
+    /// Deletion/insertion steps.
+    static let steps = 1...10_000
+    /// Optimizer steps (`--max-steps`).
+    static let maxSteps = 1...1_000_000_000
+    /// A count of images to take from a data set (`--limit`, `--curve-images`, overlays).
+    static let images = 1...100_000_000
+    /// Slurm array tasks and shards (Slurm's own MaxArraySize tops out at 4,000,001).
+    static let shards = 1...1_000_000
+    /// Processes on one machine.
+    static let workers = 1...4096
+    /// Benchmark repetitions.
+    static let reps = 1...1000
 }
 
 /// Estimates the memory a run needs before it allocates, and refuses what cannot fit.
@@ -105,7 +131,7 @@ func checkWritableFile(_ path: String, option: String) throws {
         guard fm.isWritableFile(atPath: path) else { throw CLIError("\(option) \(path): file is not writable") }
         return
     }
-    let dir = (path as NSString).deletingLastPathComponent
+    let dir = parentFolder(path)
     let folder = dir.isEmpty ? "." : dir
     guard fm.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
         throw CLIError("\(option) \(path): folder \(folder) does not exist")
@@ -113,15 +139,28 @@ func checkWritableFile(_ path: String, option: String) throws {
     guard fm.isWritableFile(atPath: folder) else { throw CLIError("\(option) \(path): folder \(folder) is not writable") }
 }
 
-/// Creates an output folder (with parents) and checks it is writable, before any compute.
-func prepareWritableFolder(_ path: String, option: String) throws {
+/// Refuses an output folder that cannot be created or written, before any compute, without
+/// creating it: a run that is refused later leaves nothing behind. The folder itself, or its
+/// nearest existing ancestor, must be a writable folder.
+func checkWritableFolder(_ path: String, option: String) throws {
     let fm = FileManager.default
     var isDir: ObjCBool = false
-    if fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
-        throw CLIError("\(option) \(path): is a file, not a folder")
+    var probe = path.isEmpty ? "." : path
+    while !fm.fileExists(atPath: probe, isDirectory: &isDir) {
+        let up = parentFolder(probe)
+        probe = up.isEmpty ? "." : up
     }
-    do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-        throw CLIError("\(option) \(path): cannot create folder (\(error.localizedDescription))")
+    guard isDir.boolValue else {
+        throw CLIError(probe == path ? "\(option) \(path): is a file, not a folder" : "\(option) \(path): cannot create the folder: \(probe) is a file, not a folder")
     }
-    guard fm.isWritableFile(atPath: path) else { throw CLIError("\(option) \(path): folder is not writable") }
+    guard fm.isWritableFile(atPath: probe) else {
+        throw CLIError(probe == path ? "\(option) \(path): the folder is not writable" : "\(option) \(path): cannot create the folder: no permission to write in \(probe)")
+    }
+}
+
+/// Creates an output folder (with parents) that `checkWritableFolder` accepted.
+func createFolder(_ path: String, option: String) throws {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw CLIError("\(option) \(path): cannot create the folder (\(error.localizedDescription))")
+    }
 }

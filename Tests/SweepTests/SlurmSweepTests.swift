@@ -17,8 +17,8 @@ final class SlurmSweepTests: XCTestCase {
 
     func testScriptsForTheArrayAndTheMerge() throws {
         var o = SlurmOptions(shards: 8)
-        o.partition = "gpu"; o.time = "1:00:00"; o.mem = "8G"; o.cpusPerTask = 4; o.maxParallel = 3
-        let s = Slurm.scripts(executable: "/opt/bin/camaudit", config: "/r/out dir/config.json", out: "/r/out dir", workingDirectory: "/r", options: o)
+        o.resources = SlurmResources(partition: "gpu", time: "1:00:00", mem: "8G"); o.cpusPerTask = 4; o.maxParallel = 3
+        let s = try Slurm.scripts(executable: "/opt/bin/camaudit", config: "/r/out dir/config.json", out: "/r/out dir", workingDirectory: "/r", options: o)
         for line in ["#SBATCH --array=0-7%3", "#SBATCH --output=\"/r/out dir/slurm/logs/%A_%a.out\"", "#SBATCH --cpus-per-task=4",
                      "#SBATCH --partition=gpu", "#SBATCH --time=1:00:00", "#SBATCH --mem=8G", "#SBATCH --chdir=/r",
                      "--shard \"${SLURM_ARRAY_TASK_ID}/8\"", "--config '/r/out dir/config.json'"] {
@@ -28,7 +28,7 @@ final class SlurmSweepTests: XCTestCase {
         XCTAssertFalse(s.merge.contains("--array"), s.merge)
         XCTAssertTrue(s.merge.contains("#SBATCH --output=\"/r/out dir/slurm/logs/merge_%j.out\""), s.merge)
         var bad = SlurmOptions(shards: 2)
-        bad.partition = "a b"
+        bad.resources.partition = "a b"
         XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("--partition")) }
         XCTAssertThrowsError(try SlurmOptions(shards: 0).validate())
     }

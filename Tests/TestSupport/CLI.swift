@@ -27,7 +27,8 @@ public enum CLI {
     }()
 
     /// Runs `camaudit args…` to completion; output goes through files so large outputs never block.
-    public static func run(_ args: [String], env: [String: String] = [:]) throws -> Result {
+    /// - Parameter cwd: the working directory (default: the test's own).
+    public static func run(_ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> Result {
         let dir = NSTemporaryDirectory() + "cli-io-\(getpid())-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -36,6 +37,7 @@ public enum CLI {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_NUM_THREADS"] = environment["OPENBLAS_NUM_THREADS"] ?? "1"
         for (k, v) in env { environment[k] = v }
