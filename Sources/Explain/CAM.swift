@@ -160,9 +160,7 @@ public struct CAMExplainer {
         let headIsZero = model.pooledHead(for: layer)?.weight.maxAbs == 0
             || model.namedParameters().first { $0.0 == model.architecture.classifierWeightKey }?.1.value.maxAbs == 0
         if headIsZero { return "The classifier weight is all zero (torchvision's initialisation of a fresh ViT head): load trained weights." }
-        if model.tokenGrid != nil, layer.hasPrefix("encoder.layers.encoder_layer_"), !layer.dropFirst("encoder.layers.".count).contains(".") {
-            return "A ViT block's output reaches the head only through the class token: take a layer inside the block, e.g. '\(layer).ln_1'."
-        }
+        if let hint = model.vanishingGradientHint(for: layer) { return hint }
         return "Check that the layer lies on the path to the target logit."
     }
 

@@ -16,6 +16,35 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// al.'s cascading parameter randomisation ("Sanity Checks for Saliency Maps", 2018). Stage k
     /// re-initialises blocks 0…k of this list.
     public var cascadeBlocks: [[String]] { spec.cascadeBlocks }
+
+    /// Refuses an input side the architecture cannot take (ViT: a multiple of its patch).
+    public func checkImageSize(_ size: Int) throws {
+        guard size >= 1 else { throw TensorError.invalidArgument(op: rawValue, detail: "image size must be ≥ 1, got \(size)") }
+        if let p = spec.patchSize, size % p != 0 {
+            throw TensorError.invalidArgument(op: rawValue, detail: "image size must be a multiple of \(p) (its patch size), got \(size)")
+        }
+    }
+
+    /// Parameters of the model with a `numClasses`-way head.
+    public func parameterCount(numClasses: Int) -> Int {
+        spec.cost.parameters + (numClasses - 1000) * (spec.cost.features + 1)
+    }
+}
+
+/// What one architecture costs, for estimates made before anything is built (sweep plans, memory
+/// checks, the bench's FLOP rates). ModelsTests holds each number against the built model.
+public struct ArchitectureCost: Sendable {
+    /// Parameters with torchvision's 1000-class head.
+    public let parameters: Int
+    /// Channels the classifier reads (its weight is [K, features]).
+    public let features: Int
+    /// Multiply-accumulates of one 224×224 forward, in billions (torchvision's "GFLOPS" column).
+    public let gmacs224: Double
+    /// Activation bytes per input pixel kept for a backward pass, measured at 224 px: a rough
+    /// figure whose job is to refuse 100 GB, not to predict 1.2 GB.
+    public let activationBytesPerPixel: Double
+    /// Self-attention layers and heads, whose tokens² probabilities are stored too (ViT).
+    public let attention: (layers: Int, heads: Int)?
 }
 
 /// Everything about one architecture, declared next to its modules in its model file.
@@ -34,6 +63,15 @@ public struct ArchitectureSpec: Sendable {
     public let initialize: @Sendable (inout ParameterInit) -> Tensor
     /// Which convolutions the kernel benchmark times for this architecture.
     public let benchConvolutions: @Sendable (ConvShape) -> Bool
+    public let cost: ArchitectureCost
+    /// The patch side when the input is cut into patches (ViT): the image side must be a multiple
+    /// of it, and the weights (the positional embedding) depend on the image size.
+    public var patchSize: Int? = nil
+    /// The image size a state dict was trained for, when its shapes say it (ViT's positional embedding).
+    public var imageSizeOfWeights: (@Sendable (StateDict) -> Int?)? = nil
+    /// Renames the keys of older checkpoints as torchvision's own loader does, with a note for each
+    /// kind of renaming (DenseNet's `norm.1` keys): (state dict, file, notes) → state dict.
+    public var legacyKeys: (@Sendable (StateDict, String, inout [String]) -> StateDict)? = nil
 }
 
 /// A classification network: images [N,3,H,W] → raw logits [N,K].
@@ -54,6 +92,9 @@ open class ImageClassifier: Module {
     /// (linear weight [K,C], whether a ReLU sits between the layer and the pool). Grad-CAM's
     /// gradient is then closed-form: ∂y_c/∂A_k(i,j) = W[c,k]/HW (masked by A > 0 with the ReLU).
     open func pooledHead(for layer: String) -> (weight: Tensor, reluBeforePool: Bool)? { nil }
+
+    /// Why this architecture's structure gives `layer` no gradient, if it does (ViT's block outputs).
+    open func vanishingGradientHint(for layer: String) -> String? { nil }
 
     /// Checks the input is [N,3,H,W] with a size this architecture accepts.
     open func validateInput(_ shape: [Int]) throws {

@@ -37,3 +37,36 @@ extension ImageClassifier {
         return order.map { ($0, counts[$0] ?? 0) }
     }
 }
+
+extension ImageClassifier {
+    /// Multiply-accumulates of one forward on an `imageSize`² image, counted from the modules as
+    /// they run: convolutions and linear layers, and self-attention's input projection and its two
+    /// token × token products. Elementwise work and norms are not counted, as torchvision's
+    /// "GFLOPS" column does not count them.
+    public func multiplyAccumulates(imageSize: Int = 224) throws -> Double {
+        var macs = 0.0
+        let ctx = ForwardContext()
+        ctx.planned = false
+        ctx.inputObserver = { module, shape in
+            switch module {
+            case let conv as Conv2d where shape.count == 4:
+                let c = conv.config
+                func out(_ n: Int, _ pad: Int, _ stride: Int, _ dilation: Int) -> Double {
+                    Double((n + 2 * pad - dilation * (conv.kernelSize - 1) - 1) / stride + 1)
+                }
+                let positions = out(shape[2], c.padH, c.strideH, c.dilationH) * out(shape[3], c.padW, c.strideW, c.dilationW)
+                macs += Double(shape[0]) * positions * Double(conv.outChannels * conv.inChannels / c.groups * conv.kernelSize * conv.kernelSize)
+            case let linear as Linear:
+                macs += Double(shape.dropLast().reduce(1, *)) * Double(linear.inFeatures * linear.outFeatures)
+            case let block as EncoderBlock where shape.count == 3:
+                // The block runs its attention directly (no module call to observe); its output
+                // projection is a Linear and counted as one.
+                let (batch, tokens, dim) = (Double(shape[0]), Double(shape[1]), Double(block.selfAttention.dim))
+                macs += batch * (tokens * dim * 3 * dim + 2 * tokens * tokens * dim)
+            default: break
+            }
+        }
+        _ = try logits(Tensor(zeros: [1, 3, imageSize, imageSize]), ctx)
+        return macs
+    }
+}

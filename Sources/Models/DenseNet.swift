@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 import Autograd
 import NN
@@ -139,5 +140,35 @@ extension DenseNet {
             return p.uniform(1 / Float(p.fanIn).squareRoot())
         },
         // The 3×3 convolution of every dense layer (192 → 48).
-        benchConvolutions: { $0.kernel == 3 })
+        benchConvolutions: { $0.kernel == 3 },
+        cost: ArchitectureCost(parameters: 28_681_000, features: 2208, gmacs224: 7.73, activationBytesPerPixel: 5000, attention: nil),
+        legacyKeys: renameOldDenseNetKeys)
+}
+
+// MARK: - Older checkpoints
+
+/// torchvision's DenseNet loader (`torchvision/models/densenet.py`, `_load_state_dict`) renames
+/// keys of its original checkpoints, written when module names could contain dots
+/// (`…denselayer1.norm.1.weight` → `…denselayer1.norm1.weight`), with exactly this pattern.
+let oldDenseNetKeyPattern = try! NSRegularExpression(
+    pattern: #"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"#)
+
+/// `key` renamed as torchvision's DenseNet loader renames it (unchanged when the pattern does not match).
+public func renamedOldDenseNetKey(_ key: String) -> String {
+    let ns = key as NSString
+    guard let m = oldDenseNetKeyPattern.firstMatch(in: key, range: NSRange(location: 0, length: ns.length)) else { return key }
+    return ns.substring(with: m.range(at: 1)) + ns.substring(with: m.range(at: 2))
+}
+
+func renameOldDenseNetKeys(_ sd: StateDict, file: String, notes: inout [String]) -> StateDict {
+    var renamed = 0
+    let out = sd.renamingKeys { k in
+        let n = renamedOldDenseNetKey(k)
+        if n != k { renamed += 1 }
+        return n
+    }
+    if renamed > 0 {
+        notes.append("\(file): renamed \(renamed) old-style DenseNet keys (…denselayerN.norm.1.weight → …norm1.weight), as torchvision's DenseNet loader does")
+    }
+    return out
 }

@@ -139,5 +139,6 @@ extension EfficientNet {
             if p.name == "bias" { return p.zeros() }
             return p.uniform(1 / Float(p.shape[0]).squareRoot())
         },
-        benchConvolutions: { $0.isDepthwise })
+        benchConvolutions: { $0.isDepthwise },
+        cost: ArchitectureCost(parameters: 5_288_548, features: 1280, gmacs224: 0.39, activationBytesPerPixel: 3000, attention: nil))
 }

@@ -47,9 +47,7 @@ public func loadModelCheckpoint(_ arch: Architecture, path: String, selection: C
     if sd[head] == nil {
         sd = try stripModelPrefix(sd, arch: arch, file: path, notes: &notes)
     }
-    if arch == .densenet161 {
-        sd = renameOldDenseNetKeys(sd, file: path, notes: &notes)
-    }
+    if let fix = arch.spec.legacyKeys { sd = fix(sd, path, &notes) }
     sd = try addMissingBatchNormCounters(sd, file: path, notes: &notes)
     guard let w = sd[head], w.rank == 2 else {
         let sample = sd.keys.prefix(3).joined(separator: ", ")
@@ -71,11 +69,7 @@ public func loadModel(_ arch: Architecture, weights path: String, imageSize: Int
         notes.append("\(path): the checkpoint's head has \(ck.numClasses) classes; inference keeps it (--num-classes \(k) only sizes random weights; training replaces the head)")
     }
     let sd = ck.stateDict
-    var size = imageSize ?? 224
-    if arch == .vit_b_16, imageSize == nil, let pos = sd["encoder.pos_embedding"], pos.rank == 3 {
-        let grid = Int(Double(pos.shape[1] - 1).squareRoot().rounded())
-        if grid * grid + 1 == pos.shape[1] { size = grid * 16 }
-    }
+    let size = imageSize ?? arch.spec.imageSizeOfWeights?(sd) ?? 224
     let model = try makeModel(arch, numClasses: ck.numClasses, imageSize: size)
     try model.load(sd, file: path)
     return (model, notes)
@@ -107,32 +101,6 @@ public final class CheckpointDefaults: @unchecked Sendable {
 }
 
 // MARK: - Key fixes
-
-/// torchvision's DenseNet loader (`torchvision/models/densenet.py`, `_load_state_dict`) renames
-/// keys of its original checkpoints, written when module names could contain dots
-/// (`…denselayer1.norm.1.weight` → `…denselayer1.norm1.weight`), with exactly this pattern.
-let oldDenseNetKeyPattern = try! NSRegularExpression(
-    pattern: #"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"#)
-
-/// `key` renamed as torchvision's DenseNet loader renames it (unchanged when the pattern does not match).
-public func renamedOldDenseNetKey(_ key: String) -> String {
-    let ns = key as NSString
-    guard let m = oldDenseNetKeyPattern.firstMatch(in: key, range: NSRange(location: 0, length: ns.length)) else { return key }
-    return ns.substring(with: m.range(at: 1)) + ns.substring(with: m.range(at: 2))
-}
-
-func renameOldDenseNetKeys(_ sd: StateDict, file: String, notes: inout [String]) -> StateDict {
-    var renamed = 0
-    let out = sd.renamingKeys { k in
-        let n = renamedOldDenseNetKey(k)
-        if n != k { renamed += 1 }
-        return n
-    }
-    if renamed > 0 {
-        notes.append("\(file): renamed \(renamed) old-style DenseNet keys (…denselayerN.norm.1.weight → …norm1.weight), as torchvision's DenseNet loader does")
-    }
-    return out
-}
 
 /// When no key carries the classifier name as is, the prefix in front of it (`model.fc.weight`)
 /// is removed if every key carries it; anything else is ambiguous and named in the error.

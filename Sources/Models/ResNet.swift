@@ -110,11 +110,13 @@ public func resnet101(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .
 
 extension ResNet {
     /// torchvision `resnet50(num_classes:)`.
-    public static let spec50 = spec(.resnet50, blocks: [3, 4, 6, 3])
+    public static let spec50 = spec(.resnet50, blocks: [3, 4, 6, 3],
+                                    cost: ArchitectureCost(parameters: 25_557_032, features: 2048, gmacs224: 4.09, activationBytesPerPixel: 2500, attention: nil))
     /// torchvision `resnet101(num_classes:)`.
-    public static let spec101 = spec(.resnet101, blocks: [3, 4, 23, 3])
+    public static let spec101 = spec(.resnet101, blocks: [3, 4, 23, 3],
+                                     cost: ArchitectureCost(parameters: 44_549_160, features: 2048, gmacs224: 7.80, activationBytesPerPixel: 3800, attention: nil))
 
-    static func spec(_ arch: Architecture, blocks: [Int]) -> ArchitectureSpec {
+    static func spec(_ arch: Architecture, blocks: [Int], cost: ArchitectureCost) -> ArchitectureSpec {
         ArchitectureSpec(
             build: { n, _ in ResNet(architecture: arch, blocks: blocks, numClasses: n) },
             // The last bottleneck: pytorch-grad-cam's README example (`model.layer4[-1]`).
@@ -127,6 +129,7 @@ extension ResNet {
                 if p.shape.count == 4 { return p.normal((2 / Float(p.fanOut)).squareRoot()) }
                 return p.uniform(1 / Float(p.shape.count == 2 ? p.fanIn : (p.weightFanIn ?? 1)).squareRoot())
             },
-            benchConvolutions: { _ in true })
+            benchConvolutions: { _ in true },
+            cost: cost)
     }
 }

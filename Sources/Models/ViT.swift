@@ -142,6 +142,14 @@ public final class VisionTransformer: ImageClassifier {
     public override var children: [(String, Module)] { [("conv_proj", convProj), ("encoder", encoder), ("heads", heads)] }
     public override var tokenGrid: (patch: Int, classTokens: Int)? { (patchSize, 1) }
 
+    /// A block's output reaches the head only through the class token: its patch tokens get no
+    /// gradient (pytorch-grad-cam's ViT tutorial takes `ln_1` inside the last block).
+    public override func vanishingGradientHint(for layer: String) -> String? {
+        let prefix = "encoder.layers.encoder_layer_"
+        guard layer.hasPrefix(prefix), !layer.dropFirst(prefix.count).contains(".") else { return nil }
+        return "A ViT block's output reaches the head only through the class token: take a layer inside the block, e.g. '\(layer).ln_1'."
+    }
+
     public override func validateInput(_ shape: [Int]) throws {
         try super.validateInput(shape)
         guard shape[2] == imageSize, shape[3] == imageSize else {
@@ -171,9 +179,7 @@ extension VisionTransformer {
     /// torchvision `vit_b_16(num_classes:, image_size:)`.
     public static let specB16 = ArchitectureSpec(
         build: { n, size in
-            guard size > 0, size % 16 == 0 else {
-                throw TensorError.invalidArgument(op: "vit_b_16", detail: "image size must be a positive multiple of 16, got \(size)")
-            }
+            try Architecture.vit_b_16.checkImageSize(size)
             return vitB16(numClasses: n, imageSize: size)
         },
         // The last block's ln_1 with the token reshape (pytorch-grad-cam's ViT tutorial); the block
@@ -195,5 +201,13 @@ extension VisionTransformer {
             }
             return p.uniform(1 / Float(p.fanIn).squareRoot())
         },
-        benchConvolutions: { _ in false })
+        benchConvolutions: { _ in false },
+        cost: ArchitectureCost(parameters: 86_567_656, features: 768, gmacs224: 17.56, activationBytesPerPixel: 1500, attention: (layers: 12, heads: 12)),
+        patchSize: 16,
+        // (size/16)² patch tokens and the class token.
+        imageSizeOfWeights: { sd in
+            guard let pos = sd["encoder.pos_embedding"], pos.rank == 3 else { return nil }
+            let grid = Int(Double(pos.shape[1] - 1).squareRoot().rounded())
+            return grid * grid + 1 == pos.shape[1] ? grid * 16 : nil
+        })
 }

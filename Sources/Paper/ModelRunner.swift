@@ -15,7 +15,7 @@ struct ModelRunner {
 
     init(_ m: TrainedModel, imageSize: Int, batchSize: Int) throws {
         guard let arch = Architecture(rawValue: m.architecture) else { throw PaperError.invalid("unknown architecture \(m.architecture)") }
-        let (model, _) = try loadModel(arch, weights: m.checkpoint, imageSize: arch == .vit_b_16 ? imageSize : nil, selection: CheckpointSelection())
+        let (model, _) = try loadModel(arch, weights: m.checkpoint, imageSize: imageSize, selection: CheckpointSelection())
         try model.foldBatchNorms()
         self.model = model
         self.batchSize = batchSize

@@ -153,7 +153,7 @@ public final class Executor {
         let w = plan.weights[j]
         if let path = w.path {
             let defaults = CheckpointDefaults.shared
-            let (model, notes) = try loadModel(w.arch, weights: path, imageSize: w.arch == .vit_b_16 ? config.imageSize : nil,
+            let (model, notes) = try loadModel(w.arch, weights: path, imageSize: config.imageSize,
                                                selection: CheckpointSelection(key: w.checkpointKey, stripPrefix: w.stripPrefix),
                                                numClasses: defaults.numClasses)
             if let report = defaults.report { notes.forEach(report) }

@@ -255,16 +255,8 @@ public struct Plan: Sendable {
         return PlannedImage(file: item.file, id: h.finalizeHex(), classIndex: item.classIndex, className: item.className)
     }
 
-    /// Relative cost of one forward (GFLOPs at 224², torchvision's figures).
-    static func archCost(_ a: Architecture) -> Double {
-        switch a {
-        case .resnet50: return 4.1
-        case .resnet101: return 7.8
-        case .densenet161: return 7.8
-        case .efficientnet_b0: return 0.4
-        case .vit_b_16: return 17.6
-        }
-    }
+    /// Relative cost of one forward (multiply-accumulates at 224², the architecture's declaration).
+    static func archCost(_ a: Architecture) -> Double { a.spec.cost.gmacs224 }
 
     /// Forwards (and backwards) one CAM of a method takes per image, roughly.
     static func camCost(_ m: CAMMethod) -> Double {

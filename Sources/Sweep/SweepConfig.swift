@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Explain
 import Imaging
 import Datasets
@@ -213,8 +214,8 @@ public struct SweepConfig: Codable, Equatable, Sendable {
         guard (16...4096).contains(imageSize) else {
             throw SweepError.invalidConfig(field: "image-size", detail: "must be in 16...4096, got \(imageSize)")
         }
-        if archs.contains(.vit_b_16) && imageSize % 16 != 0 {
-            throw SweepError.invalidConfig(field: "image-size", detail: "vit_b_16 needs a multiple of 16, got \(imageSize)")
+        for a in archs {
+            do { try a.checkImageSize(imageSize) } catch let e as TensorError { throw SweepError.invalidConfig(field: "image-size", detail: e.description) }
         }
         guard (1...4096).contains(batchSize) else { throw SweepError.invalidConfig(field: "batch-size", detail: "must be in 1...4096, got \(batchSize)") }
         if let limit = data.limit, limit < 1 { throw SweepError.invalidConfig(field: "limit", detail: "must be ≥ 1 (leave it out for all images), got \(limit)") }

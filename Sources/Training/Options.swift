@@ -1,4 +1,5 @@
 import Models
+import TensorCore
 
 /// The optimizer family.
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
@@ -61,8 +62,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Checks the values before anything is read or written.
     public func validate() throws {
         func bad(_ s: String) -> TrainingError { .invalidOption(s) }
-        guard epochs >= 1 else { throw bad("--epochs must be ≥ 1, got \(epochs)") }
-        guard batchSize >= 1 else { throw bad("--batch-size must be ≥ 1, got \(batchSize)") }
+        guard (1...100_000).contains(epochs) else { throw bad("--epochs must be in 1...100000, got \(epochs)") }
+        guard (1...4096).contains(batchSize) else { throw bad("--batch-size must be in 1...4096, got \(batchSize)") }
         guard lr > 0, lr.isFinite else { throw bad("--lr must be a positive number, got \(lr)") }
         guard weightDecay >= 0, weightDecay.isFinite else { throw bad("--weight-decay must be ≥ 0, got \(weightDecay)") }
         guard momentum >= 0, momentum < 1 else { throw bad("--momentum must be in [0, 1), got \(momentum)") }
@@ -71,8 +72,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
             throw bad("--warmup-epochs must be in 0..<epochs, got \(warmupEpochs)")
         }
         guard labelSmoothing >= 0, labelSmoothing <= 1 else { throw bad("--label-smoothing must be in [0, 1], got \(labelSmoothing)") }
-        guard imageSize >= 16 else { throw bad("--image-size must be ≥ 16, got \(imageSize)") }
-        if architecture == "vit_b_16", imageSize % 16 != 0 { throw bad("--image-size must be a multiple of 16 for vit_b_16, got \(imageSize)") }
+        guard (16...4096).contains(imageSize) else { throw bad("--image-size must be in 16...4096, got \(imageSize)") }
+        do { try Architecture(rawValue: architecture)?.checkImageSize(imageSize) } catch let e as TensorError { throw bad("--image-size: \(e.description)") }
         if let maxSteps, maxSteps < 1 { throw bad("--max-steps must be ≥ 1, got \(maxSteps)") }
     }
 }

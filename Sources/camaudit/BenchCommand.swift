@@ -65,8 +65,6 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Multiply-accumulates per 224×224 image (torchvision's model docs, "GFLOPS" column), ×2 for FLOPs.
-    static let gmacs: [Architecture: Double] = [.resnet50: 4.09, .resnet101: 7.80, .densenet161: 7.73, .efficientnet_b0: 0.39, .vit_b_16: 17.56]
 
     func run() throws {
         Parallel.setThreads(threads)
@@ -157,7 +155,7 @@ struct Bench: ParsableCommand {
                 let x = Self.randomImages(batch)
                 let s = try time(reps) { _ = try m.logits(x) }
                 let msPerImage = s / Double(batch) * 1e3
-                let gflops = 2 * (Self.gmacs[arch] ?? 0) * Double(batch) / s
+                let gflops = 2 * arch.spec.cost.gmacs224 * Double(batch) / s
                 var row: [String: Any] = ["model": arch.rawValue, "batch": batch, "ms_per_image": msPerImage, "gflops": gflops,
                                           "fraction_of_sgemm": sgemm > 0 ? gflops / sgemm : 0, "peak_rss_mb": Self.peakRSSMB()]
                 print(String(format: "%@ batch %d %9.1f ms/img %8.1f GFLOP/s %5.1f%% of sgemm  peak %6.0f MB",

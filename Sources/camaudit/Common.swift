@@ -47,7 +47,7 @@ struct ModelOptions: ParsableArguments {
         let arch = try architecture()
         if let weights {
             guard FileManager.default.fileExists(atPath: weights) else { throw CLIError("\(weights): no such file") }
-            let m = try checkpoint.loadModel(arch, weights: weights, imageSize: arch == .vit_b_16 ? imageSize : nil, numClasses: numClasses)
+            let m = try checkpoint.loadModel(arch, weights: weights, imageSize: imageSize, numClasses: numClasses)
             try m.foldBatchNorms()
             return m
         }

@@ -102,21 +102,15 @@ enum MemoryBudget {
     /// - Parameter backward: whether activations are kept for a backward pass (CAMs); inference
     ///   frees them layer by layer and needs about a fifth.
     static func modelRun(_ arch: Architecture, imageSize s: Int, numClasses k: Int, images: Int, backward: Bool) -> Double {
-        let (params, features, bytesPerPixel): (Double, Double, Double) = switch arch {
-        case .resnet50: (25.6e6, 2048, 2500)
-        case .resnet101: (44.5e6, 2048, 3800)
-        case .densenet161: (28.7e6, 2208, 5000)
-        case .efficientnet_b0: (5.3e6, 1280, 3000)
-        case .vit_b_16: (86.6e6, 768, 1500)
-        }
+        let cost = arch.spec.cost
         let px = Double(s) * Double(s)
-        var activations = bytesPerPixel * px * (backward ? 1 : 0.2)
-        if arch == .vit_b_16 {
-            // Attention probabilities: 12 heads × tokens² per layer, all 12 layers kept for a backward pass.
-            let tokens = px / 256 + 1
-            activations += (backward ? 12 : 1) * 12 * tokens * tokens * 4 * 2
+        var activations = cost.activationBytesPerPixel * px * (backward ? 1 : 0.2)
+        if let (layers, heads) = cost.attention, let patch = arch.spec.patchSize {
+            // Attention probabilities: heads × tokens² per layer, every layer's kept for a backward pass.
+            let tokens = px / Double(patch * patch) + 1
+            activations += Double(backward ? layers : 1) * Double(heads) * tokens * tokens * 4 * 2
         }
-        let weights = (params + Double(k) * features) * 4 * 2
+        let weights = Double(max(arch.parameterCount(numClasses: k), 0)) * 4 * 2
         return weights + activations * Double(max(1, images))
     }
 }
