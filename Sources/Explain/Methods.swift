@@ -10,26 +10,14 @@ import Models
 extension CAMExplainer {
     func layerCAM(method: CAMMethod, activation a: Tensor, gradient g: Tensor?, images: Tensor, targets: [Int],
                   layer: String, options: CAMOptions, baseLogits: Tensor, recorded: Tensor) throws -> Tensor {
-        let (n, c, h, w) = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
-        let hw = h * w
-        if method.usesGradients && g == nil { throw CAMError("\(method.rawValue): no gradient at layer '\(layer)'") }
+        let spec = method.spec
+        if spec.usesGradients && g == nil { throw CAMError("\(method.rawValue): no gradient at layer '\(layer)'") }
         let g = g ?? a  // only read by gradient methods, which were checked above
-        switch method {
-        case .gradcam, .gradcamplusplus, .xgradcam, .random, .scorecam, .ablationcam:
-            let weights: Tensor
-            switch method {
-            case .gradcam: weights = try channelMean(g)
-            case .gradcamplusplus: weights = gradCAMPlusPlusWeights(a, g)
-            case .xgradcam: weights = xGradCAMWeights(a, g)
-            case .random:
-                // grad_cam/random_cam.py: uniform(-1, 1) channel weights (seeded here).
-                var rng = SeededRNG(seed: options.seed)
-                weights = Tensor(uninitialized: [n, c])
-                for i in 0..<weights.count { weights.data[i] = 2 * rng.uniform() - 1 }
-            case .scorecam: weights = try scoreCAMWeights(a, images: images, targets: targets, batchSize: options.batchSize)
-            default: weights = try ablationCAMWeights(a, layer: layer, images: images, targets: targets, baseLogits: baseLogits,
-                                                      batchSize: options.batchSize, recorded: recorded)
-            }
+        switch spec.map {
+        case .channelWeights(let weigh):
+            let weights = try weigh(self, CAMWeightInputs(activation: a, gradient: g, images: images, targets: targets, layer: layer,
+                                                          options: options, baseLogits: baseLogits, recorded: recorded))
+            let (n, c, hw) = (a.shape[0], a.shape[1], a.shape[2] * a.shape[3])
             let weighted = Tensor(uninitialized: a.shape)
             for b in 0..<n {
                 for ch in 0..<c {
@@ -39,18 +27,11 @@ extension CAMExplainer {
                 }
             }
             return options.eigenSmooth ? try projection2D(weighted) : channelSum(weighted)
-        case .hirescam, .gradcamelementwise, .layercam, .eigengradcam:
+        case let .elementwise(f, alwaysProjected):
             let e = Tensor(uninitialized: a.shape)
-            let gg = g
-            for i in 0..<a.count {
-                switch method {
-                case .hirescam, .eigengradcam: e.data[i] = gg.data[i] * a.data[i]
-                case .gradcamelementwise: e.data[i] = max(gg.data[i] * a.data[i], 0)
-                default: e.data[i] = max(gg.data[i], 0) * a.data[i]  // LayerCAM
-                }
-            }
-            return method == .eigengradcam || options.eigenSmooth ? try projection2D(e) : channelSum(e)
-        case .eigencam:
+            for i in 0..<a.count { e.data[i] = f(a.data[i], g.data[i]) }
+            return alwaysProjected || options.eigenSmooth ? try projection2D(e) : channelSum(e)
+        case .principalComponent:
             return try projection2D(a)
         }
     }

@@ -258,15 +258,8 @@ public struct Plan: Sendable {
     /// Relative cost of one forward (multiply-accumulates at 224², the architecture's declaration).
     static func archCost(_ a: Architecture) -> Double { a.spec.cost.gmacs224 }
 
-    /// Forwards (and backwards) one CAM of a method takes per image, roughly.
-    static func camCost(_ m: CAMMethod) -> Double {
-        switch m {
-        case .scorecam: return 128
-        case .ablationcam: return 64
-        case .random: return 0.1
-        default: return 2
-        }
-    }
+    /// Forwards (and backwards) one CAM of a method takes per image, roughly (its declaration).
+    static func camCost(_ m: CAMMethod) -> Double { m.spec.cost }
 
     // MARK: - rows
 

@@ -55,8 +55,8 @@ struct Cam: ParsableCommand {
         // Everything that can be refused is refused before the model is built or a map computed.
         if let output { try checkWritableFile(output, option: "--output") }
         if let overlayDir { try checkWritableFolder(overlayDir, option: "--overlay-dir") }
-        let imagesPerPass = m == .scorecam || m == .ablationcam ? 1 : (batchSize ?? 8)
-        let copiesPerPass = m == .scorecam ? (batchSize ?? 16) : m == .ablationcam ? (batchSize ?? 32) : imagesPerPass
+        let imagesPerPass = m.spec.batchesImages ? 1 : (batchSize ?? 8)
+        let copiesPerPass = m.spec.batchesImages ? (batchSize ?? m.spec.defaultBatchSize ?? 1) : imagesPerPass
         try options.checkMemory(images: copiesPerPass * (augSmooth ? 6 : 1), backward: true)
         var set = try InputSet(inputs, preprocessing: options.preprocessing(image), strict: strict)
         let n = set.items.count
