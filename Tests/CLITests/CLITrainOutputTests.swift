@@ -106,7 +106,7 @@ final class CLITrainOutputTests: CLITestCase {
         let attrs = try FileManager.default.attributesOfFileSystem(forPath: dir)
         let free = (attrs[.systemFreeSize] as! NSNumber).intValue
         XCTAssertGreaterThan(free, leave)
-        FileManager.default.createFile(atPath: dir + "/filler", contents: Data(count: free - leave))
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/filler", contents: Data(count: free - leave)))
     }
 
     func testAFailedRunLeavesNoMislabeledCheckpointAndNoTemporary() throws {
@@ -143,7 +143,7 @@ final class CLITrainOutputTests: CLITestCase {
         gone.waitUntilExit()
         let dead = path("w/.m.resume.safetensors.tmp-\(gone.processIdentifier)-1f2e")
         let live = path("w/.m.safetensors.tmp-\(getpid())-beef")
-        for p in [dead, live] { FileManager.default.createFile(atPath: p, contents: Data(count: 1000)) }
+        for p in [dead, live] { XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: Data(count: 1000))) }
         let r = try CLI.run(train(data, out: path("w/m.safetensors")))
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dead), "the temporary of a killed run was kept")
@@ -191,6 +191,24 @@ final class CLITrainOutputTests: CLITestCase {
         let rows = try String(contentsOfFile: path("s/manifest.csv"), encoding: .utf8).split(separator: "\n").count - 1
         XCTAssertEqual(rows, 3)
         XCTAssertEqual(temporaries(tmp), [], "the staging folder was left behind")
+    }
+
+    /// A second set that fills the disk half-way through: the first set stays whole and valid, and
+    /// nothing of the second is left.
+    func testAFailedSynthLeavesTheOldSetWhole() throws {
+        let fs = path("fs")
+        try mountTmpfs(fs, megabytes: 1)
+        let first = try CLI.run(["synth", "--out", fs + "/s", "--count", "3", "--size", "64", "--seed", "1"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let manifest = bytes(fs + "/s/manifest.csv")
+        func listing() -> [String] { (FileManager.default.enumerator(atPath: fs)?.allObjects as? [String] ?? []).sorted() }
+        let before = listing()
+        // Under the disk estimate synth checks first, over what the slices really take.
+        let second = ["synth", "--out", fs + "/s", "--count", "60", "--size", "128", "--seed", "2"]
+        let r = try CLI.run(second)
+        XCTAssertEqual(r.status, 1, "the second set should not fit: \(r.stderr)")
+        XCTAssertEqual(listing(), before, "a failed synth changed the folder")
+        XCTAssertEqual(bytes(fs + "/s/manifest.csv"), manifest)
     }
 
     // MARK: - Defect 11: messages

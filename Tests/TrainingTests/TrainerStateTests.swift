@@ -49,6 +49,41 @@ extension TrainerTests {
                        try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w.safetensors")), "epoch 2 was trained twice")
     }
 
+    /// The state is written before the best checkpoint: a kill between the two leaves a state whose
+    /// best epoch is its last, and resuming writes that checkpoint from the state's weights.
+    func testAKillBeforeTheBestCheckpointIsRepairedOnResume() throws {
+        let m = try phantoms(count: 12)
+        let o = smallRecipe()
+        let b = try trainer(m, o, out: tmp + "/b/w.safetensors")
+        b.interruptAfterEpochs = 1
+        XCTAssertNil(try b.run())
+        let epoch1 = try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w.safetensors"))
+        try FileManager.default.removeItem(atPath: tmp + "/b/w.safetensors")
+        let c = try trainer(m, o, out: tmp + "/b/w.safetensors")
+        c.interruptAfterEpochs = 0
+        XCTAssertNil(try c.run(resume: true))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w.safetensors")), epoch1)
+    }
+
+    /// A state written before the progress moved into it (tensors only, progress in `.resume.json`)
+    /// still resumes.
+    func testAnOlderTwoFileStateStillResumes() throws {
+        let m = try phantoms(count: 12)
+        let o = smallRecipe()
+        try trainer(m, o, out: tmp + "/a/w.safetensors").run()
+        let b = try trainer(m, o, out: tmp + "/b/w.safetensors")
+        b.interruptAfterEpochs = 1
+        XCTAssertNil(try b.run())
+        let state = tmp + "/b/w.resume.safetensors"
+        try savedProgressJSON(tmp + "/b/w").write(to: URL(fileURLWithPath: tmp + "/b/w.resume.json"))
+        try Safetensors.encode(loadCheckpoint(path: state)).write(to: URL(fileURLWithPath: state))
+        XCTAssertNil(try Safetensors.metadata(path: state)[Trainer.progressKey])
+        try trainer(m, o, out: tmp + "/b/w.safetensors").run(resume: true)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp + "/a/w.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/w.safetensors")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/b/w.resume.json"), "the next state replaces the older pair")
+    }
+
     func testARefusedResumeNamesTheOptionsThatDiffer() throws {
         let m = try phantoms(count: 12)
         let o = smallRecipe()
