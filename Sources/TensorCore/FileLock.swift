@@ -45,7 +45,8 @@ public final class FileLock {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count)
         let started = ISO8601DateFormatter().string(from: Date())
-        return "pid \(getpid()) on \(String(cString: host)), started \(started): \(command)"
+        let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "pid \(getpid()) on \(name), started \(started): \(command)"
     }
 
     /// Opens (creating) `lockPath` and takes an exclusive flock on it; returns the descriptor.
