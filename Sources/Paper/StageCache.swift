@@ -78,17 +78,29 @@ public final class StageCache {
         }
         if inPlace { try? fm.removeItem(atPath: dir + "/" + Self.markerName) }
         try body(work)
+        if !inPlace { try Self.removeTemporaries(in: work, stage: stage) }
         let marker: [String: Any] = ["stage": stage, "item": item, "key": key, "finished": ISO8601DateFormatter().string(from: Date())]
         try atomicWrite(try JSONSerialization.data(withJSONObject: marker, options: [.sortedKeys, .prettyPrinted]),
                         to: work + "/" + Self.markerName)
         if !inPlace {
-            if fm.fileExists(atPath: dir) { try? fm.removeItem(atPath: dir) }
-            do { try fm.moveItem(atPath: work, toPath: dir) } catch {
-                throw PaperError.stage(stage, "cannot move \(work) to \(dir): \(error.localizedDescription)")
+            do { try replaceFolder(at: dir, with: work) } catch {
+                throw PaperError.stage(stage, "cannot move \(work) to \(dir): \(error)")
             }
         }
         record(StageEvent(stage: stage, item: item, key: key, cached: false, seconds: measured?(dir) ?? Date().timeIntervalSince(started)))
         return dir
+    }
+
+    /// A finished folder holds no temporary file: those of killed writers (or of this process,
+    /// whose writes are over) are removed; one a live process is still writing stops the commit.
+    static func removeTemporaries(in work: String, stage: String) throws {
+        for t in Temporaries.all(under: work) {
+            if t.pid == getpid() || Temporaries.writerIsGone(t.pid) {
+                try? FileManager.default.removeItem(atPath: t.path)
+            } else {
+                throw PaperError.stage(stage, "\(t.path) is still being written by process \(t.pid); not committing \(work)")
+            }
+        }
     }
 
     func record(_ e: StageEvent) {

@@ -57,14 +57,17 @@ public enum TrainStage {
             throw PaperError.stage("train \(item(options.architecture, options.seed))", "\(error)")
         }
         trainer.log = { log("  \(options.architecture) seed \(options.seed): \($0)") }
-        // A partial folder holding a saved epoch is a run interrupted there: it continues.
-        try trainer.run(resume: FileManager.default.fileExists(atPath: outputs.resumeProgress))
+        // A partial folder holding a saved epoch is a run interrupted there: it continues (and one
+        // that finished before the folder was committed is done). The folder belongs to this stage's
+        // key, so whatever else an interrupted attempt left in it is replaced.
+        trainer.overwrite = true
+        try trainer.run(resume: true)
         try finish(outputs, model: model, options: options, work: work)
     }
 
     /// Drops the resume state (the optimizer's moments triple a checkpoint) and records the parameter count.
     static func finish(_ outputs: TrainingOutputs, model: ImageClassifier, options: TrainingOptions, work: String) throws {
-        for f in [outputs.resumeState, outputs.resumeProgress] { try? FileManager.default.removeItem(atPath: f) }
+        for f in [outputs.resumeState, outputs.legacyResumeProgress] { try? FileManager.default.removeItem(atPath: f) }
         let info: [String: Any] = ["architecture": options.architecture, "seed": options.seed, "parameters": parameterCount(model)]
         try atomicWrite(try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .prettyPrinted]), to: work + "/info.json")
     }

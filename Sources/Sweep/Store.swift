@@ -170,46 +170,17 @@ public final class Store {
 
     // MARK: - lock
 
-    /// Who holds a lock: written into the lock file by the holder.
-    static func holderInfo(command: String) -> String {
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count)
-        let started = ISO8601DateFormatter().string(from: Date())
-        return "pid \(getpid()) on \(String(cString: host)), started \(started): \(command)"
-    }
-
+    /// The shared lock (`TensorCore.FileLock`), its errors in the sweep's terms.
     static func lock(_ lockPath: String, wait: Bool, command: String) throws -> Int32 {
-        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw SweepError.io(path: lockPath, detail: "cannot create the lock file: \(String(cString: strerror(errno)))") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let e = errno
-            guard e == EWOULDBLOCK else {
-                sysClose(fd)
-                throw SweepError.io(path: lockPath, detail: "cannot lock: \(String(cString: strerror(e)))")
-            }
-            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            guard wait else {
-                sysClose(fd)
-                throw SweepError.locked(path: parentFolder(lockPath), holder: holder.isEmpty ? "holder unknown" : holder)
-            }
-            while flock(fd, LOCK_EX) != 0 {
-                guard errno == EINTR else {
-                    sysClose(fd)
-                    throw SweepError.io(path: lockPath, detail: "cannot lock: \(String(cString: strerror(errno)))")
-                }
+        do { return try FileLock.acquire(lockPath, wait: wait, command: command) } catch let e as FileLockError {
+            switch e {
+            case .locked(let p, let holder): throw SweepError.locked(path: parentFolder(p), holder: holder)
+            case .io(let p, let detail): throw SweepError.io(path: p, detail: detail)
             }
         }
-        let info = holderInfo(command: command) + "\n"
-        _ = ftruncate(fd, 0)
-        _ = info.withCString { pwrite(fd, $0, strlen($0), 0) }
-        return fd
     }
 
-    static func unlock(_ fd: Int32) {
-        guard fd >= 0 else { return }
-        _ = flock(fd, LOCK_UN)
-        sysClose(fd)
-    }
+    static func unlock(_ fd: Int32) { FileLock.release(fd) }
 }
 
 /// close(2) on Glibc or Darwin.

@@ -1,5 +1,6 @@
 import NN
 import Models
+import TensorCore
 
 /// Loads a checkpoint into a freshly initialised model for fine-tuning.
 ///
@@ -14,6 +15,11 @@ public func fineTuneStart(_ model: ImageClassifier, from path: String,
                           selection: CheckpointSelection = CheckpointSelection()) throws -> [String] {
     let ck = try loadModelCheckpoint(model.architecture, path: path, selection: selection)
     var notes = ck.notes
+    // NaN or infinite weights would only show up as a non-finite loss later, blamed on the learning rate.
+    for k in ck.stateDict.keys {
+        guard let t = ck.stateDict[k], let i = UnsafeBufferPointer(start: t.data, count: t.count).firstIndex(where: { !$0.isFinite }) else { continue }
+        throw TrainingError.invalidOption("--init \(path): the checkpoint holds non-finite values (tensor '\(k)', element \(i) is \(t.data[i])); training cannot start from it")
+    }
     if ck.headMatches(numClasses: model.numClasses) {
         try model.load(ck.stateDict, file: path)
         return notes

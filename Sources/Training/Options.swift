@@ -76,4 +76,23 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         do { try Architecture(rawValue: architecture)?.checkImageSize(imageSize) } catch let e as TensorError { throw bad("--image-size: \(e.description)") }
         if let maxSteps, maxSteps < 1 { throw bad("--max-steps must be ≥ 1, got \(maxSteps)") }
     }
+
+    /// The options that differ from `other`, as `--option old (now new)`, in declaration order.
+    public func differences(to other: TrainingOptions) -> [String] {
+        let flags = ["architecture": "--model", "initFrom": "--init", "dropout": "dropout (--no-dropout)"]
+        func kebab(_ name: String) -> String {
+            "--" + name.reduce("") { $0 + ($1.isUppercase ? "-" + $1.lowercased() : String($1)) }
+        }
+        func text(_ v: Any) -> String {
+            let m = Mirror(reflecting: v)
+            guard m.displayStyle == .optional else { return "\(v)" }
+            return m.children.first.map { "\($0.value)" } ?? "none"
+        }
+        let theirs = Dictionary(Mirror(reflecting: other).children.compactMap { c in c.label.map { ($0, text(c.value)) } }, uniquingKeysWith: { a, _ in a })
+        return Mirror(reflecting: self).children.compactMap { c in
+            guard let label = c.label, let new = theirs[label] else { return nil }
+            let old = text(c.value)
+            return old == new ? nil : "\(flags[label] ?? kebab(label)) \(old) (now \(new))"
+        }
+    }
 }

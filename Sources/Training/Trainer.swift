@@ -36,14 +36,37 @@ public struct TrainingRecord: Sendable, Codable {
 public struct TrainingOutputs: Sendable {
     public let checkpoint: String
     public var base: String { checkpoint.hasSuffix(".safetensors") ? String(checkpoint.dropLast(".safetensors".count)) : checkpoint }
+    /// The commit mark of a finished run: written last, removed first (see `Trainer.run`).
     public var record: String { base + ".json" }
     public var epochsCSV: String { base + ".epochs.csv" }
     public var testJSON: String { base + ".test.json" }
+    /// Weights, optimizer state and progress (in the header's metadata): one file, one rename.
     public var resumeState: String { base + ".resume.safetensors" }
-    public var resumeProgress: String { base + ".resume.json" }
+    /// The progress file of resume states written before the progress moved into `resumeState`.
+    public var legacyResumeProgress: String { base + ".resume.json" }
+    /// Held (flock) by the run writing these files.
+    public var lock: String {
+        let dir = (checkpoint as NSString).deletingLastPathComponent
+        return (dir.isEmpty ? "" : dir + "/") + "." + (checkpoint as NSString).lastPathComponent + ".lock"
+    }
     public var stepLog: String?
+    /// Where the split of a scanned folder is written (`camaudit train --data FOLDER`), if anywhere.
+    public var splitManifest: String?
 
-    public init(checkpoint: String, stepLog: String? = nil) { self.checkpoint = checkpoint; self.stepLog = stepLog }
+    public init(checkpoint: String, stepLog: String? = nil, splitManifest: String? = nil) {
+        self.checkpoint = checkpoint; self.stepLog = stepLog; self.splitManifest = splitManifest
+    }
+
+    /// Every file the run writes, named as a user would recognise it (for `refuseWritingOverInputs`).
+    public var named: [NamedPath] {
+        [NamedPath("--out", checkpoint), NamedPath("the record", record), NamedPath("the epoch log", epochsCSV),
+         NamedPath("the test scores", testJSON), NamedPath("the resume state", resumeState),
+         NamedPath("the resume progress", legacyResumeProgress), NamedPath("the lock", lock)]
+            + (stepLog.map { [NamedPath("--log-steps", $0)] } ?? []) + (splitManifest.map { [NamedPath("the split", $0)] } ?? [])
+    }
+
+    /// The files that make up a run's result, which a new run may replace only with `overwrite`.
+    var owned: [String] { [checkpoint, record, testJSON, epochsCSV, resumeState, legacyResumeProgress] + [stepLog].compactMap { $0 } }
 }
 
 /// Progress of a run, saved after every epoch for `--resume`.
@@ -74,6 +97,8 @@ public final class Trainer {
     /// Return after this many epochs in this call, as if killed after the epoch's state was saved
     /// (tests of `--resume`).
     public var interruptAfterEpochs: Int?
+    /// Replace the result of another run at these outputs (`--overwrite`); without it such a run is refused.
+    public var overwrite = false
 
     let classNames: [String]
     let train: [ManifestItem], val: [ManifestItem], test: [ManifestItem]
@@ -132,16 +157,46 @@ public final class Trainer {
 
     /// Trains (continuing a saved state with `resume`), then scores the test split.
     /// - Returns: the record written beside the best checkpoint (nil when `interruptAfterEpochs` stopped it).
+    ///
+    /// Ownership of the outputs: the run holds `outputs.lock` until it returns (a second run on the
+    /// same `--out` is refused, naming the holder). A fresh run refuses outputs left by another run
+    /// unless `overwrite`; `resume` continues the run whose state is saved there, and finds a run
+    /// already finished with these options and data done. Before writing anything it removes the
+    /// record and test scores, and writes them back only at the very end, the record last: a
+    /// checkpoint beside a record is always the one that record describes, and a run that fails
+    /// leaves its own checkpoint with no record rather than one labelled with another run's.
     @discardableResult
     public func run(resume: Bool = false) throws -> TrainingRecord? {
+        let lock: FileLock
+        do { lock = try FileLock(path: outputs.lock) } catch FileLockError.locked(_, let holder) {
+            throw TrainingError.busy(path: outputs.checkpoint, holder: holder)
+        } catch let e as FileLockError {
+            throw TrainingError.unwritable(path: outputs.lock, reason: e.description)
+        }
+        defer { lock.release() }
+        for (folder, names) in Dictionary(grouping: outputs.named.map(\.path), by: { ($0 as NSString).deletingLastPathComponent }) {
+            for p in Temporaries.sweep(folder: folder, targets: Set(names.map { ($0 as NSString).lastPathComponent })) {
+                log?("removed \(p), a temporary file of a killed run")
+            }
+        }
         let optimizer = makeOptimizer()
         var progress = Progress(options: options, manifestDigest: manifestDigest, epochsCompleted: 0, steps: 0, history: [],
                                 bestEpoch: nil, bestValAccuracy: nil, stepLogRows: 0)
-        if resume, FileManager.default.fileExists(atPath: outputs.resumeProgress) {
-            progress = try restore(into: optimizer)
+        if resume, let done = finishedRecord() {
+            log?("\(outputs.checkpoint) is this run, already finished (\(outputs.record)): nothing to do")
+            return done
+        }
+        if resume, let saved = try restore(into: optimizer) {
+            progress = saved
             log?("resuming after epoch \(progress.epochsCompleted) of \(options.epochs) (step \(progress.steps))")
-        } else if resume {
-            log?("no saved state at \(outputs.resumeProgress): starting from the beginning")
+        } else {
+            try claimOutputs()
+            if resume { log?("no saved state at \(outputs.resumeState): starting from the beginning") }
+        }
+        for f in [outputs.record, outputs.testJSON] { try removeOutput(f) }
+        if let split = outputs.splitManifest {
+            try manifest.write(to: split)
+            log?("split written to \(split)")
         }
         try prepareStepLog(keepRows: progress.stepLogRows)
         let stochastic = options.dropout
@@ -188,18 +243,21 @@ public final class Trainer {
                                      valLoss: v.loss, valAccuracy: v.report.accuracy, valMacroF1: v.report.macroF1, lr: lr,
                                      seconds: Date().timeIntervalSince(started))
             progress.history.append(record)
-            if progress.bestValAccuracy.map({ record.valAccuracy > $0 }) ?? true {
+            let best = progress.bestValAccuracy.map({ record.valAccuracy > $0 }) ?? true
+            if best {
                 progress.bestValAccuracy = record.valAccuracy
                 progress.bestEpoch = epoch + 1
-                try saveModel(model, to: outputs.checkpoint)
             }
             epoch += 1
             progress.epochsCompleted = epoch
             progress.stepLogRows += stepRows.count
             try appendStepLog(stepRows)
+            // The state first: a kill before the checkpoint is written leaves a state whose best
+            // epoch is its last, and `restore` writes the checkpoint from the state's weights.
             try save(progress, optimizer)
+            if best { try saveModel(model, to: outputs.checkpoint) }
             try writeEpochsCSV(progress.history)
-            log?(String(format: "epoch %d/%d  train loss %.4f acc %.3f  val loss %.4f acc %.3f F1 %.3f  lr %.3g  %.1fs%@",
+            log?(String(format: "epoch %ld/%ld  train loss %.4f acc %.3f  val loss %.4f acc %.3f F1 %.3f  lr %.3g  %.1fs%@",
                         record.epoch, options.epochs, record.trainLoss, record.trainAccuracy, record.valLoss, record.valAccuracy,
                         record.valMacroF1, record.lr, record.seconds, progress.bestEpoch == record.epoch ? "  (best)" : ""))
         }
@@ -208,12 +266,12 @@ public final class Trainer {
                                     splitCounts: ["train": train.count, "val": val.count, "test": test.count],
                                     bestEpoch: progress.bestEpoch, bestValAccuracy: progress.bestValAccuracy, steps: progress.steps,
                                     history: progress.history, note: note)
-        try writeJSON(record, to: outputs.record)
         if test.isEmpty {
             log?("the test split is empty: no test scores")
         } else {
             try scoreTest()
         }
+        try writeJSON(record, to: outputs.record)   // the commit mark: last
         return record
     }
 
@@ -260,36 +318,112 @@ public final class Trainer {
 
     // MARK: - State for --resume
 
+    /// The metadata key of the progress (JSON) inside the resume state.
+    static let progressKey = "camaudit.progress"
+
+    /// Weights, optimizer state and progress in one file, replaced by one rename: the epoch counter
+    /// and the tensors it belongs to cannot disagree after any kill.
     func save(_ progress: Progress, _ optimizer: Optimizer) throws {
         var sd = StateDict()
         for (k, p) in model.namedParameters() { try sd.set("model/" + k, p.value) }
         for (k, t) in optimizer.stateTensors() { try sd.set("optimizer/" + k, t) }
-        try saveSafetensors(sd, path: outputs.resumeState)
-        try writeJSON(progress, to: outputs.resumeProgress)   // written last: the commit point
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try enc.encode(progress), as: UTF8.self)
+        try saveSafetensors(sd, path: outputs.resumeState, metadata: [Self.progressKey: json])
+        try removeOutput(outputs.legacyResumeProgress)
     }
 
-    func restore(into optimizer: Optimizer) throws -> Progress {
-        let path = outputs.resumeProgress
-        let progress: Progress
-        do { progress = try JSONDecoder().decode(Progress.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-            throw TrainingError.resume(path: path, reason: "unreadable progress file (\(error))")
+    /// The progress saved in a resume state (or, for a state written before progress moved into it,
+    /// in the `.resume.json` beside it); nil when there is no state.
+    func savedProgress() throws -> Progress? {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: outputs.resumeState) else {
+            if fm.fileExists(atPath: outputs.legacyResumeProgress) {
+                throw TrainingError.resume(path: outputs.legacyResumeProgress, reason: "its weights (\(outputs.resumeState)) are missing; run without --resume (with --overwrite) to start over")
+            }
+            return nil
         }
-        guard progress.options == options else {
-            throw TrainingError.resume(path: path, reason: "it was written with different options; rerun with the same options or without --resume")
+        let meta: [String: String]
+        do { meta = try Safetensors.metadata(path: outputs.resumeState) } catch {
+            throw TrainingError.resume(path: outputs.resumeState, reason: "\(error)")
+        }
+        let (path, data): (String, Data)
+        if let text = meta[Self.progressKey] {
+            (path, data) = (outputs.resumeState, Data(text.utf8))
+        } else if let old = fm.contents(atPath: outputs.legacyResumeProgress) {
+            (path, data) = (outputs.legacyResumeProgress, old)
+        } else {
+            throw TrainingError.resume(path: outputs.resumeState, reason: "it holds no training progress (not a camaudit resume state); move it away, or start over with --overwrite")
+        }
+        do { return try JSONDecoder().decode(Progress.self, from: data) } catch {
+            throw TrainingError.resume(path: path, reason: "unreadable progress (\(error))")
+        }
+    }
+
+    /// Loads the saved state into the model and optimizer; nil when there is none.
+    func restore(into optimizer: Optimizer) throws -> Progress? {
+        guard let progress = try savedProgress() else { return nil }
+        let path = outputs.resumeState
+        let changed = progress.options.differences(to: options)
+        guard changed.isEmpty else {
+            throw TrainingError.resume(path: path, reason: "it was written with other options: \(changed.joined(separator: ", ")); rerun with the same options, or start over with --overwrite")
         }
         guard progress.manifestDigest == manifestDigest else {
             throw TrainingError.resume(path: path, reason: "it was written for a different manifest")
         }
-        let sd = try loadCheckpoint(path: outputs.resumeState)
+        let sd = try loadCheckpoint(path: path)
         var modelSD = StateDict(), optState: [String: Tensor] = [:]
         for k in sd.keys {
             guard let t = sd[k] else { continue }
             if k.hasPrefix("model/") { try modelSD.set(String(k.dropFirst(6)), t) }
             else if k.hasPrefix("optimizer/") { optState[String(k.dropFirst(10))] = t }
         }
-        try model.load(modelSD, file: outputs.resumeState)
+        try model.load(modelSD, file: path)
         try optimizer.restore(optState)
+        // A kill between the state and the checkpoint of a best epoch: the state's weights are that epoch's.
+        if progress.bestEpoch != nil, progress.bestEpoch == progress.epochsCompleted { try saveModel(model, to: outputs.checkpoint) }
         return progress
+    }
+
+    // MARK: - Ownership of the outputs
+
+    /// The record of a run finished at these outputs with these options and data (its checkpoint and
+    /// test scores present), or nil.
+    func finishedRecord() -> TrainingRecord? {
+        let fm = FileManager.default
+        guard let data = fm.contents(atPath: outputs.record), let r = try? JSONDecoder().decode(TrainingRecord.self, from: data),
+              r.options == options, r.manifestDigest == manifestDigest, fm.fileExists(atPath: outputs.checkpoint),
+              test.isEmpty || fm.fileExists(atPath: outputs.testJSON) else { return nil }
+        return r
+    }
+
+    /// Refuses outputs that another run left (its finished result, or the saved state of an
+    /// unfinished one), unless `overwrite`; names the file and the run that wrote it.
+    func claimOutputs() throws {
+        let fm = FileManager.default
+        guard !overwrite, let first = outputs.owned.first(where: { fm.fileExists(atPath: $0) }) else { return }
+        let remedy = "pass --overwrite to replace it, or choose another --out"
+        // A record marks a finished run (whose resume state stays beside it); without one, a state is
+        // an unfinished run's.
+        if let data = fm.contents(atPath: outputs.record), let r = try? JSONDecoder().decode(TrainingRecord.self, from: data) {
+            let when = ((try? fm.attributesOfItem(atPath: outputs.record))?[.modificationDate] as? Date).map { ", finished \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+            let best = r.bestEpoch.map { ", best epoch \($0)" } ?? ""
+            throw TrainingError.taken(path: fm.fileExists(atPath: outputs.checkpoint) ? outputs.checkpoint : outputs.record,
+                                      reason: "is the result of another run (\(outputs.record): \(r.options.architecture), seed \(r.options.seed), \(r.history.count) epochs\(best), \(r.version)\(when)); \(remedy)")
+        }
+        if let p = try? savedProgress() {
+            throw TrainingError.taken(path: outputs.resumeState, reason: "holds the saved state of an unfinished run (\(p.options.architecture), seed \(p.options.seed), after epoch \(p.epochsCompleted) of \(p.options.epochs)); continue it with --resume, or \(remedy)")
+        }
+        throw TrainingError.taken(path: first, reason: "exists and was not written by this run; \(remedy)")
+    }
+
+    /// Removes an output file if present (a failure to remove is a failure to write).
+    func removeOutput(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        do { try FileManager.default.removeItem(atPath: path) } catch {
+            throw TrainingError.unwritable(path: path, reason: "cannot remove the old file (\(error.localizedDescription))")
+        }
     }
 
     // MARK: - Files
@@ -325,15 +459,15 @@ public final class Trainer {
     }
 
     func writeAtomically(_ data: Data, to path: String) throws {
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw TrainingError.unwritable(path: path, reason: error.localizedDescription)
+        do { try atomicWrite(data, to: path) } catch let e as FileWriteError {
+            throw TrainingError.unwritable(path: path, reason: e.reason)
         }
     }
 
     static func bar(epoch: Int, of epochs: Int, batch: Int, of batches: Int, loss: Double, accuracy: Double, imagesPerSecond: Double, eta: Double) -> String {
         let width = 20, filled = batches > 0 ? width * batch / batches : width
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        return String(format: "epoch %d/%d [%@] %d/%d  loss %.4f  acc %.3f  %.1f img/s  ETA %ds",
+        return String(format: "epoch %ld/%ld [%@] %ld/%ld  loss %.4f  acc %.3f  %.1f img/s  ETA %ds",
                       epoch, epochs, bar, batch, batches, loss, accuracy, imagesPerSecond, Int(eta.rounded()))
     }
 }

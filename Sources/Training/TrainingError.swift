@@ -6,6 +6,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     case unwritable(path: String, reason: String)
     case resume(path: String, reason: String)
+    /// Another run holds the outputs' lock now.
+    case busy(path: String, holder: String)
+    /// The outputs hold another run's files.
+    case taken(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,6 +20,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .invalidOption(let s): return s
         case .unwritable(let p, let r): return "cannot write '\(p)': \(r)"
         case .resume(let p, let r): return "cannot resume from '\(p)': \(r)"
+        case .busy(let p, let h): return "'\(p)' is being written by another run (\(h)); wait for it, or choose another --out"
+        case .taken(let p, let r): return "'\(p)' \(r)"
         }
     }
 }

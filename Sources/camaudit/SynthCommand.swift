@@ -25,15 +25,54 @@ struct Synth: ParsableCommand {
     @Option(help: "Worker threads (\(OptionRange.threads); default: all cores).",
             transform: intOption(OptionRange.threads)) var threads: Int?
 
+    /// What synth writes into --out: a folder holding anything else is not replaced.
+    static let ownEntries: Set<String> = ["images", "masks", "shortcut_masks", "images_clean", "manifest.csv", "manifest_clean.csv"]
+
     func run() throws {
         if let t = threads { Parallel.setThreads(t) }
         try checkResources()
-        let s = try SynthDataset.generate(out: out, count: count, size: size, seed: seed, shortcutFraction: shortcut,
-                                          alsoClean: alsoClean)
+        // The set is drawn in a hidden sibling folder and moved into place when complete, so a
+        // failed or killed run never leaves old and new slices mixed under one manifest.
+        var target = out
+        while target.count > 1, target.hasSuffix("/") { target.removeLast() }
+        try refuseForeignFolder(target)
+        let parent = parentFolder(target)
+        Temporaries.sweep(folder: parent.isEmpty ? "." : parent, targets: [(target as NSString).lastPathComponent])
+        let staged = Temporaries.name(for: target)
+        var s: SynthDataset.Summary
+        do {
+            s = try SynthDataset.generate(out: staged, count: count, size: size, seed: seed, shortcutFraction: shortcut, alsoClean: alsoClean)
+            try replaceFolder(at: target, with: staged)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staged)
+            throw error
+        }
+        func moved(_ p: String) -> String { target + "/" + (p as NSString).lastPathComponent }
+        s.manifestPath = moved(s.manifestPath)
+        s.cleanManifestPath = s.cleanManifestPath.map(moved)
         let classes = s.perClass.keys.sorted().map { "\($0) \(s.perClass[$0] ?? 0)" }.joined(separator: ", ")
         print("wrote \(s.count) slices (\(classes); \(s.shortcutCount) with shortcut tag) in \(String(format: "%.2f", s.seconds)) s "
               + "(\(String(format: "%.1f", Double(s.count) / max(s.seconds, 1e-9))) slices/s) → \(s.manifestPath)"
               + (s.cleanManifestPath.map { " and, without markers, \($0)" } ?? ""))
+    }
+
+    /// Refuses an --out that is a file, or a folder holding anything synth did not write there.
+    func refuseForeignFolder(_ path: String) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return }
+        guard isDir.boolValue else { throw CLIError("--out \(path): is a file, not a folder") }
+        let entries = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted()
+        let foreign = entries.filter { !Self.ownEntries.contains($0) }
+        guard foreign.isEmpty else {
+            throw CLIError("--out \(path): the folder holds files synth did not write (\(foreign.prefix(3).joined(separator: ", "))\(foreign.count > 3 ? ", …" : "")); synth replaces only an empty folder or a set it wrote; choose another --out")
+        }
+        if !entries.isEmpty {
+            let header = (try? String(contentsOfFile: path + "/manifest.csv", encoding: .utf8))?.prefix { $0 != "\n" } ?? ""
+            guard header.contains("phantom_index") else {
+                throw CLIError("--out \(path): the folder is not empty and holds no manifest.csv written by synth; choose another --out")
+            }
+        }
     }
 
     func checkResources() throws { try checkPhantomResources(count: count, size: size, under: out, what: "synth --count \(count) --size \(size)") }

@@ -14,7 +14,9 @@ struct Train: ParsableCommand {
         Defaults: AdamW, lr 1e-4, weight decay 0.01, 20 epochs, batch 16, cross-entropy, no augmentation, \
         Resize to --image-size + ToTensor (no mean/std), seed 42; the checkpoint with the best validation accuracy is kept. \
         Writes NAME.safetensors (loadable by torchvision with strict=True), NAME.json (configuration, history), \
-        NAME.epochs.csv, NAME.test.json (test-split scores) and NAME.resume.* (state for --resume).
+        NAME.epochs.csv, NAME.test.json (test-split scores) and NAME.resume.safetensors (state for --resume), \
+        holding a lock on them while it runs. Files another run left at --out are refused without --overwrite; \
+        NAME.json is written last, so a checkpoint beside it is always the one it describes.
         """)
 
     @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).") var model: String
@@ -45,6 +47,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("log-steps"), help: "CSV with one row per optimizer step: step, epoch, loss, lr.") var logSteps: String?
     @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder (0...2^64-1).", transform: seedOption) var splitSeed: UInt64 = 42
     @Flag(help: "No progress bar.") var quiet = false
+
+    @Flag(help: "Replace the result or saved state another run left at --out (otherwise refused).") var overwrite = false
 
     func parse<T: RawRepresentable & CaseIterable>(_ value: String, _ flag: String, _: T.Type) throws -> T where T.RawValue == String {
         guard let v = T(rawValue: value) else {
@@ -79,6 +83,12 @@ struct Train: ParsableCommand {
 
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw CLIError("\(data): no such file or folder") }
+        // The split this run used, so PyTorch (scripts/train_torch.py) and later runs see the same one.
+        let outputs = TrainingOutputs(checkpoint: out, stepLog: logSteps,
+                                      splitManifest: isDir.boolValue ? TrainingOutputs(checkpoint: out).base + ".manifest.csv" : nil)
+        do {
+            try refuseWritingOverInputs(outputs: outputs.named, inputs: [NamedPath("--data", data)] + (initFrom.map { [NamedPath("--init", $0)] } ?? []))
+        } catch let e as PathClashError { throw ValidationError(e.description) }
         let manifest: Manifest
         if isDir.boolValue {
             let scanned = try DatasetScanner.scan(root: data, options: ScanOptions())
@@ -87,13 +97,9 @@ struct Train: ParsableCommand {
             guard manifest.classes.count >= 2 else {
                 throw CLIError("\(data): \(manifest.items.count) readable images in \(manifest.classes.count) class folders; training needs at least two classes")
             }
-            // The split this run used, so PyTorch (scripts/train_torch.py) and later runs see the same one.
-            let path = TrainingOutputs(checkpoint: out).base + ".manifest.csv"
-            try FileManager.default.createDirectory(atPath: parentFolder(path), withIntermediateDirectories: true)
-            try manifest.write(to: path)
-            writeStderr("split written to \(path)")
         } else {
             manifest = try Manifest.read(path: data)
+            guard !manifest.items.isEmpty else { throw CLIError("\(data): the manifest has no rows, only a header; training needs train and val rows") }
         }
         let classes = manifest.classes
         guard classes.count >= 2 else { throw CLIError(TrainingError.singleClass(classes.first ?? "none").description) }
@@ -107,10 +113,10 @@ struct Train: ParsableCommand {
         }
         let trainer: Trainer
         do {
-            trainer = try Trainer(options: o, manifest: manifest, model: net, outputs: TrainingOutputs(checkpoint: out, stepLog: logSteps),
-                                  version: "camaudit \(CamAudit.version)")
+            trainer = try Trainer(options: o, manifest: manifest, model: net, outputs: outputs, version: "camaudit \(CamAudit.version)")
         } catch let e as TrainingError { throw CLIError(e.description) }
         trainer.note = notes.isEmpty ? nil : notes.joined(separator: " ")
+        trainer.overwrite = overwrite
         trainer.log = { writeStderr($0) }
         let tty = isatty(2) != 0
         if !quiet {

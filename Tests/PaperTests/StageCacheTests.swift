@@ -54,6 +54,29 @@ final class StageCacheTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + ".partial"))
     }
 
+    /// A killed write inside a stage leaves a temporary; the finished folder must not carry it. One a
+    /// live process is still writing stops the commit instead.
+    func testAFinishedFolderHoldsNoTemporary() throws {
+        let cache = try StageCache(root: root)
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let dir = try cache.run(stage: "train", item: "m", key: StageCache.key(["t"])) { w in
+            try "w".write(toFile: w + "/m.safetensors", atomically: false, encoding: .utf8)
+            try "x".write(toFile: w + "/.m.safetensors.tmp-\(gone.processIdentifier)-7a", atomically: false, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: w + "/sub", withIntermediateDirectories: true)
+            try "x".write(toFile: w + "/sub/.r.json.tmp-\(getpid())-7b", atomically: false, encoding: .utf8)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["m.safetensors", StageCache.markerName, "sub"].sorted())
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/sub"), [])
+        let key = StageCache.key(["live"])
+        XCTAssertThrowsError(try cache.run(stage: "train", item: "n", key: key) { w in
+            try "x".write(toFile: w + "/.n.safetensors.tmp-\(getppid())-7c", atomically: false, encoding: .utf8)
+        }) { XCTAssertTrue("\($0)".contains("still being written by process \(getppid())"), "\($0)") }
+        XCTAssertNil(cache.finished(stage: "train", item: "n", key: key))
+    }
+
     func testInPlaceStageKeepsItsFilesAcrossKeys() throws {
         let cache = try StageCache(root: root)
         let d = try cache.run(stage: "sweep", item: "main", key: StageCache.key(["a"]), inPlace: true) { w in

@@ -55,21 +55,12 @@ public func loadCheckpoint(path: String, selection: CheckpointSelection) throws 
     }
 }
 
-/// Writes `sd` as `.safetensors` (F32, with I64 for `num_batches_tracked`), atomically: the bytes
-/// go to a temporary file in the same folder, which is then renamed over `path`.
-public func saveSafetensors(_ sd: StateDict, path: String) throws {
-    let bytes = try Safetensors.encode(sd, file: path)
-    let url = URL(fileURLWithPath: path)
-    let dir = url.deletingLastPathComponent()
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    do {
-        try bytes.write(to: tmp)
-    } catch {
-        throw CheckpointError(file: path, reason: "cannot write temporary file \(tmp.path) (\(error.localizedDescription))")
-    }
-    guard rename(tmp.path, path) == 0 else {
-        let why = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: tmp)
-        throw CheckpointError(file: path, reason: "cannot move the written file into place (\(why))")
+/// Writes `sd` as `.safetensors` (F32, with I64 for `num_batches_tracked`) through `atomicWrite`:
+/// the old file or the new one, and no temporary left behind by a failed write.
+/// - Parameter metadata: extra `__metadata__` strings (a resume state's progress).
+public func saveSafetensors(_ sd: StateDict, path: String, metadata: [String: String] = [:]) throws {
+    let bytes = try Safetensors.encode(sd, file: path, metadata: metadata)
+    do { try atomicWrite(bytes, to: path) } catch let e as FileWriteError {
+        throw CheckpointError(file: path, reason: e.reason)
     }
 }

@@ -98,10 +98,33 @@ public enum Safetensors {
         return sd
     }
 
+    /// The `__metadata__` strings of a safetensors file, reading only its header.
+    public static func metadata(path: String) throws -> [String: String] {
+        func fail(_ r: String) -> CheckpointError { CheckpointError(file: path, reason: "safetensors: " + r) }
+        guard let h = FileHandle(forReadingAtPath: path) else { throw CheckpointError(file: path, reason: "cannot read file") }
+        defer { try? h.close() }
+        let lengthBytes = (try? h.read(upToCount: 8)) ?? Data()
+        guard lengthBytes.count == 8 else { throw fail("truncated: \(lengthBytes.count) bytes, the header length alone needs 8") }
+        let n = lengthBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard n <= UInt64(maxHeaderBytes) else { throw fail("corrupt header: declared header length \(n) exceeds the \(maxHeaderBytes)-byte limit") }
+        let bytes = (try? h.read(upToCount: Int(n))) ?? Data()
+        guard bytes.count == Int(n) else { throw fail("truncated: header length \(n) but only \(bytes.count) bytes follow") }
+        let header: JSONValue
+        do { header = try MiniJSONParser.parse(Array(bytes)) } catch let e as MiniJSONParser.Failure { throw fail("corrupt header: \(e.message)") }
+        guard case let .object(members) = header else { throw fail("corrupt header: not a JSON object") }
+        guard case let .object(meta)? = members.first(where: { $0.0 == "__metadata__" })?.1 else { return [:] }
+        var out: [String: String] = [:]
+        for (k, v) in meta { if case let .string(s) = v { out[k] = s } }
+        return out
+    }
+
     /// Encodes a state dict as safetensors: float32 (`F32`) for every entry except those marked
     /// `.int64` (BatchNorm counters), which are written as `I64` so PyTorch's strict load accepts them.
-    public static func encode(_ sd: StateDict, file: String = "<state dict>") throws -> Data {
-        var header = "{\"__metadata__\":{\"format\":\"pt\"}"
+    /// - Parameter metadata: extra `__metadata__` entries (strings), written after `format`.
+    public static func encode(_ sd: StateDict, file: String = "<state dict>", metadata: [String: String] = [:]) throws -> Data {
+        var header = "{\"__metadata__\":{\"format\":\"pt\""
+        for (k, v) in metadata.sorted(by: { $0.key < $1.key }) where k != "format" { header += "," + jsonQuoted(k) + ":" + jsonQuoted(v) }
+        header += "}"
         var offset = 0
         for e in sd.entries {
             let dtype: CheckpointDType = e.sourceDType == .int64 ? .int64 : .float32

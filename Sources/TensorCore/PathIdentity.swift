@@ -1,0 +1,62 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A run's file named for the check that no command writes over a file it reads: the option (or
+/// description) a user would recognise, and the path.
+public struct NamedPath: Sendable {
+    public var name: String
+    public var path: String
+    public init(_ name: String, _ path: String) { self.name = name; self.path = path }
+}
+
+/// An output that is also an input (or another output) of the same run.
+public struct PathClashError: Error, CustomStringConvertible, Equatable {
+    public let output: String, outputName: String, other: String, otherName: String, otherIsInput: Bool
+    public var description: String {
+        otherIsInput
+            ? "\(outputName) \(output) is the same file as \(otherName) \(other): a run never writes over a file it reads; choose another path"
+            : "\(outputName) \(output) is the same file as \(otherName) \(other): two outputs of one run cannot share a file; choose another path"
+    }
+}
+
+/// The same file: the same device and inode when both exist (hard links, symlinks, `a/../b`),
+/// otherwise the same absolute path once the existing part of each is resolved.
+public func isSameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat(), sb = stat()
+    if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+    return resolvedPath(a) == resolvedPath(b)
+}
+
+/// The absolute path with symlinks of its deepest existing folder resolved (the file need not exist).
+public func resolvedPath(_ path: String) -> String {
+    let absolute = (path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path) as NSString
+    func real(_ p: String) -> String? {
+        guard let r = realpath(p, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+    var head = absolute.standardizingPath, tail: [String] = []
+    while true {
+        if let base = real(head) { return tail.reduce(base) { ($0 as NSString).appendingPathComponent($1) } }
+        if head.isEmpty || head == "/" { return absolute.standardizingPath }
+        tail.insert((head as NSString).lastPathComponent, at: 0)
+        head = (head as NSString).deletingLastPathComponent
+    }
+}
+
+/// Refuses a run whose outputs include one of its inputs, or two outputs that are one file; the
+/// error names both. Every command that reads and writes files calls this before writing anything.
+public func refuseWritingOverInputs(outputs: [NamedPath], inputs: [NamedPath]) throws {
+    for (i, o) in outputs.enumerated() {
+        for input in inputs where isSameFile(o.path, input.path) {
+            throw PathClashError(output: o.path, outputName: o.name, other: input.path, otherName: input.name, otherIsInput: true)
+        }
+        for other in outputs[(i + 1)...] where isSameFile(o.path, other.path) {
+            throw PathClashError(output: other.path, outputName: other.name, other: o.path, otherName: o.name, otherIsInput: false)
+        }
+    }
+}
