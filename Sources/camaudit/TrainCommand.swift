@@ -93,6 +93,7 @@ struct Train: ParsableCommand {
         } else {
             manifest = try Manifest.read(path: data)
         }
+        try manifest.check(for: .training, source: data, warn: writeStderr)
         let classes = manifest.classes
         guard classes.count >= 2 else { throw CLIError(TrainingError.singleClass(classes.first ?? "none").description) }
         let net = try makeModel(arch, numClasses: classes.count, imageSize: imageSize)
