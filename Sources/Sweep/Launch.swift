@@ -49,6 +49,12 @@ public enum Launch {
         try o.validate()
         let out = absolute(outPath)
         let configPath = out + "/" + RunRecord.fileName
+        if !o.dryRun {
+            let d = plan.config.data
+            let inputs: [(path: String, option: String)] = [(d.path, "data"), (d.masks ?? "", "masks"), (d.boxes ?? "", "boxes")]
+                + plan.config.models.flatMap(\.weights).map { (path: $0, option: "weights") }
+            try OutputFolder.prepare(out, option: "--out", inputs: inputs)
+        }
         if let s = o.slurm {
             try Slurm.checkPath(out, "--out")
             try Slurm.checkPath(FileManager.default.currentDirectoryPath, "the working directory")
@@ -81,6 +87,7 @@ public enum Launch {
             try pool.run(configPath: configPath)
             if o.shard != nil { return .shardDone(nil) }
             let merged = try Merge.run(plan: plan, sources: [out], out: out)
+            for c in merged.conflicts { log("warning: rows differ: " + c) }
             guard merged.complete else { throw SweepRunError.incomplete(merged.describeMissing(plan: plan, out: out)) }
             return .finished(nil)
         }
@@ -91,6 +98,7 @@ public enum Launch {
         let report = try run.run()
         if o.shard != nil { return .shardDone(report) }
         let merged = try Merge.run(plan: plan, sources: [out], out: out)
+        for c in merged.conflicts { log("warning: rows differ: " + c) }
         guard merged.complete else { throw SweepRunError.incomplete(merged.describeMissing(plan: plan, out: out)) }
         return .finished(report)
     }

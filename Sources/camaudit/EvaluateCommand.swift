@@ -165,22 +165,36 @@ struct Evaluate: ParsableCommand {
             Parallel.setThreads(threads)
         }
         checkpoint.expect(numClasses: numClasses)
+        // A bad --shard or --workers is a bad option: refused (exit 64) before anything is read or written.
+        if scale.isSet { _ = try scale.options(threads: threads, dryRun: dryRun && scale.slurm) }
         let config = try sweepConfig()
         if let saveConfig {
+            try OutputFolder.checkNotInput(saveConfig, option: "--save-config",
+                                           inputs: [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")])
             try atomicWrite(try config.json(), to: saveConfig)
             writeStderr("wrote the sweep configuration to \(saveConfig)")
         }
+        var isDir: ObjCBool = false
+        let scanned = FileManager.default.fileExists(atPath: data, isDirectory: &isDir) && isDir.boolValue
+        let manifestPath = (out as NSString).appendingPathComponent("manifest.csv")
         if !dryRun {
-            // Refuse an unwritable output before any compute.
-            try checkWritable(out, option: "--out")
-            if let overlayDir { try checkWritable(overlayDir, option: "--overlay-dir") }
+            // Refused before any compute: an output that cannot be written, that is one of the
+            // inputs, or that would replace a file no camaudit run wrote.
+            let inputs: [(path: String, option: String)] = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
+                + config.models.flatMap(\.weights).map { (path: $0, option: "--weights") }
+            try OutputFolder.prepare(out, option: "--out", inputs: inputs, writes: OutputFolder.runFiles + (scanned ? ["manifest.csv"] : []))
+            if let overlayDir { try OutputFolder.prepare(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
+            // OUT/manifest.csv is replaced only when an earlier run wrote it: from a scanned folder.
+            if scanned, FileManager.default.fileExists(atPath: manifestPath), let earlier = RunRecord.read(directory: out),
+               !(FileManager.default.fileExists(atPath: earlier.data.path, isDirectory: &isDir) && isDir.boolValue) {
+                throw CLIError("--out \(out): \(manifestPath) is the manifest an earlier run read (its --data was \(earlier.data.path)), not one a scan of --data \(data) wrote; choose another --out")
+            }
         }
         // A scanned folder is split once and its manifest kept beside the results.
         var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue, !dryRun {
-            try manifest.write(to: out + "/manifest.csv")
-            manifest = try Manifest.read(path: out + "/manifest.csv")
+        if scanned, !dryRun {
+            try manifest.write(to: manifestPath)
+            manifest = try Manifest.read(path: manifestPath)
         }
         let plan = try configValue { try Plan.expand(config, manifest: manifest, log: { writeStderr($0) }) }
         if config.models.contains(where: { $0.weights.isEmpty }) {
@@ -225,26 +239,5 @@ struct Evaluate: ParsableCommand {
             for (file, why) in incomplete.sorted(by: { $0.key < $1.key }) { writeStderr("  \(file): \(why)") }
             throw ExitCode(Evaluate.incompleteExitCode)
         }
-    }
-
-    /// Creates `dir` if needed and proves a file can be written in it.
-    func checkWritable(_ dir: String, option: String) throws {
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            // Say why in words: the first existing ancestor is a file, or it is not writable.
-            var ancestor = (dir as NSString).deletingLastPathComponent
-            var isDir: ObjCBool = false
-            while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDir) {
-                ancestor = (ancestor as NSString).deletingLastPathComponent
-            }
-            let why = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue ? "it is a file, not a folder"
-                : (!ancestor.isEmpty && FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDir) && !isDir.boolValue)
-                ? "\(ancestor) is a file, not a folder" : "no permission to create it in \(ancestor.isEmpty ? "." : ancestor)"
-            throw CLIError("\(option) \(dir): cannot create the folder: \(why)")
-        }
-        let probe = (dir as NSString).appendingPathComponent(".write-test-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
-            throw CLIError("\(option) \(dir): the folder is not writable")
-        }
-        try? FileManager.default.removeItem(atPath: probe)
     }
 }
