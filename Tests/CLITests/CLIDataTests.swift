@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import TestSupport
 import XCTest
 import Imaging
@@ -140,11 +143,19 @@ final class CLIDataTests: CLITestCase {
     func testNamesACellCannotHoldAreListedBeforeAnyWork() throws {
         try folder("ct")
         try image("ct/normal/line\nbreak.png", value: 99)
+        // A name whose bytes are not UTF-8 (written through open(2): a Swift String cannot spell it).
+        let png = try PNG.encode8([UInt8](repeating: 80, count: 576), width: 24, height: 24, channels: 1)
+        let raw = Array(path("ct/benign/bad").utf8) + [0xFF] + Array(".png".utf8) + [0]
+        let fd = raw.withUnsafeBytes { open($0.baseAddress!.assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(png.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }, png.count)
+        close(fd)
         let r = try CLI.run(evaluate(path("ct"), out: path("out")))
         XCTAssertEqual(r.status, 0, r.stderr)
         let listed = try XCTUnwrap(r.stderr.range(of: "line\\nbreak.png"), r.stderr)
         let computing = try XCTUnwrap(r.stderr.range(of: "computing"), r.stderr)
         XCTAssertLessThan(listed.lowerBound, computing.lowerBound, "listed before the work starts: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("benign/bad\\u{FFFD}.png: the name holds"), r.stderr)
         let results = try text("out/results.csv")
         XCTAssertFalse(results.contains("break.png"), results)
         XCTAssertEqual(Set(results.split(separator: "\n").dropFirst().map { $0.split(separator: ",")[0] }).count, 6, results)
