@@ -85,10 +85,18 @@ public enum OutputFolder {
             || fm.fileExists(atPath: Parts.directory(dir))
     }
 
+    /// `check`, then `create`: for runs that write nothing before their output folder is ready.
+    public static func prepare(_ dir: String, option: String, inputs: [(path: String, option: String)], writes: [String] = runFiles) throws {
+        try check(dir, option: option, inputs: inputs, writes: writes)
+        try create(dir, option: option)
+    }
+
+    /// Everything `prepare` refuses, without creating anything (so a run refused later, on its data,
+    /// leaves no folder behind).
     /// - Parameters:
     ///   - inputs: (path, option or field) of every file or folder the run reads.
     ///   - writes: names of the files the run writes into `dir`.
-    public static func prepare(_ dir: String, option: String, inputs: [(path: String, option: String)], writes: [String] = runFiles) throws {
+    public static func check(_ dir: String, option: String, inputs: [(path: String, option: String)], writes: [String] = runFiles) throws {
         let fm = FileManager.default
         try checkNotInput(dir, option: option, inputs: inputs)
         for w in writes { try checkNotInput((dir as NSString).appendingPathComponent(w), option: option, inputs: inputs, shown: dir) }
@@ -98,12 +106,26 @@ public enum OutputFolder {
             if !isRunFolder(dir), let f = writes.first(where: { fm.fileExists(atPath: dir + "/" + $0) }) {
                 throw SweepError.io(path: dir + "/" + f, detail: "exists, and no camaudit run wrote it (\(dir) holds no \(Store.lockName) or \(RunRecord.fileName)); \(option) \(dir) would replace it: move it away or choose another \(option)")
             }
+            guard fm.isWritableFile(atPath: dir) else { throw SweepError.io(path: dir, detail: "\(option): the folder is not writable") }
+            return
         }
+        let ancestor = existingAncestor(dir)
+        guard fm.fileExists(atPath: ancestor, isDirectory: &isDir), isDir.boolValue else {
+            throw SweepError.io(path: dir, detail: "\(option): cannot create the folder: \(ancestor) is a file, not a folder")
+        }
+        guard fm.isWritableFile(atPath: ancestor) else {
+            throw SweepError.io(path: dir, detail: "\(option): cannot create the folder: no permission to create it in \(ancestor)")
+        }
+    }
+
+    /// Creates a folder `check` accepted and proves a file can be written in it.
+    public static func create(_ dir: String, option: String) throws {
+        let fm = FileManager.default
         do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            var ancestor = (dir as NSString).deletingLastPathComponent
-            while !ancestor.isEmpty && ancestor != "/" && !fm.fileExists(atPath: ancestor) { ancestor = (ancestor as NSString).deletingLastPathComponent }
+            let ancestor = existingAncestor(dir)
+            var isDir: ObjCBool = false
             let why = fm.fileExists(atPath: ancestor, isDirectory: &isDir) && !isDir.boolValue ? "\(ancestor) is a file, not a folder"
-                : "no permission to create it in \(ancestor.isEmpty ? "." : ancestor)"
+                : "no permission to create it in \(ancestor)"
             throw SweepError.io(path: dir, detail: "\(option): cannot create the folder: \(why)")
         }
         let probe = (dir as NSString).appendingPathComponent(".write-test-\(getpid())")
@@ -111,6 +133,13 @@ public enum OutputFolder {
             throw SweepError.io(path: dir, detail: "\(option): the folder is not writable")
         }
         try? fm.removeItem(atPath: probe)
+    }
+
+    /// The nearest folder (or file) above `path` that exists.
+    static func existingAncestor(_ path: String) -> String {
+        var p = (path as NSString).deletingLastPathComponent
+        while !p.isEmpty && p != "/" && !FileManager.default.fileExists(atPath: p) { p = (p as NSString).deletingLastPathComponent }
+        return p.isEmpty ? "." : p
     }
 
     /// Refuses an output `path` that is one of `inputs` or lies inside an input folder, naming both.

@@ -171,8 +171,6 @@ struct Evaluate: ParsableCommand {
         if let saveConfig {
             try OutputFolder.checkNotInput(saveConfig, option: "--save-config",
                                            inputs: [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")])
-            try atomicWrite(try config.json(), to: saveConfig)
-            writeStderr("wrote the sweep configuration to \(saveConfig)")
         }
         var isDir: ObjCBool = false
         let scanned = FileManager.default.fileExists(atPath: data, isDirectory: &isDir) && isDir.boolValue
@@ -182,8 +180,8 @@ struct Evaluate: ParsableCommand {
             // inputs, or that would replace a file no camaudit run wrote.
             let inputs: [(path: String, option: String)] = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
                 + config.models.flatMap(\.weights).map { (path: $0, option: "--weights") }
-            try OutputFolder.prepare(out, option: "--out", inputs: inputs, writes: OutputFolder.runFiles + (scanned ? ["manifest.csv"] : []))
-            if let overlayDir { try OutputFolder.prepare(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
+            try OutputFolder.check(out, option: "--out", inputs: inputs, writes: OutputFolder.runFiles + (scanned ? ["manifest.csv"] : []))
+            if let overlayDir { try OutputFolder.check(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
             // OUT/manifest.csv is replaced only when an earlier run wrote it: from a scanned folder.
             if scanned, FileManager.default.fileExists(atPath: manifestPath), let earlier = RunRecord.read(directory: out),
                !(FileManager.default.fileExists(atPath: earlier.data.path, isDirectory: &isDir) && isDir.boolValue) {
@@ -192,6 +190,12 @@ struct Evaluate: ParsableCommand {
         }
         // A scanned folder is split once and its manifest kept beside the results.
         var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
+        if let saveConfig {
+            try atomicWrite(try config.json(), to: saveConfig)
+            writeStderr("wrote the sweep configuration to \(saveConfig)")
+        }
+        // Created once the data is read: a run refused on its data leaves no folder behind.
+        if !dryRun { try OutputFolder.create(out, option: "--out") }
         if scanned, !dryRun {
             try manifest.write(to: manifestPath)
             manifest = try Manifest.read(path: manifestPath)

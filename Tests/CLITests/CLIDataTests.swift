@@ -175,6 +175,7 @@ final class CLIDataTests: CLITestCase {
         try put("ct/labels.csv", Array(twoLabels.utf8))
         let args = evaluate(path("ct/labels.csv"), out: path("out2"))
         assertClearError(try CLI.run(args), args, mentions: ["benign/0.png", "two classes", "row 2", "row 3"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("out2")), "a run refused on its data leaves no folder")
 
         let testOnly = "file,class,split\nbenign/0.png,benign,train\nnormal/0.png,normal,test\n"
         try put("ct/testonly.csv", Array(testOnly.utf8))
