@@ -53,7 +53,7 @@ public enum Launch {
             let d = plan.config.data
             let inputs: [(path: String, option: String)] = [(d.path, "data"), (d.masks ?? "", "masks"), (d.boxes ?? "", "boxes")]
                 + plan.config.models.flatMap(\.weights).map { (path: $0, option: "weights") }
-            try OutputFolder.prepare(out, option: "--out", inputs: inputs)
+            try OutputFolder.check(out, option: "--out", inputs: inputs)
         }
         if let s = o.slurm {
             try Slurm.checkPath(out, "--out")
@@ -64,7 +64,7 @@ public enum Launch {
             guard Slurm.available() else {
                 throw SweepRunError.slurm("no Slurm controller answers (sinfo failed); on one machine start one with scripts/slurm/start.sh, or run shards with --shard K/N")
             }
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try OutputFolder.create(out, option: "--out")
             try RunRecord.write(plan.config, to: out)
             return .submitted(try Slurm.submit(scripts, out: out, shards: s.shards), scripts)
         }
@@ -79,7 +79,7 @@ public enum Launch {
         }
         let (k, n) = o.shard ?? (0, 1)
         if let workers = o.workers, workers > 1 {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try OutputFolder.create(out, option: "--out")
             try RunRecord.write(plan.config, to: out)
             var pool = WorkerPool(plan: plan, out: out, shard: k, of: n, workers: workers,
                                   threads: o.threads ?? WorkerPool.threadsPerWorker(workers: workers, cores: cores))
