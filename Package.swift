@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "Explain", dependencies: ["TensorCore", "Autograd", "NN", "Models"], swiftSettings: cpuSettings),
         .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
         .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
-        .target(name: "Report", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
+        .target(name: "Report", dependencies: ["TensorCore", "Imaging", "Datasets"], swiftSettings: cpuSettings),
         .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: cpuSettings),
         .target(name: "Training", dependencies: ["TensorCore", "Autograd", "NN", "Models", "Imaging", "Datasets", "Evaluation"], swiftSettings: cpuSettings),
         // The run driver above the metrics: sweep configuration, plan of work units, executor, results store.

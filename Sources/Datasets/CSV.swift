@@ -1,6 +1,11 @@
 import Foundation
 
-/// RFC 4180 CSV: fields with commas, quotes or line breaks are quoted, quotes doubled.
+/// RFC 4180 CSV: fields with commas, quotes or line breaks are quoted, quotes doubled — and, as
+/// the OWASP guidance on CSV injection says, a text cell a spreadsheet would run as a formula (one
+/// beginning with `=`, `+`, `-`, `@`, a tab or a carriage return) is written quoted with a leading
+/// `'`, so `=1+2.png` becomes `"'=1+2.png"`. Numbers (`-0.5`, `+1e3`, `-inf`) stay numbers. Reading
+/// removes the guard again, so every value round-trips (a value that itself starts with `'` before
+/// such a character gets one more `'`). Every CSV camaudit writes goes through `line`.
 public enum CSV {
     public struct ParseError: Error, CustomStringConvertible, LocalizedError {
         public let path: String
@@ -9,16 +14,41 @@ public enum CSV {
         public var errorDescription: String? { description }
     }
 
-    /// One field, quoted when needed.
+    /// Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+
+    /// Whether `s` is written with a leading `'`: it (after any `'`s) starts like a formula and is
+    /// not a plain number.
+    static func needsGuard<S: StringProtocol>(_ s: S) -> Bool {
+        guard let first = s.unicodeScalars.first(where: { $0 != "'" }), formulaStarts.contains(first) else { return false }
+        return s.unicodeScalars.first == "'" || Double(s) == nil
+    }
+
+    /// One field: guarded against formula evaluation and quoted when needed.
     public static func field(_ s: String) -> String {
-        if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || s.hasPrefix(" ") || s.hasSuffix(" ") {
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let v = needsGuard(s) ? "'" + s : s
+        if v.first == "'" || v.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || v.hasPrefix(" ") || v.hasSuffix(" ") {
+            return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
-        return s
+        return v
+    }
+
+    /// The value a written field stands for (the formula guard removed).
+    static func unguarded(_ s: String) -> String {
+        s.first == "'" && needsGuard(s.dropFirst()) ? String(s.dropFirst()) : s
     }
 
     /// One line (with trailing newline).
     public static func line(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\n" }
+
+    /// One record ending in CRLF, for files meant for spreadsheets (report tables).
+    public static func record(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\r\n" }
+
+    /// Whether a value can be stored in a cell and read back as the same name: no line breaks or other
+    /// control characters (a tab is fine), no U+FFFD (a file name that was not valid UTF-8).
+    public static func isStorable(_ s: String) -> Bool {
+        !s.unicodeScalars.contains { ($0.properties.generalCategory == .control && $0 != "\t") || $0 == "\u{FFFD}" }
+    }
 
     /// Parses CSV text into rows of fields. Accepts \n and \r\n line ends; a blank last line is ignored.
     public static func parse(_ text: String, name: String = "<csv>") throws -> [[String]] {
@@ -46,11 +76,11 @@ public enum CSV {
                     guard !fieldStarted || field.isEmpty else { throw ParseError(path: name, reason: "stray quote on line \(line)") }
                     inQuotes = true; fieldStarted = true
                 case ",":
-                    row.append(field); field = ""; fieldStarted = false
+                    row.append(unguarded(field)); field = ""; fieldStarted = false
                 case "\r":
                     break
                 case "\n":
-                    row.append(field); rows.append(row); row = []; field = ""; fieldStarted = false; line += 1
+                    row.append(unguarded(field)); rows.append(row); row = []; field = ""; fieldStarted = false; line += 1
                 default:
                     field.unicodeScalars.append(c); fieldStarted = true
                 }
@@ -58,7 +88,7 @@ public enum CSV {
             i += 1
         }
         if inQuotes { throw ParseError(path: name, reason: "unterminated quoted field at end of file") }
-        if fieldStarted || !row.isEmpty { row.append(field); rows.append(row) }
+        if fieldStarted || !row.isEmpty { row.append(unguarded(field)); rows.append(row) }
         return rows.filter { !($0.count == 1 && $0[0].isEmpty) }
     }
 

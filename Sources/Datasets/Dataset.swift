@@ -87,10 +87,22 @@ public enum DatasetScanner {
         let (base, layout, classFolders) = try findClasses(root: root, layout: options.layout)
         // Files per class, relative to base.
         var entries: [(rel: String, cls: Int, folder: String)] = []
+        // A name with a line break or an undecodable byte cannot be a results cell and be read back
+        // as the same name: skipped and listed here, before any work, instead of failing mid-run.
+        var unstorable: [BadFile] = []
         for (ci, cf) in classFolders.enumerated() {
             let dir = (base as NSString).appendingPathComponent(cf.folder)
             for f in ImageFile.listImages(in: dir) {
-                entries.append((String(f.dropFirst(base.count + 1)), ci, cf.folder))
+                let rel = String(f.dropFirst(base.count + 1))
+                guard CSV.isStorable(rel) else {
+                    let shown = rel.unicodeScalars.map { CSV.isStorable(String($0)) ? String($0) : $0.escaped(asASCII: true) }.joined()
+                    let b = BadFile(path: (base as NSString).appendingPathComponent(shown),
+                                    reason: "the name holds a line break, a control character or bytes that are not UTF-8, which results.csv cannot store; rename the file")
+                    if options.strict { throw DatasetError(path: b.path, reason: b.reason) }
+                    unstorable.append(b)
+                    continue
+                }
+                entries.append((rel, ci, cf.folder))
             }
         }
         let boxes = try options.boxesCSV.map { try readBoxes($0) } ?? [:]
@@ -129,7 +141,7 @@ public enum DatasetScanner {
             }
         }
         var items: [ManifestItem] = []
-        var bad: [BadFile] = []
+        var bad: [BadFile] = unstorable
         for p in probes {
             if let b = p.bad {
                 if options.strict { throw DatasetError(path: b.path, reason: b.reason) }

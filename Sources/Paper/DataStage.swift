@@ -73,6 +73,7 @@ public enum DataStage {
             throw PaperError.stage("data", "\(folder): \(scanned.items.count) readable images in \(scanned.classes.count) class folders; the study needs at least two classes")
         }
         let manifest = scanned.manifest(seed: spec.splitSeed)
+        try manifest.check(for: .training, source: folder, warn: log)
         var parts = ["data", "folder", manifest.csv()]
         for it in manifest.items { if let m = it.mask { parts.append(try ContentDigest.hex(file: manifest.resolve(m))) } }
         let key = StageCache.key(parts)

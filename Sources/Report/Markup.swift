@@ -29,15 +29,6 @@ enum Markup {
         return out
     }
 
-    /// One CSV record (RFC 4180): fields with a comma, quote, CR or LF are quoted, quotes doubled;
-    /// records end with CRLF.
-    static func csvRecord(_ fields: [String]) -> String {
-        fields.map { f in
-            f.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
-                ? "\"" + f.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : f
-        }.joined(separator: ",") + "\r\n"
-    }
-
     /// Text for report.md: a `<` that could open an HTML tag (`<script>`, `</b>`, `<!--`) becomes
     /// `&lt;` outside code spans, so markdown renderers show it instead of interpreting it; `p < 0.05`
     /// stays as typed.

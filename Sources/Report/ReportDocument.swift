@@ -1,4 +1,5 @@
 import Foundation
+import Datasets
 
 /// A report built section by section and written as `report.html` (self-contained: CSS inline,
 /// every figure an SVG data: URI, no external requests, opens offline), `report.md` (figures as
@@ -54,7 +55,7 @@ public struct ReportDocument {
                 try save(svg, root.appendingPathComponent("figures/\(name).svg"))
                 try Rasterize.png(svg: svg, to: root.appendingPathComponent("figures/\(name).png").path, scale: pngScale)
             case let .table(_, header, rows, csvName?):
-                try save((header.isEmpty ? "" : Markup.csvRecord(header)) + rows.map(Markup.csvRecord).joined(),
+                try save((header.isEmpty ? "" : CSV.record(header)) + rows.map(CSV.record).joined(),
                          root.appendingPathComponent("tables/\(Self.csvFile(csvName))"))
             default: break
             }

@@ -409,16 +409,16 @@ public final class Executor {
 
     // MARK: - overlays
 
-    /// Where an image's overlay goes: its relative path keeps a/001.png and b/001.png apart.
-    public static func overlayPath(dir: String, architecture: String, tag: String, method: String, file: String) -> String {
-        let parts = ((file as NSString).deletingPathExtension).split(separator: "/").filter { $0 != "." && !$0.isEmpty }
-            .map { $0 == ".." ? "__" : $0.replacingOccurrences(of: " ", with: "_") }
+    /// Where an image's overlay goes: DIR/ARCH/WEIGHTS/ then `OverlayName`'s rule (the image's path
+    /// relative to `root`, its extension kept).
+    public static func overlayPath(dir: String, architecture: String, tag: String, method: String, file: String, root: String? = nil) -> String {
         let safeTag = tag.replacingOccurrences(of: "/", with: "__")
-        return "\(dir)/\(architecture)/\(safeTag)/\(parts.joined(separator: "/"))_\(method).png"
+        return "\(dir)/\(architecture)/\(safeTag)/" + OverlayName.relativePath(file: file, root: root, method: method)
     }
 
     func writeOverlay(dir: String, weights: PlannedWeights, method: CAMMethod, file: String, image: Tensor, map: Tensor) throws {
-        let path = Executor.overlayPath(dir: dir, architecture: weights.architecture, tag: weights.tag, method: method.rawValue, file: file)
+        let path = Executor.overlayPath(dir: dir, architecture: weights.architecture, tag: weights.tag, method: method.rawValue,
+                                        file: plan.manifest.resolve(file), root: plan.dataRoot)
         do {
             try FileManager.default.createDirectory(atPath: parentFolder(path), withIntermediateDirectories: true)
         } catch { throw SweepError.io(path: path, detail: "cannot create the overlay folder: \(error.localizedDescription)") }

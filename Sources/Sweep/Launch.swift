@@ -49,6 +49,12 @@ public enum Launch {
         try o.validate()
         let out = absolute(outPath)
         let configPath = out + "/" + RunRecord.fileName
+        if !o.dryRun {
+            let d = plan.config.data
+            let inputs: [(path: String, option: String)] = [(d.path, "data"), (d.masks ?? "", "masks"), (d.boxes ?? "", "boxes")]
+                + plan.config.models.flatMap(\.weights).map { (path: $0, option: "weights") }
+            try OutputFolder.check(out, option: "--out", inputs: inputs)
+        }
         if let s = o.slurm {
             try Slurm.checkPath(out, "--out")
             try Slurm.checkPath(FileManager.default.currentDirectoryPath, "the working directory")
@@ -58,7 +64,7 @@ public enum Launch {
             guard Slurm.available() else {
                 throw SweepRunError.slurm("no Slurm controller answers (sinfo failed); on one machine start one with scripts/slurm/start.sh, or run shards with --shard K/N")
             }
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try OutputFolder.create(out, option: "--out")
             try RunRecord.write(plan.config, to: out)
             return .submitted(try Slurm.submit(scripts, out: out, shards: s.shards), scripts)
         }
@@ -73,7 +79,7 @@ public enum Launch {
         }
         let (k, n) = o.shard ?? (0, 1)
         if let workers = o.workers, workers > 1 {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try OutputFolder.create(out, option: "--out")
             try RunRecord.write(plan.config, to: out)
             var pool = WorkerPool(plan: plan, out: out, shard: k, of: n, workers: workers,
                                   threads: o.threads ?? WorkerPool.threadsPerWorker(workers: workers, cores: cores))
@@ -81,6 +87,7 @@ public enum Launch {
             try pool.run(configPath: configPath)
             if o.shard != nil { return .shardDone(nil) }
             let merged = try Merge.run(plan: plan, sources: [out], out: out)
+            for c in merged.conflicts { log("warning: rows differ: " + c) }
             guard merged.complete else { throw SweepRunError.incomplete(merged.describeMissing(plan: plan, out: out)) }
             return .finished(nil)
         }
@@ -91,6 +98,7 @@ public enum Launch {
         let report = try run.run()
         if o.shard != nil { return .shardDone(report) }
         let merged = try Merge.run(plan: plan, sources: [out], out: out)
+        for c in merged.conflicts { log("warning: rows differ: " + c) }
         guard merged.complete else { throw SweepRunError.incomplete(merged.describeMissing(plan: plan, out: out)) }
         return .finished(report)
     }

@@ -9,11 +9,19 @@ public struct MergeReport: Sendable {
     public var incompleteShards: [(shard: Int, of: Int, missingUnits: Int, state: String)] = []
     public var rowsWritten = 0
     public var unitCount = 0
+    /// Rows of one content key with different numbers in two parts (`Parts.rows`), one line each.
+    public var conflicts: [String] = []
+    /// Parts run with another configuration than the merge's: the part folder and the fields that differ.
+    public var foreignParts: [(part: String, differences: [String])] = []
     public var complete: Bool { missingUnits.isEmpty }
 
     /// The refusal when units are missing: every missing unit and shard, and how to finish them.
     public func describeMissing(plan: Plan, out: String) -> String {
         var s = "incomplete: \(missingUnits.count) of \(unitCount) units have no rows yet\n"
+        if !foreignParts.isEmpty {
+            s += "the configurations differ: \(foreignParts.count) part(s) ran another configuration than this merge's (\(out)/\(RunRecord.fileName) or --config), so their rows are not this sweep's (this merge's value vs the part's):\n"
+            for f in foreignParts { s += "  \(f.part): \(f.differences.joined(separator: "; "))\n" }
+        }
         for sh in incompleteShards {
             s += "  shard \(sh.shard)/\(sh.of): \(sh.missingUnits) unit(s) missing (\(sh.state))\n"
         }
@@ -68,7 +76,12 @@ public enum Merge {
                 case nil: st = "started, no record"
                 }
             }
-            if states[key] == nil || st == "running" { states[key] = st }
+            var state = st
+            if let c = ShardRecord.read(p)?.config, c != plan.config {
+                report.foreignParts.append((p, plan.config.differences(from: c)))
+                state += ", with another configuration"
+            }
+            if states[key] == nil || st == "running" { states[key] = state }
         }
         let splits = try counts.sorted().map { try ShardSplit(plan: plan, shards: $0) }
         var perShard: [String: (shard: Int, of: Int, n: Int)] = [:]
@@ -79,9 +92,10 @@ public enum Merge {
         }
         report.incompleteShards = perShard.values.sorted { ($0.of, $0.shard) < ($1.of, $1.shard) }
             .map { ($0.shard, $0.of, $0.n, states["\($0.shard)/\($0.of)"] ?? "never started") }
+        report.conflicts = done.conflicts
         guard report.complete else { return report }
 
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try OutputFolder.prepare(out, option: "--out", inputs: [])
         let tmpName = Store.fileName + ".merging"
         let tmp = out + "/" + tmpName
         try? FileManager.default.removeItem(atPath: tmp)

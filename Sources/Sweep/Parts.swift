@@ -53,16 +53,27 @@ public enum Parts {
     }
 
     /// All rows of all parts of these folders, by content key (rows of several parts with one key
-    /// hold the same number: the key digests everything that defines it).
-    /// A folder's own results.csv (an earlier `evaluate`, or a merge) counts as a part too.
-    public static func rows(_ outs: [String]) throws -> [String: ResultRow] {
-        var byID: [String: ResultRow] = [:]
+    /// hold the same number: the key digests everything that defines it). A folder's own
+    /// results.csv (an earlier `evaluate`, or a merge) counts as a part too. Two rows with one key
+    /// but different numbers (an edited file, or a computation that is not deterministic) are
+    /// listed in `conflicts`, each naming both files; the first, in part order, is kept.
+    public static func rows(_ outs: [String]) throws -> (rows: [String: ResultRow], conflicts: [String]) {
+        var byID: [String: (row: ResultRow, file: String)] = [:]
+        var conflicts: [String] = []
+        func text(_ r: ResultRow) -> String { r.value.map { "\($0)" } ?? "undefined (\(r.reason))" }
         for p in outs + list(outs) {
             let file = p + "/" + Store.fileName
             guard FileManager.default.fileExists(atPath: file) else { continue }
-            for r in try Store.read(path: file) where byID[r.id] == nil { byID[r.id] = r }
+            guard let data = FileManager.default.contents(atPath: file) else { throw SweepError.io(path: file, detail: "cannot read results file") }
+            for r in try Store.parse([UInt8](data), path: file).rows {
+                guard let first = byID[r.id] else { byID[r.id] = (r, file); continue }
+                if text(first.row) != text(r) {
+                    let k = r.key
+                    conflicts.append("\(k.image) \(k.model)/\(k.weights) \(k.method) \(k.metric)\(k.params.isEmpty ? "" : " " + k.params) (key \(r.id.prefix(12))): \(text(first.row)) in \(first.file), \(text(r)) in \(file); kept the first")
+                }
+            }
         }
-        return byID
+        return (byID.mapValues(\.row), conflicts)
     }
 
     /// Images a part's executor could not decode (they have no rows, by design): file → reason.
@@ -91,6 +102,8 @@ public struct ShardRecord: Codable, Sendable, Equatable {
     public var unitsReused: Int = 0
     public var rowsWritten: Int = 0
     public var unreadable: [String: String] = [:]
+    /// The configuration the process ran (a merge names parts of another configuration).
+    public var config: SweepConfig? = nil
 
     public static let fileName = "record.json"
 

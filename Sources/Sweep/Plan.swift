@@ -222,17 +222,30 @@ public struct Plan: Sendable {
     }
 
     /// The manifest of a data source: a manifest CSV, or a folder scanned (and split) now.
+    /// The folder the data's paths are relative to: the scanned dataset folder, or the manifest's
+    /// folder (overlays are named relative to it).
+    public var dataRoot: String {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: config.data.path, isDirectory: &isDir), isDir.boolValue { return config.data.path }
+        let dir = parentFolder(config.data.path)
+        return dir.isEmpty ? "." : dir
+    }
+
     public static func loadManifest(_ data: SweepConfig.DataSource, log: (String) -> Void = { _ in }) throws -> Manifest {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: data.path, isDirectory: &isDir) else {
             throw SweepError.io(path: data.path, detail: "no such file or folder")
         }
+        let manifest: Manifest
         if isDir.boolValue {
             let scanned = try DatasetScanner.scan(root: data.path, options: ScanOptions(maskFolder: data.masks, boxesCSV: data.boxes, strict: data.strict))
             log(scanned.summary)
-            return scanned.manifest(seed: data.splitSeed)
+            manifest = scanned.manifest(seed: data.splitSeed)
+        } else {
+            manifest = try Manifest.read(path: data.path)
         }
-        return try Manifest.read(path: data.path)
+        try manifest.check(for: .evaluation, source: data.path, warn: log)
+        return manifest
     }
 
     /// Content identity of one manifest item: its image bytes, its mask bytes or boxes, its class.

@@ -8,10 +8,12 @@ public struct Completion {
     public let rows: [String: ResultRow]
     /// Images the executors could not decode (no rows, by design).
     public let unreadable: [String: String]
+    /// Rows of one content key with different numbers in two parts (`Parts.rows`).
+    public let conflicts: [String]
 
     public init(plan: Plan, outs: [String]) throws {
         self.plan = plan
-        self.rows = try Parts.rows(outs)
+        (self.rows, self.conflicts) = try Parts.rows(outs)
         self.unreadable = Parts.unreadable(outs)
     }
 
@@ -57,6 +59,7 @@ public struct ShardRun {
         let store = try Store(directory: dir)
         defer { store.close() }
         var record = ShardRecord.starting(shard: shard, of: shards, worker: worker)
+        record.config = plan.config
         try record.write(dir)
         do {
             let all = try given ?? shardUnits()

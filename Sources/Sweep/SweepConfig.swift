@@ -142,15 +142,129 @@ public struct SweepConfig: Codable, Equatable, Sendable {
 
     // MARK: - files
 
-    /// Reads SWEEP.json; errors name the file and the field.
+    /// Reads SWEEP.json; errors name the file, the field and the value. A field this version does
+    /// not know (a typo) is refused, naming the nearest known one, rather than silently ignored.
     public static func read(path: String) throws -> SweepConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw SweepError.io(path: path, detail: "cannot read sweep configuration") }
+        let raw: Any
+        do { raw = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
+            throw SweepError.io(path: path, detail: "not valid JSON: \(error.localizedDescription)")
+        }
+        let unknown = unknownFields(raw, schema: schema, at: "")
+        if !unknown.isEmpty { throw SweepError.io(path: path, detail: unknown.joined(separator: "; ")) }
         do { return try JSONDecoder().decode(SweepConfig.self, from: data) } catch let DecodingError.keyNotFound(k, ctx) {
-            throw SweepError.io(path: path, detail: "missing field '\((ctx.codingPath + [k]).map(\.stringValue).joined(separator: "."))'")
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            throw SweepError.io(path: path, detail: "field '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type: \(ctx.debugDescription)")
+            throw SweepError.io(path: path, detail: "missing field '\(dotted(ctx.codingPath + [k]))'")
+        } catch let DecodingError.typeMismatch(type, ctx) {
+            throw SweepError.io(path: path, detail: "\(dotted(ctx.codingPath)) must be \(typeName(type)), got \(jsonText(value(raw, at: ctx.codingPath)))")
+        } catch let DecodingError.valueNotFound(type, ctx) {
+            throw SweepError.io(path: path, detail: "\(dotted(ctx.codingPath)) must be \(typeName(type)), got null")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            let v = value(raw, at: ctx.codingPath)
+            let what = (v as? NSNumber).map { $0.doubleValue.rounded() != $0.doubleValue ? "must be an integer" : "is out of range" } ?? "is not valid"
+            throw SweepError.io(path: path, detail: "\(dotted(ctx.codingPath)) \(what), got \(jsonText(v))")
         } catch {
+            if let (field, v) = fractionalInteger(raw, schema: schema, at: "") {
+                throw SweepError.io(path: path, detail: "\(field) must be an integer, got \(jsonText(v))")
+            }
             throw SweepError.io(path: path, detail: "not a sweep configuration: \(error)")
+        }
+    }
+
+    /// Every field SWEEP.json may hold, with a value of its type: the encoding of a configuration
+    /// with every optional field set, so the list follows the Codable conformances by itself.
+    static var schema: Any {
+        var c = SweepConfig(data: .init(path: "p", split: "test", limit: 1, masks: "m", boxes: "b"),
+                            models: [.init(architecture: "a", weights: ["w"], checkpointKey: "k", stripPrefix: "s")])
+        c.numClasses = 2
+        c.overlays = .init(directory: "o")
+        return (try? c.json()).flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? [String: Any]()
+    }
+
+    /// Fields of `value` the schema does not know, each with the nearest known name.
+    static func unknownFields(_ value: Any, schema: Any, at path: String) -> [String] {
+        if let list = value as? [Any], let s = (schema as? [Any])?.first {
+            return list.enumerated().flatMap { unknownFields($1, schema: s, at: "\(path)[\($0)]") }
+        }
+        guard let object = value as? [String: Any], let known = schema as? [String: Any] else { return [] }
+        var out: [String] = []
+        for key in object.keys.sorted() {
+            let field = path.isEmpty ? key : path + "." + key
+            if let s = known[key] { out += unknownFields(object[key]!, schema: s, at: field); continue }
+            let nearest = known.keys.min { (editDistance($0.lowercased(), key.lowercased()), $0) < (editDistance($1.lowercased(), key.lowercased()), $1) }
+            out.append("unknown field '\(field)'" + (nearest.map { " (did you mean '\(path.isEmpty ? $0 : path + "." + $0)'?)" } ?? "")
+                       + "; known fields here: \(known.keys.sorted().joined(separator: ", "))")
+        }
+        return out
+    }
+
+    /// The first number with a fraction where the schema holds an integer (for decoders that do
+    /// not say which field they stopped at).
+    static func fractionalInteger(_ value: Any, schema: Any, at path: String) -> (String, Any)? {
+        if let list = value as? [Any], let s = (schema as? [Any])?.first {
+            for (i, v) in list.enumerated() { if let hit = fractionalInteger(v, schema: s, at: "\(path)[\(i)]") { return hit } }
+            return nil
+        }
+        if let object = value as? [String: Any], let known = schema as? [String: Any] {
+            for key in object.keys.sorted() {
+                guard let s = known[key] else { continue }
+                if let hit = fractionalInteger(object[key]!, schema: s, at: path.isEmpty ? key : path + "." + key) { return hit }
+            }
+            return nil
+        }
+        if let n = value as? NSNumber, let s = schema as? NSNumber, !(value is Bool),
+           s.doubleValue.rounded() == s.doubleValue, n.doubleValue.rounded() != n.doubleValue {
+            return (path, value)
+        }
+        return nil
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        guard !x.isEmpty else { return y.count }
+        guard !y.isEmpty else { return x.count }
+        var row = Array(0...y.count)
+        for i in 1...x.count {
+            var diagonal = row[0]
+            row[0] = i
+            for j in 1...y.count {
+                let above = row[j]
+                row[j] = min(above + 1, row[j - 1] + 1, diagonal + (x[i - 1] == y[j - 1] ? 0 : 1))
+                diagonal = above
+            }
+        }
+        return row[y.count]
+    }
+
+    static func dotted(_ path: [CodingKey]) -> String {
+        path.reduce("") { s, k in k.intValue.map { "\(s)[\($0)]" } ?? (s.isEmpty ? k.stringValue : s + "." + k.stringValue) }
+    }
+
+    static func value(_ raw: Any, at path: [CodingKey]) -> Any? {
+        var v: Any? = raw
+        for k in path {
+            if let i = k.intValue, let list = v as? [Any] { v = i < list.count ? list[i] : nil } else { v = (v as? [String: Any])?[k.stringValue] }
+        }
+        return v
+    }
+
+    static func jsonText(_ v: Any?) -> String {
+        guard let v else { return "nothing" }
+        if v is NSNull { return "null" }
+        if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
+            return String(decoding: d, as: UTF8.self)
+        }
+        return "\(v)"
+    }
+
+    static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is Int.Type, is UInt64.Type, is Int64.Type, is UInt.Type: return "an integer"
+        case is Float.Type, is Double.Type: return "a number"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default:
+            let n = "\(t)"
+            return n.hasPrefix("Array") ? "a list" : n.hasPrefix("Dictionary") ? "an object" : "a \(n)"
         }
     }
 
@@ -263,5 +377,30 @@ extension SweepConfig {
             }
         }
         return architectures.map { perArch[$0] ?? bare ?? [] }
+    }
+}
+
+extension SweepConfig {
+    /// The fields in which `other` differs from this configuration, as `field: ours vs theirs`
+    /// (dotted paths into SWEEP.json, values as JSON).
+    public func differences(from other: SweepConfig) -> [String] {
+        func object(_ c: SweepConfig) -> Any? { (try? c.json()).flatMap { try? JSONSerialization.jsonObject(with: $0) } }
+        func text(_ v: Any?) -> String {
+            guard let v, !(v is NSNull) else { return "(none)" }
+            if let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]) {
+                return String(decoding: d, as: UTF8.self)
+            }
+            return "\(v)"
+        }
+        var out: [String] = []
+        func walk(_ a: Any?, _ b: Any?, _ path: String) {
+            if let x = a as? [String: Any], let y = b as? [String: Any] {
+                for k in Set(x.keys).union(y.keys).sorted() { walk(x[k], y[k], path.isEmpty ? k : path + "." + k) }
+            } else if text(a) != text(b) {
+                out.append("\(path): \(text(a)) vs \(text(b))")
+            }
+        }
+        walk(object(self), object(other), "")
+        return out.isEmpty ? ["(equal)"] : out
     }
 }

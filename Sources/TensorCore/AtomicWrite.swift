@@ -54,7 +54,7 @@ public func atomicWrite(_ text: String, to path: String) throws { try atomicWrit
 
 /// Makes a rename in the folder of `path` durable (best effort: some file systems refuse).
 func syncFolder(of path: String) {
-    let dir = (path as NSString).deletingLastPathComponent
+    let dir = parentFolder(path)
     let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return }
     _ = fsync(fd)
@@ -67,7 +67,7 @@ func syncFolder(of path: String) {
 /// stale temporary), never a mix of old and new files.
 public func replaceFolder(at destination: String, with staged: String) throws {
     let fm = FileManager.default
-    let parent = (destination as NSString).deletingLastPathComponent
+    let parent = parentFolder(destination)
     if !parent.isEmpty { try? fm.createDirectory(atPath: parent, withIntermediateDirectories: true) }
     if rename(staged, destination) == 0 { syncFolder(of: destination); return }
     guard errno == ENOTEMPTY || errno == EEXIST else {
@@ -92,7 +92,7 @@ public func replaceFolder(at destination: String, with staged: String) throws {
 public enum Temporaries {
     /// A fresh temporary name beside `path`.
     public static func name(for path: String) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = parentFolder(path)
         let file = "." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         return dir.isEmpty ? file : dir + "/" + file
     }

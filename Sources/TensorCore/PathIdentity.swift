@@ -13,13 +13,17 @@ public struct NamedPath: Sendable {
     public init(_ name: String, _ path: String) { self.name = name; self.path = path }
 }
 
-/// An output that is also an input (or another output) of the same run.
+/// An output that is also an input (or another output) of the same run, or lies inside a folder
+/// the run reads.
 public struct PathClashError: Error, CustomStringConvertible, Equatable {
-    public let output: String, outputName: String, other: String, otherName: String, otherIsInput: Bool
+    public enum Kind: Sendable, Equatable { case input, insideInput, output }
+    public let output: String, outputName: String, other: String, otherName: String, kind: Kind
     public var description: String {
-        otherIsInput
-            ? "\(outputName) \(output) is the same file as \(otherName) \(other): a run never writes over a file it reads; choose another path"
-            : "\(outputName) \(output) is the same file as \(otherName) \(other): two outputs of one run cannot share a file; choose another path"
+        switch kind {
+        case .input: "\(outputName) \(output) is the same file as \(otherName) \(other): a run never writes over a file it reads; choose another path"
+        case .insideInput: "\(outputName) \(output) would write into \(otherName) \(other), a folder this run reads: choose another path"
+        case .output: "\(outputName) \(output) is the same file as \(otherName) \(other): two outputs of one run cannot share a file; choose another path"
+        }
     }
 }
 
@@ -44,19 +48,30 @@ public func resolvedPath(_ path: String) -> String {
         if let base = real(head) { return tail.reduce(base) { ($0 as NSString).appendingPathComponent($1) } }
         if head.isEmpty || head == "/" { return absolute.standardizingPath }
         tail.insert((head as NSString).lastPathComponent, at: 0)
-        head = (head as NSString).deletingLastPathComponent
+        head = parentFolder(head)
     }
 }
 
 /// Refuses a run whose outputs include one of its inputs, or two outputs that are one file; the
 /// error names both. Every command that reads and writes files calls this before writing anything.
-public func refuseWritingOverInputs(outputs: [NamedPath], inputs: [NamedPath]) throws {
+/// - Parameter insideInputFolders: also refuse an output inside an input folder (a results folder
+///   written into the data it scans).
+public func refuseWritingOverInputs(outputs: [NamedPath], inputs: [NamedPath], insideInputFolders: Bool = false) throws {
     for (i, o) in outputs.enumerated() {
-        for input in inputs where isSameFile(o.path, input.path) {
-            throw PathClashError(output: o.path, outputName: o.name, other: input.path, otherName: input.name, otherIsInput: true)
+        for input in inputs where !input.path.isEmpty {
+            var isDir: ObjCBool = false
+            if insideInputFolders, FileManager.default.fileExists(atPath: input.path, isDirectory: &isDir), isDir.boolValue {
+                let folder = resolvedPath(input.path), target = resolvedPath(o.path)
+                if target == folder || target.hasPrefix(folder == "/" ? folder : folder + "/") {
+                    throw PathClashError(output: o.path, outputName: o.name, other: input.path, otherName: input.name, kind: .insideInput)
+                }
+            }
+            if isSameFile(o.path, input.path) {
+                throw PathClashError(output: o.path, outputName: o.name, other: input.path, otherName: input.name, kind: .input)
+            }
         }
         for other in outputs[(i + 1)...] where isSameFile(o.path, other.path) {
-            throw PathClashError(output: other.path, outputName: other.name, other: o.path, otherName: o.name, otherIsInput: false)
+            throw PathClashError(output: other.path, outputName: other.name, other: o.path, otherName: o.name, kind: .output)
         }
     }
 }

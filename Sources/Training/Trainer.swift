@@ -46,7 +46,7 @@ public struct TrainingOutputs: Sendable {
     public var legacyResumeProgress: String { base + ".resume.json" }
     /// Held (flock) by the run writing these files.
     public var lock: String {
-        let dir = (checkpoint as NSString).deletingLastPathComponent
+        let dir = parentFolder(checkpoint)
         return (dir.isEmpty ? "" : dir + "/") + "." + (checkpoint as NSString).lastPathComponent + ".lock"
     }
     public var stepLog: String?
@@ -174,7 +174,7 @@ public final class Trainer {
             throw TrainingError.unwritable(path: outputs.lock, reason: e.description)
         }
         defer { lock.release() }
-        for (folder, names) in Dictionary(grouping: outputs.named.map(\.path), by: { ($0 as NSString).deletingLastPathComponent }) {
+        for (folder, names) in Dictionary(grouping: outputs.named.map(\.path), by: { parentFolder($0) }) {
             for p in Temporaries.sweep(folder: folder, targets: Set(names.map { ($0 as NSString).lastPathComponent })) {
                 log?("removed \(p), a temporary file of a killed run")
             }

@@ -5,6 +5,7 @@ import Models
 import Explain
 import Imaging
 import Report
+import Sweep
 
 struct Cam: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,7 +55,7 @@ struct Cam: ParsableCommand {
         }
         // Everything that can be refused is refused before the model is built or a map computed.
         if let output { try checkWritableFile(output, option: "--output") }
-        if let overlayDir { try checkWritableFolder(overlayDir, option: "--overlay-dir") }
+        if let overlayDir { try OutputFolder.check(overlayDir, option: "--overlay-dir", inputs: inputs.map { ($0, "the input") }, writes: []) }
         let imagesPerPass = m.spec.batchesImages ? 1 : (batchSize ?? 8)
         let copiesPerPass = m.spec.batchesImages ? (batchSize ?? m.spec.defaultBatchSize ?? 1) : imagesPerPass
         try options.checkMemory(images: copiesPerPass * (augSmooth ? 6 : 1), backward: true)
@@ -104,14 +105,14 @@ struct Cam: ParsableCommand {
         for (j, i) in done.enumerated() { print("\(set.items[i].name)\t\(explained[j])\t\(m.rawValue)") }
     }
 
-    /// Overlays named by each image's path relative to its input folder, so a/001.png and
-    /// b/001.png never overwrite each other.
+    /// Overlays named by `OverlayName`'s rule (the image's path relative to its input folder,
+    /// extension kept), the one `evaluate` and `sweep` follow.
     func writeOverlays(images x: Tensor, maps: Tensor, items: [InputSet.Item], dir: String, method: CAMMethod) throws {
         let (h, w) = (maps.shape[1], maps.shape[2])
         for (i, item) in items.enumerated() {
             let img = try x.slice0(i..<(i + 1)).reshaped([3, h, w])
             let map = try maps.slice0(i..<(i + 1)).reshaped([h, w])
-            let path = (dir as NSString).appendingPathComponent("\(item.outputStem)_\(method.rawValue).png")
+            let path = (dir as NSString).appendingPathComponent(OverlayName.relativePath(file: item.outputName, root: nil, method: method.rawValue))
             let folder = parentFolder(path)
             do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
                 throw CLIError("--overlay-dir \(folder): cannot create folder (\(error.localizedDescription))")

@@ -167,12 +167,29 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         if let threads { Parallel.setThreads(threads) }
         checkpoint.expect(numClasses: numClasses)
+        // A bad --shard or --workers is a bad option: refused (exit 64) before anything is read or written.
+        if scale.isSet { _ = try scale.options(threads: threads, dryRun: dryRun && scale.slurm) }
         let config = try sweepConfig()
         if let saveConfig { try checkWritableFile(saveConfig, option: "--save-config") }
+        if let saveConfig {
+            try OutputFolder.checkNotInput(saveConfig, option: "--save-config",
+                                           inputs: [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")])
+        }
+        var isDir: ObjCBool = false
+        let scanned = FileManager.default.fileExists(atPath: data, isDirectory: &isDir) && isDir.boolValue
+        let manifestPath = (out as NSString).appendingPathComponent("manifest.csv")
         if !dryRun {
-            // Refuse an unwritable output before any compute; create nothing until the data is read.
-            try checkWritableFolder(out, option: "--out")
-            if let overlayDir { try checkWritableFolder(overlayDir, option: "--overlay-dir") }
+            // Refused before any compute: an output that cannot be written, that is one of the
+            // inputs, or that would replace a file no camaudit run wrote.
+            let inputs: [(path: String, option: String)] = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
+                + config.models.flatMap(\.weights).map { (path: $0, option: "--weights") }
+            try OutputFolder.check(out, option: "--out", inputs: inputs, writes: OutputFolder.runFiles + (scanned ? ["manifest.csv"] : []))
+            if let overlayDir { try OutputFolder.check(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
+            // OUT/manifest.csv is replaced only when an earlier run wrote it: from a scanned folder.
+            if scanned, FileManager.default.fileExists(atPath: manifestPath), let earlier = RunRecord.read(directory: out),
+               !(FileManager.default.fileExists(atPath: earlier.data.path, isDirectory: &isDir) && isDir.boolValue) {
+                throw CLIError("--out \(out): \(manifestPath) is the manifest an earlier run read (its --data was \(earlier.data.path)), not one a scan of --data \(data) wrote; choose another --out")
+            }
         }
         // A scanned folder is split once and its manifest kept beside the results.
         var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
@@ -180,11 +197,11 @@ struct Evaluate: ParsableCommand {
             try atomicWrite(try config.json(), to: saveConfig)
             writeStderr("wrote the sweep configuration to \(saveConfig)")
         }
-        if !dryRun { try createFolder(out, option: "--out") }
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue, !dryRun {
-            try manifest.write(to: out + "/manifest.csv")
-            manifest = try Manifest.read(path: out + "/manifest.csv")
+        // Created once the data is read: a run refused on its data leaves no folder behind.
+        if !dryRun { try OutputFolder.create(out, option: "--out") }
+        if scanned, !dryRun {
+            try manifest.write(to: manifestPath)
+            manifest = try Manifest.read(path: manifestPath)
         }
         let plan = try configValue { try Plan.expand(config, manifest: manifest, log: { writeStderr($0) }) }
         if config.models.contains(where: { $0.weights.isEmpty }) {

@@ -22,9 +22,9 @@ struct InputSet {
         var source: Source
         /// As printed in tables: the path given, or `file.npy[i]`.
         var name: String
-        /// Unique path under an output folder, without extension: the file's path relative to the
-        /// folder it was found in, or `stem_i` for array items.
-        var outputStem: String
+        /// Unique name under an output folder (`OverlayName` turns it into a file): the file's path
+        /// relative to the folder it was found in, extension kept, or `file.npy[i]` for array items.
+        var outputName: String
     }
 
     var items: [Item] = []
@@ -49,16 +49,15 @@ struct InputSet {
                 let prefix = input.hasSuffix("/") ? input : input + "/"
                 for f in files where seen.insert(f).inserted {
                     let rel = f.hasPrefix(prefix) ? String(f.dropFirst(prefix.count)) : (f as NSString).lastPathComponent
-                    items.append(Item(source: .file(f), name: f, outputStem: (rel as NSString).deletingPathExtension))
+                    items.append(Item(source: .file(f), name: f, outputName: rel))
                 }
             } else if input.lowercased().hasSuffix(".npy") {
                 huSlices += try addArray(input)
             } else if seen.insert(input).inserted {
-                let stem = ((input as NSString).lastPathComponent as NSString).deletingPathExtension
-                items.append(Item(source: .file(input), name: input, outputStem: stem))
+                items.append(Item(source: .file(input), name: input, outputName: (input as NSString).lastPathComponent))
             }
         }
-        makeStemsUnique()
+        makeNamesUnique()
         try checkOneSize()
         if huSlices > 0 { announceMapping() }
     }
@@ -71,7 +70,7 @@ struct InputSet {
             throw CLIError("\(path): empty array (shape \(t.shape)); expected at least one image")
         }
         for v in t.values where !v.isFinite { throw CLIError("\(path): contains NaN or infinite values") }
-        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let stem = (path as NSString).lastPathComponent
         let s = t.shape
         switch s.count {
         case 2, 3 where s[0] == 1, 4 where s[1] == 1:
@@ -82,7 +81,7 @@ struct InputSet {
             for i in 0..<n {
                 let hu = Array(UnsafeBufferPointer(start: t.data + i * plane, count: plane))
                 let x = preprocessing.tensor(hu: hu, width: w, height: h)
-                items.append(Item(source: .array(x), name: n == 1 && s.count < 4 ? path : "\(path)[\(i)]", outputStem: "\(stem)_\(i)"))
+                items.append(Item(source: .array(x), name: n == 1 && s.count < 4 ? path : "\(path)[\(i)]", outputName: "\(stem)[\(i)]"))
             }
             return n
         case 3 where s[0] == 3, 4 where s[1] == 3:
@@ -92,7 +91,7 @@ struct InputSet {
             for i in 0..<b.shape[0] {
                 let x = Tensor(uninitialized: Array(b.shape.dropFirst()))
                 x.data.update(from: b.data + i * per, count: per)
-                items.append(Item(source: .array(x), name: "\(path)[\(i)]", outputStem: "\(stem)_\(i)"))
+                items.append(Item(source: .array(x), name: "\(path)[\(i)]", outputName: "\(stem)[\(i)]"))
             }
             return 0
         default:
@@ -137,13 +136,13 @@ struct InputSet {
     }
 
     /// Two files with one relative path (same name in two inputs) get `_2`, `_3` … so no output overwrites another.
-    private mutating func makeStemsUnique() {
+    private mutating func makeNamesUnique() {
         var used = Set<String>()
         for i in items.indices {
-            let base = items[i].outputStem
-            var stem = base, k = 2
-            while !used.insert(stem).inserted { stem = "\(base)_\(k)"; k += 1 }
-            items[i].outputStem = stem
+            let base = items[i].outputName
+            var name = base, k = 2
+            while !used.insert(name).inserted { name = "\(base)_\(k)"; k += 1 }
+            items[i].outputName = name
         }
     }
 

@@ -10,7 +10,11 @@ struct MergeCommand: ParsableCommand {
         Reads the parts (OUT/parts/*) of every DIR, checks that every unit of the configuration has its rows, \
         and writes results.csv, summary.json, summary.md, classification.json and config.json into --out (default: \
         the first DIR) — the same files one process running the whole configuration writes. When units are \
-        missing it writes nothing, lists every missing unit and the shard that owns it, and exits with status 2.
+        missing it writes nothing, lists every missing unit and the shard that owns it (and the parts that ran \
+        another configuration), and exits with status 2. Two parts holding different numbers for one content key \
+        are named in a warning; the first is kept.
+
+        Exit codes: 0 merged; 1 error; 2 units missing; 64 bad option.
         """)
 
     @Argument(help: "Sweep output folders (shards may have run into several, e.g. one per cluster).")
@@ -35,6 +39,7 @@ struct MergeCommand: ParsableCommand {
         let p = try Plan.expand(try SweepConfig.read(path: cfgPath), log: { writeStderr($0) })
         let target = out ?? first
         let report = try Merge.run(plan: p, sources: dirs, out: target)
+        for c in report.conflicts { writeStderr("warning: rows differ: " + c) }
         guard report.complete else {
             writeStderr(report.describeMissing(plan: p, out: first))
             throw ExitCode(2)

@@ -47,6 +47,10 @@ struct ScaleArguments: ParsableArguments {
     var isSet: Bool { shard != nil || workers != nil || slurm || worker != nil }
 
     func options(threads: Int?, dryRun: Bool) throws -> LaunchOptions {
+        try optionValue { try launchOptions(threads: threads, dryRun: dryRun) }
+    }
+
+    private func launchOptions(threads: Int?, dryRun: Bool) throws -> LaunchOptions {
         var o = LaunchOptions()
         if let shard { o.shard = try ShardSplit.parse(shard) }
         if let worker { o.worker = try ShardSplit.parse(worker, option: "--worker") }
@@ -88,6 +92,12 @@ struct ScaleArguments: ParsableArguments {
             print("results: \(out)/results.csv; summaries: \(out)/summary.md, summary.json, classification.json")
         }
     }
+}
+
+/// Runs `body`, turning the run driver's refusal of an option value (`--shard 5/4`, `--workers 0`)
+/// into a usage error: exit 64, as for every bad option.
+func optionValue<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch SweepRunError.invalid(let message) { throw ValidationError(message) }
 }
 
 struct SweepCommand: ParsableCommand {
@@ -139,7 +149,7 @@ struct SweepCommand: ParsableCommand {
         let cfg = try SweepConfig.read(path: config)
         let p = try Plan.expand(cfg, log: { writeStderr($0) })
         if plan {
-            let n = try scale.shards ?? scale.shard.map { try ShardSplit.parse($0).count } ?? 1
+            let n = try scale.shards ?? scale.shard.map { s in try optionValue { try ShardSplit.parse(s).count } } ?? 1
             print(p.describe(), terminator: "")
             print(try describeSplit(p, shards: n), terminator: "")
             return

@@ -101,6 +101,7 @@ struct Train: ParsableCommand {
             manifest = try Manifest.read(path: data)
             guard !manifest.items.isEmpty else { throw CLIError("\(data): the manifest has no rows, only a header; training needs train and val rows") }
         }
+        try manifest.check(for: .training, source: data, warn: writeStderr)
         let classes = manifest.classes
         guard classes.count >= 2 else { throw CLIError(TrainingError.singleClass(classes.first ?? "none").description) }
         let net = try makeModel(arch, numClasses: classes.count, imageSize: imageSize)

@@ -132,29 +132,3 @@ func checkWritableFile(_ path: String, option: String) throws {
     }
     guard fm.isWritableFile(atPath: folder) else { throw CLIError("\(option) \(path): folder \(folder) is not writable") }
 }
-
-/// Refuses an output folder that cannot be created or written, before any compute, without
-/// creating it: a run that is refused later leaves nothing behind. The folder itself, or its
-/// nearest existing ancestor, must be a writable folder.
-func checkWritableFolder(_ path: String, option: String) throws {
-    let fm = FileManager.default
-    var isDir: ObjCBool = false
-    var probe = path.isEmpty ? "." : path
-    while !fm.fileExists(atPath: probe, isDirectory: &isDir) {
-        let up = parentFolder(probe)
-        probe = up.isEmpty ? "." : up
-    }
-    guard isDir.boolValue else {
-        throw CLIError(probe == path ? "\(option) \(path): is a file, not a folder" : "\(option) \(path): cannot create the folder: \(probe) is a file, not a folder")
-    }
-    guard fm.isWritableFile(atPath: probe) else {
-        throw CLIError(probe == path ? "\(option) \(path): the folder is not writable" : "\(option) \(path): cannot create the folder: no permission to write in \(probe)")
-    }
-}
-
-/// Creates an output folder (with parents) that `checkWritableFolder` accepted.
-func createFolder(_ path: String, option: String) throws {
-    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-        throw CLIError("\(option) \(path): cannot create the folder (\(error.localizedDescription))")
-    }
-}

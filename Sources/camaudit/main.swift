@@ -22,6 +22,7 @@ do {
     let code = CamAudit.exitCode(for: error)
     if code == .success { CamAudit.exit(withError: error) }
     let message = CamAudit.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " ")
-    FileHandle.standardError.write("Error: \(message)\n".data(using: .utf8)!)
+    // A bare exit code (merge's 2, evaluate's 3) follows a report the command already printed.
+    if !message.isEmpty { FileHandle.standardError.write("Error: \(message)\n".data(using: .utf8)!) }
     CamAudit.exit(withError: ExitCode(code.rawValue))
 }

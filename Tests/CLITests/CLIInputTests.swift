@@ -55,8 +55,8 @@ final class CLIInputTests: CLITestCase {
         let args = ["cam", "--model", "resnet50", "--image-size", "32", "--overlay-dir", path("ov"), "--output", path("maps.npy"), path("in"), path("other/001.png")]
         let r = try CLI.run(args)
         XCTAssertEqual(r.status, 0, r.stderr)
-        let a = try ImageFile.read(path("ov/a/001_gradcam.png")), b = try ImageFile.read(path("ov/b/001_gradcam.png"))
-        let c = try ImageFile.read(path("ov/001_gradcam.png"))
+        let a = try ImageFile.read(path("ov/a/001.png_gradcam.png")), b = try ImageFile.read(path("ov/b/001.png_gradcam.png"))
+        let c = try ImageFile.read(path("ov/001.png_gradcam.png"))
         XCTAssertNotEqual(a.samples, b.samples, "two images, two overlays")
         XCTAssertNotEqual(a.samples, c.samples)
         XCTAssertEqual(try NPY.read(path: path("maps.npy")).shape, [3, 32, 32])

@@ -180,7 +180,26 @@ final class PlanTests: TemporaryFolderTestCase {
         let a = Executor.overlayPath(dir: "ov", architecture: "resnet50", tag: "w.pth", method: "gradcam", file: "a/001.png")
         let b = Executor.overlayPath(dir: "ov", architecture: "resnet50", tag: "w.pth", method: "gradcam", file: "b/001.png")
         XCTAssertNotEqual(a, b)
-        XCTAssertEqual(a, "ov/resnet50/w.pth/a/001_gradcam.png")
+        XCTAssertEqual(a, "ov/resnet50/w.pth/a/001.png_gradcam.png")
         XCTAssertFalse(Executor.overlayPath(dir: "ov", architecture: "r", tag: "t", method: "m", file: "../x.png").contains("/../"))
+    }
+
+    /// One rule for every command: the extension stays in the name (x.png and x.jpg apart), the
+    /// path is relative to the data root (not the data folder's absolute path), and distinct
+    /// paths never meet (`..`, `%` and files outside the root are escaped).
+    func testOverlayNamesAreRelativeToTheRootAndCollisionFree() {
+        let root = "/home/me/ct"
+        func name(_ file: String) -> String { OverlayName.relativePath(file: file, root: root, method: "gradcam") }
+        XCTAssertEqual(name("/home/me/ct/normal/x.png"), "normal/x.png_gradcam.png")
+        XCTAssertEqual(name("/home/me/ct/normal/x.jpg"), "normal/x.jpg_gradcam.png")
+        XCTAssertEqual(name("/home/me/ct/./normal/../normal/x.png"), "normal/x.png_gradcam.png", "one image, one name")
+        XCTAssertEqual(name("/data/x.png"), "%2F/data/x.png_gradcam.png")
+        let files = ["/home/me/ct/a/x.png", "/home/me/ct/a/x.jpg", "/home/me/ct/%2F/data/x.png", "/data/x.png", "/home/me/ct/a%b/x.png",
+                     "/home/me/ct/a%25b/x.png", "/home/me/ct/x.png", "/home/me/ct/x.png_gradcam.png"]
+        XCTAssertEqual(Set(files.map(name)).count, files.count, "\(files.map(name))")
+        XCTAssertEqual(OverlayName.relativePath(file: "../up/x.png", root: nil, method: "m"), "%2E%2E/up/x.png_m.png")
+        let plan = Executor.overlayPath(dir: "OV", architecture: "efficientnet_b0", tag: "random-seed0", method: "gradcam",
+                                        file: "/home/me/ct/normal/x.png", root: root)
+        XCTAssertEqual(plan, "OV/efficientnet_b0/random-seed0/normal/x.png_gradcam.png")
     }
 }
