@@ -53,14 +53,14 @@ bench: deps
 	@if $(PYTHON) -c "import torch, torchvision, pytorch_grad_cam" 2>/dev/null; then torch=1; else torch=0; \
 	  echo "(PyTorch not importable with $(PYTHON): no side-by-side numbers; set PYTHON=...)"; fi; \
 	for a in $(ARCHS); do \
-	  .build/release/camaudit bench --threads $(THREADS) --sections models,cams,metrics --models $$a \
+	  .build/release/camaudit bench --threads $(THREADS) --sections models,cams,metrics --model $$a \
 	    --json $(BENCH_OUT)/ours-$$a.json || exit 1; \
 	  if [ $$torch = 1 ]; then \
 	    $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --quick --arch $$a > $(BENCH_OUT)/torch-$$a.json || exit 1; \
 	  fi; \
 	done; \
 	for a in $(ARCHS); do for s in $(TRAIN_SIZES); do \
-	  .build/release/camaudit bench --threads $(THREADS) --sections training --models $$a --train-sizes $$s \
+	  .build/release/camaudit bench --threads $(THREADS) --sections training --model $$a --train-sizes $$s \
 	    --reps $(TRAIN_REPS) --json $(BENCH_OUT)/ours-train-$$a-$$s.json || exit 1; \
 	  if [ $$torch = 1 ]; then \
 	    $(PYTHON) scripts/bench_torch.py --threads $(THREADS) --training-only --arch $$a --train-sizes $$s \

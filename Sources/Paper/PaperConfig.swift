@@ -117,11 +117,11 @@ public struct PaperConfig: Codable, Equatable, Sendable {
     /// Refuses a configuration that cannot run, naming the field.
     public func validate() throws {
         func bad(_ s: String) -> PaperError { .invalid(s) }
-        guard !architectures.isEmpty else { throw bad("--architectures: give at least one") }
+        guard !architectures.isEmpty else { throw bad("--model: give at least one architecture") }
         for a in architectures where Architecture(rawValue: a) == nil {
-            throw bad("--architectures: unknown '\(a)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw bad("--model: unknown '\(a)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard Set(architectures).count == architectures.count else { throw bad("--architectures: an architecture is listed twice") }
+        guard Set(architectures).count == architectures.count else { throw bad("--model: an architecture is listed twice") }
         guard !seeds.isEmpty, Set(seeds).count == seeds.count else { throw bad("--seeds: give one or more distinct seeds") }
         if data.folder == nil, data.phantom == nil { throw bad("no data: give --data FOLDER or use the phantoms") }
         if let p = data.phantom, data.folder == nil {

@@ -22,8 +22,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Sections to run: kernels, models, cams, metrics, training, sweep (comma-separated).") var sections: String = "kernels,models,cams,metrics,training,sweep"
     @Flag(help: "Small sizes and one repetition (a smoke run); skips Score-CAM on resnet50.") var quick = false
     @Option(help: "Repetitions, best time kept (\(OptionRange.reps)).", transform: intOption(OptionRange.reps)) var reps: Int = 3
-    @Option(help: "Architectures for the models, cams and metrics sections (comma-separated; default all five).")
-    var models: String = Architecture.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: "Architectures for the models, cams, metrics and training sections: one, a comma-separated list, or all (default).")
+    var model: String = "all"
+    /// The option's former name, kept for a release.
+    @Option(name: .customLong("models"), help: .hidden) var modelsAlias: String?
     @Option(help: "Batch sizes for model forwards and Grad-CAM (comma-separated; default 1,8, or 1,2 with --quick).")
     var batches: String?
     @Flag(help: "cams section: Grad-CAM only (skip the other methods on resnet50 and Score-CAM on efficientnet_b0).")
@@ -31,11 +33,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Image sizes of the training section (comma-separated; default 224,128, or 64 with --quick).")
     var trainSizes: String?
 
-    /// The architectures selected by `--models`, in the usual order.
-    var archs: [Architecture] {
-        let wanted = Set(models.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-        return Architecture.allCases.filter { wanted.contains($0.rawValue) }
-    }
+    /// The architectures selected by `--model` (checked by `validate`), in the usual order.
+    var archs: [Architecture] { (try? architectureList(modelsAlias ?? model)) ?? [] }
 
     /// The batch sizes selected by `--batches` (checked by `validate`).
     var batchSizes: [Int] { batches.flatMap { try? intList($0, option: "--batches", OptionRange.batchSize) } ?? (quick ? [1, 2] : [1, 8]) }
@@ -50,9 +49,7 @@ struct Bench: ParsableCommand {
         for s in sections.split(separator: ",").map(String.init) where !Self.sectionNames.contains(s) {
             throw ValidationError("--sections: unknown '\(s)'; choose from \(Self.sectionNames.joined(separator: ", "))")
         }
-        for m in models.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where Architecture(rawValue: m) == nil {
-            throw ValidationError("--models: unknown '\(m)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try architectureList(modelsAlias ?? model, option: modelsAlias != nil ? "--models" : "--model")
         let batches = try self.batches.map { try intList($0, option: "--batches", OptionRange.batchSize) } ?? batchSizes
         let sizes = try trainSizes.map { try intList($0, option: "--train-sizes", OptionRange.imageSize) } ?? trainingSizes
         for arch in archs {

@@ -11,7 +11,7 @@ struct PaperCommand: ParsableCommand {
         commandName: "paper",
         abstract: "Reproduce the study end to end: train the five architectures, explain, measure, report (docs/PAPER.md).",
         discussion: """
-        Profiles: tiny (CI, minutes), quick (about 2.5 h on 2 cores, fewer with --architectures), full (the study's recipe). Stages are cached under OUT/cache by \
+        Profiles: tiny (CI, minutes), quick (about 2.5 h on 2 cores, fewer with --model), full (the study's recipe). Stages are cached under OUT/cache by \
         the SHA-256 of their inputs and configuration: a rerun reuses what did not change. Writes OUT/report.html, report.md, \
         figures/, tables/*.csv, run.json and stages.json.
         """)
@@ -20,7 +20,9 @@ struct PaperCommand: ParsableCommand {
     @Option(help: "Output folder (default reports/PROFILE).") var out: String?
     @Option(help: "A dataset folder (IQ-OTH/NCCD as distributed, or one folder per class) instead of the phantoms.") var data: String?
     @Option(help: "Lesion masks of --data (PNG, non-zero = lesion, same size as the image).") var masks: String?
-    @Option(help: "Architectures, comma-separated (default: all five).") var architectures: String?
+    @Option(help: "Architectures: one, a comma-separated list, or all (default).") var model: String?
+    /// The option's former name, kept for a release.
+    @Option(name: .customLong("architectures"), help: .hidden) var architecturesAlias: String?
     @Option(help: "Training seeds, comma-separated (R models per architecture).") var seeds: String?
     @Option(help: "Training epochs (overrides the profile; \(OptionRange.epochs)).", transform: intOption(OptionRange.epochs)) var epochs: Int?
     @Option(help: "Phantom count (overrides the profile; \(PaperCommand.countRange)).", transform: intOption(PaperCommand.countRange)) var count: Int?
@@ -50,7 +52,9 @@ struct PaperCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: masks, isDirectory: &isDir), isDir.boolValue else { throw CLIError("--masks \(masks): no such folder") }
             c.data.masks = absolute(masks)
         }
-        if let architectures { c.architectures = architectures.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if let list = model ?? architecturesAlias {
+            c.architectures = try architectureList(list, option: model != nil ? "--model" : "--architectures").map(\.rawValue)
+        }
         if let seeds {
             c.seeds = try seeds.split(separator: ",").map {
                 guard let s = UInt64($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--seeds '\(seeds)': comma-separated integers") }

@@ -28,6 +28,19 @@ func doubleOption(_ range: ClosedRange<Double>) -> @Sendable (String) throws -> 
     }
 }
 
+/// The value of `--model` where several architectures make sense (evaluate, bench, paper): one
+/// name, a comma-separated list, or `all`; in the usual order, each once.
+func architectureList(_ text: String, option: String = "--model") throws -> [Architecture] {
+    let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    if names == ["all"] { return Architecture.allCases }
+    for n in names where Architecture(rawValue: n) == nil {
+        throw ValidationError("\(option): unknown architecture '\(n)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) or all")
+    }
+    let wanted = Set(names)
+    guard wanted.count == names.count else { throw ValidationError("\(option) '\(text)': an architecture is listed twice") }
+    return Architecture.allCases.filter { wanted.contains($0.rawValue) }
+}
+
 /// A comma-separated list of integers, each in `range`, at least one.
 func intList(_ text: String, option: String, _ range: ClosedRange<Int>) throws -> [Int] {
     let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }

@@ -117,4 +117,22 @@ final class CLIFuzzAllOptionsTests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("p")))
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("b.json")))
     }
+
+    /// One vocabulary: every command that takes an architecture calls the option `--model` (a list
+    /// where several make sense); the former names are hidden aliases that still work.
+    func testTheArchitectureOptionHasOneName() throws {
+        let all = try commands()
+        let named = all.filter { c in c.options.contains { $0.contains("model") || $0.contains("architecture") } }
+        XCTAssertEqual(Set(named.map(\.name)), ["predict", "cam", "train", "evaluate", "bench", "paper"])
+        for c in named {
+            XCTAssertTrue(c.options.contains("--model"), c.name)
+            XCTAssertEqual(c.options.filter { ($0.contains("model") || $0.contains("architecture")) && $0 != "--model" }, [], c.name)
+        }
+        let alias = ["bench", "--models", "nonesuch", "--sections", "kernels", "--json", path("b.json")]
+        assertClearError(try CLI.run(alias), alias, mentions: ["--models", "nonesuch"])
+        let paper = ["paper", "--architectures", "resnet50,nonesuch", "--out", path("p")]
+        assertClearError(try CLI.run(paper), paper, mentions: ["--architectures", "nonesuch"])
+        let list = ["paper", "--model", "resnet50,resnet50", "--out", path("p")]
+        assertClearError(try CLI.run(list), list, mentions: ["--model", "twice"])
+    }
 }
