@@ -66,7 +66,7 @@ public struct CAMExplainer {
         let logitsVar = try model.logits(images, ctx)
         let logits = logitsVar.value
         let n = images.shape[0], k = logits.shape[1]
-        let targets = options.targetClasses ?? argmaxRows(logits)
+        let targets = try options.targetClasses ?? rowArgmax(logits)
         if generic {
             let seed = Tensor(zeros: logits.shape)
             for i in 0..<n { seed.data[i * k + targets[i]] = 1 }
@@ -174,8 +174,6 @@ public struct CAMExplainer {
 }
 
 // MARK: - Helpers
-
-func argmaxRows(_ logits: Tensor) -> [Int] { (try? rowArgmax(logits)) ?? Array(repeating: 0, count: logits.shape.first ?? 0) }
 
 func multiplied(_ x: Tensor, _ f: Float) -> Tensor {
     let y = Tensor(uninitialized: x.shape)

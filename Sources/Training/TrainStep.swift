@@ -61,20 +61,10 @@ public func computeGradients(_ model: ImageClassifier, images: Tensor, labels: [
         guard let v = p.variable, let g = v.grad, v.value.storage === p.value.storage else { continue }
         try grads.append(Gradient(key: key, parameter: p, grad: g))
     }
-    return (StepResult(loss: ce.loss, correct: countCorrect(logits.value, labels), count: labels.count), grads)
+    return (StepResult(loss: ce.loss, correct: try countCorrect(logits.value, labels), count: labels.count), grads)
 }
 
-/// Rows of logits [N,K] whose arg-max (first on ties) equals the label.
-public func countCorrect(_ logits: Tensor, _ labels: [Int]) -> Int {
-    predictions(logits).enumerated().reduce(0) { $0 + ($1.element == labels[$1.offset] ? 1 : 0) }
-}
-
-/// The arg-max class of each row of logits [N,K] (first on ties, as torch.argmax).
-public func predictions(_ logits: Tensor) -> [Int] {
-    let n = logits.shape[0], k = logits.shape[1]
-    return (0..<n).map { i in
-        var best = 0
-        for j in 1..<max(k, 1) where logits.data[i * k + j] > logits.data[i * k + best] { best = j }
-        return best
-    }
+/// Rows of logits [N,K] whose arg-max (first on ties, `rowArgmax`) equals the label.
+public func countCorrect(_ logits: Tensor, _ labels: [Int]) throws -> Int {
+    try rowArgmax(logits).enumerated().reduce(0) { $0 + ($1.element == labels[$1.offset] ? 1 : 0) }
 }

@@ -288,7 +288,7 @@ public final class Trainer {
             seconds += Date().timeIntervalSince(t0)
             let ce = try crossEntropy(logits, targets: batch.labels, labelSmoothing: lossConfig.labelSmoothing, classWeights: lossConfig.classWeights)
             lossSum += Double(ce.loss) * Double(batch.labels.count)
-            predicted += predictions(logits); truth += batch.labels
+            predicted += try rowArgmax(logits); truth += batch.labels
         }
         let report = try ClassificationReport(truth: truth, predicted: predicted, numClasses: classNames.count)
         return (lossSum / Double(max(truth.count, 1)), report, predicted, seconds)

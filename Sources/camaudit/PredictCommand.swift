@@ -57,9 +57,9 @@ struct Predict: ParsableCommand {
         let labels = classNames?.split(separator: ",").map(String.init) ?? (0..<k).map { "class \($0)" }
         let probs = try softmaxLastDim(logits)
         print(["input", "predicted"].joined(separator: "\t") + "\t" + (0..<k).map { $0 < labels.count ? "p(\(labels[$0]))" : "p(\($0))" }.joined(separator: "\t"))
+        let predicted = try rowArgmax(logits)
         for i in 0..<names.count {
-            var best = 0
-            for j in 0..<k where logits.data[i * k + j] > logits.data[i * k + best] { best = j }
+            let best = predicted[i]
             let ps = (0..<k).map { String(format: "%.4f", probs.data[i * k + $0]) }
             print("\(names[i])\t\(best < labels.count ? labels[best] : String(best))\t" + ps.joined(separator: "\t"))
         }
