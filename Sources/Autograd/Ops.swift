@@ -46,23 +46,20 @@ public func reshape(_ x: Variable, _ shape: [Int]) throws -> Variable {
 
 // MARK: - Convolution, linear, normalisation
 
-/// Graph convolutions take the Winograd path only where it pays for transforming the filters anew:
-/// a graph's weights are parameters that change every step, so each forward transforms its filters
-/// (α²·Cin·Cout floats, memory-bound) before the α² GEMMs, whose width is the number of tiles. The
-/// saving grows with the output pixels N·Ho·Wo, the transform with Cin·Cout, so Winograd is taken
-/// when N·Ho·Wo·`graphWinogradPixelsPerFilterPair` ≥ Cin·Cout. Measured per convolution on 2 cores at
-/// batch 16 (forward with its filter transform, and the backward's dx, which takes the same path):
-/// 512² filters on 7×7 maps ran 0.87× (forward) and 0.73× (dx) of the GEMM path, 256² on 8×8 1.13×
-/// and 0.97×, 256² on 4×4 0.77× and 0.55×, 128² on 8×8 1.32× and 1.03×, DenseNet-161's 192→48 on 4×4
-/// 1.42× and 1.07× and on 2×2 1.19× and 0.82×; every map of 14×14 and more 1.3–3.2×. Settable for
-/// benchmarks and tests of the other path.
-nonisolated(unsafe) public var graphWinogradPixelsPerFilterPair = 64
-
-/// The convolution tuning of a graph convolution of input shape `x` and weight shape `w`.
+/// The convolution tuning of a graph convolution of input shape `x` and weight shape `w`: the
+/// run's (`RunSettings.convTuning`), with Winograd only where it pays for transforming the filters
+/// anew. A graph's weights are parameters that change every step, so each forward transforms its
+/// filters (α²·Cin·Cout floats, memory-bound) before the α² GEMMs, whose width is the number of
+/// tiles. The saving grows with the output pixels N·Ho·Wo, the transform with Cin·Cout, so Winograd
+/// is taken when N·Ho·Wo·`graphWinogradPixelsPerFilterPair` ≥ Cin·Cout. Measured per convolution on
+/// 2 cores at batch 16 (forward with its filter transform, and the backward's dx, which takes the
+/// same path): 512² filters on 7×7 maps ran 0.87× (forward) and 0.73× (dx) of the GEMM path, 256² on
+/// 8×8 1.13× and 0.97×, 256² on 4×4 0.77× and 0.55×, 128² on 8×8 1.32× and 1.03×, DenseNet-161's
+/// 192→48 on 4×4 1.42× and 1.07× and on 2×2 1.19× and 0.82×; every map of 14×14 and more 1.3–3.2×.
 func graphConvTuning(x: [Int], weight w: [Int], _ cfg: Conv2dConfig) -> ConvTuning {
-    var tuning = ConvTuning.default
+    var tuning = RunSettings.current.convTuning
     guard x.count == 4, w.count == 4, let (ho, wo) = try? conv2dOutputSize(x[2], x[3], w[2], w[3], cfg) else { return tuning }
-    if x[0] * ho * wo * graphWinogradPixelsPerFilterPair < w[0] * w[1] { tuning.winograd = false }
+    if x[0] * ho * wo * tuning.graphWinogradPixelsPerFilterPair < w[0] * w[1] { tuning.winograd = false }
     return tuning
 }
 

@@ -75,28 +75,32 @@ public func loadModel(_ arch: Architecture, weights path: String, imageSize: Int
     return (model, notes)
 }
 
-/// Checkpoint settings for code that loads models by path alone (`loadModel(_:weights:imageSize:)`,
-/// as the evaluation runner does): the CLI sets them from `--checkpoint-key`/`--strip-prefix`,
-/// and notes go to `report`.
-public final class CheckpointDefaults: @unchecked Sendable {
-    public static let shared = CheckpointDefaults()
-    private let lock = NSLock()
-    private var _selection = CheckpointSelection()
-    private var _numClasses: Int?
-    private var _report: (@Sendable (String) -> Void)?
-
-    public var selection: CheckpointSelection {
-        get { lock.withLock { _selection } }
-        set { lock.withLock { _selection = newValue } }
-    }
+/// A run's checkpoint settings for code that loads models by path alone
+/// (`loadModel(_:weights:imageSize:)`, the sweep executor): the command makes them from
+/// `--checkpoint-key`/`--strip-prefix`/`--num-classes` and does its work inside `run`, so they
+/// reach the loader without being handed through every layer between, and two runs in one process
+/// keep their own (a task-local, like `RunSettings`).
+public struct CheckpointDefaults: Sendable {
+    /// Where the state dict sits in a training checkpoint.
+    public var selection: CheckpointSelection
     /// The class count the user asked for, if any (a differing head is kept, with a note).
-    public var numClasses: Int? {
-        get { lock.withLock { _numClasses } }
-        set { lock.withLock { _numClasses = newValue } }
+    public var numClasses: Int?
+    /// Where the loader's notes go (wrapper used, prefix removed, keys renamed); nil drops them.
+    public var report: (@Sendable (String) -> Void)?
+
+    public init(selection: CheckpointSelection = CheckpointSelection(), numClasses: Int? = nil,
+                report: (@Sendable (String) -> Void)? = nil) {
+        self.selection = selection
+        self.numClasses = numClasses
+        self.report = report
     }
-    public var report: (@Sendable (String) -> Void)? {
-        get { lock.withLock { _report } }
-        set { lock.withLock { _report = newValue } }
+
+    /// The settings of the run this code is part of (none outside any `run`).
+    @TaskLocal public static var current = CheckpointDefaults()
+
+    /// Runs `body` with these settings as `current`.
+    public func run<T>(_ body: () throws -> T) rethrows -> T {
+        try Self.$current.withValue(self, operation: body)
     }
 }
 

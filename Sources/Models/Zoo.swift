@@ -50,10 +50,10 @@ extension Module {
 
 /// Builds `arch` and loads a checkpoint (.safetensors, .pth zip or legacy) into it; the class count
 /// comes from the classifier weight. ViT takes `imageSize` from the positional embedding when it is
-/// not given. The state dict is found with `CheckpointDefaults.shared` (the CLI's
+/// not given. The state dict is found with the run's `CheckpointDefaults` (the CLI's
 /// `--checkpoint-key`/`--strip-prefix`), and notes go to its `report`.
 public func loadModel(_ arch: Architecture, weights path: String, imageSize: Int? = nil) throws -> ImageClassifier {
-    let defaults = CheckpointDefaults.shared
+    let defaults = CheckpointDefaults.current
     let (model, notes) = try loadModel(arch, weights: path, imageSize: imageSize, selection: defaults.selection, numClasses: defaults.numClasses)
     if let report = defaults.report { notes.forEach(report) }
     return model

@@ -117,8 +117,8 @@ public final class ForwardContext {
     /// Run the inference plan (BatchNorm folded, activations and residual joins fused) wherever no
     /// tap looks inside the fused modules. False runs every module's plain forward (for tests).
     public var planned: Bool = true
-    /// The convolution kernels' tuning for this forward's planned convolutions.
-    public var convTuning = ConvTuning.default
+    /// The convolution kernels' tuning for this forward's planned convolutions (the run's).
+    public var convTuning = RunSettings.current.convTuning
     /// Called with each module and its input shape as modules are called (shape tables; off by default).
     public var inputObserver: ((Module, [Int]) -> Void)?
     public private(set) var visitedPaths: [String] = []

@@ -152,7 +152,7 @@ public final class Executor {
     func build(_ j: Int) throws -> ImageClassifier {
         let w = plan.weights[j]
         if let path = w.path {
-            let defaults = CheckpointDefaults.shared
+            let defaults = CheckpointDefaults.current
             let (model, notes) = try loadModel(w.arch, weights: path, imageSize: config.imageSize,
                                                selection: CheckpointSelection(key: w.checkpointKey, stripPrefix: w.stripPrefix),
                                                numClasses: defaults.numClasses)

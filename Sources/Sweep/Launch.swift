@@ -70,12 +70,12 @@ public enum Launch {
         }
         let cores = WorkerPool.availableCores()
         if let w = o.worker, let (k, n) = o.shard {
-            if let t = o.threads { Parallel.setThreads(t) }
             var run = ShardRun(plan: plan, out: out, shard: k, of: n)
             run.worker = w.index
             run.log = log
             run.progress = { progress("[worker \(w.index)] " + $0) }
-            return .shardDone(try run.run(units: WorkerPool.assignedUnits(plan: plan, out: out, shard: k, of: n, worker: w.index)))
+            let units = try WorkerPool.assignedUnits(plan: plan, out: out, shard: k, of: n, worker: w.index)
+            return .shardDone(try Parallel.with(threads: o.threads) { try run.run(units: units) })
         }
         let (k, n) = o.shard ?? (0, 1)
         if let workers = o.workers, workers > 1 {
@@ -91,11 +91,10 @@ public enum Launch {
             guard merged.complete else { throw SweepRunError.incomplete(merged.describeMissing(plan: plan, out: out)) }
             return .finished(nil)
         }
-        Parallel.setThreads(o.threads ?? cores)
         var run = ShardRun(plan: plan, out: out, shard: k, of: n)
         run.log = log
         run.progress = progress
-        let report = try run.run()
+        let report = try Parallel.with(threads: o.threads ?? cores) { try run.run() }
         if o.shard != nil { return .shardDone(report) }
         let merged = try Merge.run(plan: plan, sources: [out], out: out)
         for c in merged.conflicts { log("warning: rows differ: " + c) }

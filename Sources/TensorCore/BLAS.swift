@@ -5,16 +5,18 @@ import Foundation
 public enum BLAS {
     /// OpenBLAS always runs single-threaded in the calling thread: `sgemm` splits large products
     /// across `Parallel`'s workers itself, so one thread pool serves GEMM and every other loop
-    /// (two pools on the same cores would spin against each other between calls). `Parallel`
-    /// calls this when it is first touched, before any BLAS call (so the kernels are chosen first).
-    static func useCallingThreadOnly() {
+    /// (two pools on the same cores would spin against each other between calls). OpenBLAS's
+    /// thread count is process-wide, so it is set once, for every run, and no run's settings change
+    /// it. Every entry point of this file touches it before its first BLAS call (so the kernels are
+    /// chosen first).
+    static let configured: Void = {
         replaceFallbackKernels()
         openblas_set_num_threads(1)
-    }
+    }()
 
     /// The OpenBLAS kernel family in use (`openblas_get_corename`: "SkylakeX", "Haswell", …).
     public static var coreName: String {
-        _ = Parallel.threads  // kernels chosen
+        _ = configured
         return String(cString: openblas_get_corename())
     }
 
@@ -31,6 +33,7 @@ public enum BLAS {
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        _ = configured
         let workers = Parallel.threads
         if workers <= 1 || m * n * k < splitThreshold || max(m, n) < 2 * 16 {
             sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
@@ -82,6 +85,7 @@ public enum BLAS {
                                            b: UnsafePointer<Float>, ldb: Int, strideB: Int,
                                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
                                            batch: Int) {
+        _ = configured
         if batch >= Parallel.threads && batch > 1 && m * n * k * batch >= splitThreshold {
             let box = UncheckedBox((a, b, c))
             Parallel.forEach(batch) { i in
@@ -103,7 +107,7 @@ public enum BLAS {
     public static func sgemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
         if m == 0 || n == 0 { return }
-        _ = Parallel.threads  // OpenBLAS set to the calling thread
+        _ = configured
         KernelProfile.measure(.gemm) {
             cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                         x, 1, beta, y, 1)
@@ -114,7 +118,7 @@ public enum BLAS {
     /// The input is not modified. Uses LAPACKE_sgesdd.
     public static func svd(_ a: UnsafePointer<Float>, m: Int, n: Int) throws -> (u: [Float], s: [Float], vt: [Float]) {
         let r = min(m, n)
-        _ = Parallel.threads  // OpenBLAS set to the calling thread
+        _ = configured
         guard r > 0 else { throw TensorError.invalidArgument(op: "svd", detail: "empty matrix [\(m), \(n)]") }
         var work = Array(UnsafeBufferPointer(start: a, count: m * n))
         var u = [Float](repeating: 0, count: m * r)

@@ -33,8 +33,9 @@ public struct Conv2dConfig: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Tuning knobs of the convolution kernels: a value passed down to each call (`conv2d(…, tuning:)`,
-/// `ForwardContext.convTuning`), with the defaults the kernels were tuned with. The bench and the
-/// tests pass other values to time or check the other paths.
+/// `ForwardContext.convTuning`, taken from the run's `RunSettings.convTuning`), with the defaults
+/// the kernels were tuned with. The bench and the tests pass other values to time or check the
+/// other paths.
 public struct ConvTuning: Sendable, Equatable {
     /// Images are batched into one im2col matrix until it has about this many columns
     /// (N·Ho·Wo), so small late-stage feature maps still give BLAS wide GEMMs.
@@ -72,6 +73,9 @@ public struct ConvTuning: Sendable, Equatable {
     /// Measured at batch 16 on 2 cores against the gathered path: 1.1–1.8× (dx) and 1.1–1.5× (dW)
     /// on 8×8 to 32×32 maps; on 4×4, 0.7× for ResNet's 2048↔512.
     public var pointwiseBackwardMinPixels = 64
+    /// Graph convolutions (`Autograd.conv2d`) take the Winograd path only when
+    /// N·Ho·Wo·`graphWinogradPixelsPerFilterPair` ≥ Cin·Cout (see `graphConvTuning` there).
+    public var graphWinogradPixelsPerFilterPair = 64
 
     public init() {}
 

@@ -3,23 +3,16 @@ import Dispatch
 
 /// The one thread pool: loops and GEMM splits (`BLAS.sgemm`) run on its workers.
 ///
-/// Defaults to `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of active cores.
+/// How many workers a loop uses is the current run's `RunSettings.threads`; each worker runs its
+/// chunk inside the caller's settings, so a loop or GEMM nested in a chunk splits as it would on
+/// the calling thread.
 public enum Parallel {
-    nonisolated(unsafe) private static var _threads: Int = {
-        BLAS.useCallingThreadOnly()  // OpenBLAS runs inside our workers (see `BLAS.sgemm`)
-        let env = ProcessInfo.processInfo.environment
-        for key in ["CAMAUDIT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"] {
-            if let s = env[key], let n = Int(s), n > 0 { return n }
-        }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    /// The number of workers loops split across (the current run's).
+    public static var threads: Int { RunSettings.current.threads }
 
-    /// The number of workers loops split across.
-    public static var threads: Int { _threads }
-
-    /// Sets the thread count for our loops and GEMM splits.
-    public static func setThreads(_ n: Int) {
-        _threads = max(1, n)
+    /// Runs `body` with the current settings but `threads` workers (unchanged when nil).
+    public static func with<T>(threads: Int?, _ body: () throws -> T) rethrows -> T {
+        try RunSettings.current.with(threads: threads).run(body)
     }
 
     /// Runs `body` over `0..<n` split into contiguous chunks, one per worker.
@@ -28,7 +21,8 @@ public enum Parallel {
     /// Work below `minPerThread` items stays on the calling thread.
     @inlinable
     public static func forEachChunk(_ n: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
-        let workers = min(threads, max(1, n / max(minPerThread, 1)))
+        let settings = RunSettings.current
+        let workers = min(settings.threads, max(1, n / max(minPerThread, 1)))
         if workers <= 1 || n <= 1 {
             if n > 0 { body(0..<n) }
             return
@@ -36,14 +30,17 @@ public enum Parallel {
         let chunk = (n + workers - 1) / workers
         // Profiling: a loop started inside a region (a GEMM split inside a Winograd chunk) runs its
         // workers' chunks under that region's kind.
-        let kind = KernelProfile.isOn ? KernelProfile.currentKind : nil
+        let kind = settings.profile != nil ? KernelProfile.currentKind : nil
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let lo = w * chunk
                 let hi = min(n, lo + chunk)
                 if lo < hi {
-                    if let kind { KernelProfile.measure(kind) { box.value(lo..<hi) } } else { box.value(lo..<hi) }
+                    // Dispatch's threads are outside the caller's task: the run's settings go with the chunk.
+                    settings.run {
+                        if let kind { KernelProfile.measure(kind) { box.value(lo..<hi) } } else { box.value(lo..<hi) }
+                    }
                 }
             }
         }

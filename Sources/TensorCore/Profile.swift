@@ -1,7 +1,9 @@
 import Foundation
 
 /// Where a forward's time goes, by kind of kernel work (`camaudit bench`'s breakdown). Off by
-/// default: every instrumented kernel checks one global flag and runs unchanged when it is off.
+/// default: every instrumented kernel reads the run's `RunSettings.profile` and runs unchanged when
+/// it is nil. `record` runs its body with a fresh `Recording` there, so a recording holds the time
+/// of that body's kernels only, whatever else the process runs meanwhile.
 ///
 /// Accounting is in thread time: a region counts the time of the thread it runs on, minus the
 /// regions nested in it (so GEMM inside a Winograd convolution counts as GEMM, the rest as
@@ -31,19 +33,14 @@ public enum KernelProfile {
         }
     }
 
-    /// Whether regions are being recorded (set only by `record`).
-    nonisolated(unsafe) public private(set) static var isOn = false
+    /// Whether the current run records regions (inside `record`).
+    @inlinable public static var isOn: Bool { RunSettings.current.profile != nil }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var threadNs = [UInt64](repeating: 0, count: Kind.allCases.count)
-    nonisolated(unsafe) private static var opNs: [String: UInt64] = [:]
-    nonisolated(unsafe) private static var opOrder: [String] = []
-
-    /// Runs `body` under `kind` (nested regions are subtracted). Costs one flag test when off.
+    /// Runs `body` under `kind` (nested regions are subtracted). Costs one task-local read when off.
     @inlinable @inline(__always)
     public static func measure<T>(_ kind: Kind, _ body: () throws -> T) rethrows -> T {
-        if !isOn { return try body() }
-        return try measureRecording(kind, body)
+        guard let recording = RunSettings.current.profile else { return try body() }
+        return try recording.measure(kind, body)
     }
 
     /// Runs `body` as one operation named `label` (a convolution class, attention, …): its wall time
@@ -52,42 +49,12 @@ public enum KernelProfile {
     /// no region: its kernels say what kind of work they are.
     @inlinable @inline(__always)
     public static func operation<T>(_ label: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
-        if !isOn { return try body() }
-        return try operationRecording(label(), body)
+        guard let recording = RunSettings.current.profile else { return try body() }
+        return try recording.operation(label(), body)
     }
 
     /// The kind of the innermost region open on this thread (`Parallel` hands it to its workers).
     @usableFromInline static var currentKind: Kind? { ThreadRegions.current.frames.last?.kind }
-
-    @usableFromInline
-    static func measureRecording<T>(_ kind: Kind, _ body: () throws -> T) rethrows -> T {
-        let s = ThreadRegions.current
-        s.frames.append(.init(kind: kind, start: DispatchTime.now().uptimeNanoseconds, children: 0))
-        defer {
-            let f = s.frames.removeLast()
-            let elapsed = DispatchTime.now().uptimeNanoseconds - f.start
-            lock.withLock { threadNs[kind.rawValue] += elapsed - min(elapsed, f.children) }
-            if !s.frames.isEmpty { s.frames[s.frames.count - 1].children += elapsed }
-        }
-        return try body()
-    }
-
-    @usableFromInline
-    static func operationRecording<T>(_ label: String, _ body: () throws -> T) rethrows -> T {
-        let s = ThreadRegions.current
-        if s.operationDepth > 0 || !s.frames.isEmpty { return try body() }
-        s.operationDepth += 1
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        defer {
-            s.operationDepth -= 1
-            let elapsed = DispatchTime.now().uptimeNanoseconds - t0
-            lock.withLock {
-                if opNs[label] == nil { opOrder.append(label) }
-                opNs[label, default: 0] += elapsed
-            }
-        }
-        return try body()
-    }
 
     /// One recording: thread time per kind and wall time per operation, over `runs` calls of `body`.
     public struct Breakdown: Sendable {
@@ -113,23 +80,64 @@ public enum KernelProfile {
         }
     }
 
-    /// Records `body` run `runs` times (not reentrant; the caller runs nothing else meanwhile).
+    /// Records `body` run `runs` times: the current settings with a new `Recording`. A `record`
+    /// inside another one counts its body for itself only.
     public static func record(runs: Int = 1, _ body: () throws -> Void) rethrows -> Breakdown {
-        lock.withLock {
-            threadNs = [UInt64](repeating: 0, count: Kind.allCases.count)
-            opNs = [:]
-            opOrder = []
-        }
-        isOn = true
-        defer { isOn = false }
+        var settings = RunSettings.current
+        let recording = Recording()
+        settings.profile = recording
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<max(1, runs) { try body() }
+        try settings.run { for _ in 0..<max(1, runs) { try body() } }
         let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        return lock.withLock {
-            var bySeconds: [Kind: Double] = [:]
-            for k in Kind.allCases { bySeconds[k] = Double(threadNs[k.rawValue]) * 1e-9 }
-            return Breakdown(wallSeconds: wall, threads: Parallel.threads, threadSeconds: bySeconds,
-                             operations: opOrder.map { ($0, Double(opNs[$0] ?? 0) * 1e-9) })
+        return recording.breakdown(wallSeconds: wall, threads: settings.threads)
+    }
+
+    /// The time of one `record`: every thread that runs its kernels adds to it.
+    public final class Recording: @unchecked Sendable {
+        private let lock = NSLock()
+        private var threadNs = [UInt64](repeating: 0, count: Kind.allCases.count)
+        private var opNs: [String: UInt64] = [:]
+        private var opOrder: [String] = []
+
+        init() {}
+
+        @usableFromInline
+        func measure<T>(_ kind: Kind, _ body: () throws -> T) rethrows -> T {
+            let s = ThreadRegions.current
+            s.frames.append(.init(kind: kind, start: DispatchTime.now().uptimeNanoseconds, children: 0))
+            defer {
+                let f = s.frames.removeLast()
+                let elapsed = DispatchTime.now().uptimeNanoseconds - f.start
+                lock.withLock { threadNs[kind.rawValue] += elapsed - min(elapsed, f.children) }
+                if !s.frames.isEmpty { s.frames[s.frames.count - 1].children += elapsed }
+            }
+            return try body()
+        }
+
+        @usableFromInline
+        func operation<T>(_ label: String, _ body: () throws -> T) rethrows -> T {
+            let s = ThreadRegions.current
+            if s.operationDepth > 0 || !s.frames.isEmpty { return try body() }
+            s.operationDepth += 1
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            defer {
+                s.operationDepth -= 1
+                let elapsed = DispatchTime.now().uptimeNanoseconds - t0
+                lock.withLock {
+                    if opNs[label] == nil { opOrder.append(label) }
+                    opNs[label, default: 0] += elapsed
+                }
+            }
+            return try body()
+        }
+
+        func breakdown(wallSeconds: Double, threads: Int) -> Breakdown {
+            lock.withLock {
+                var bySeconds: [Kind: Double] = [:]
+                for k in Kind.allCases { bySeconds[k] = Double(threadNs[k.rawValue]) * 1e-9 }
+                return Breakdown(wallSeconds: wallSeconds, threads: threads, threadSeconds: bySeconds,
+                                 operations: opOrder.map { ($0, Double(opNs[$0] ?? 0) * 1e-9) })
+            }
         }
     }
 }

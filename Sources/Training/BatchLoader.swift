@@ -33,7 +33,9 @@ public final class BatchLoader: @unchecked Sendable {
         slots = DispatchSemaphore(value: 0)
         for _ in 0..<max(1, ahead) { slots.signal() }
         let total = count
-        let thread = Thread { [self] in
+        // The run's settings (threads of the resize loops) go with the batches to the worker thread.
+        let settings = RunSettings.current
+        let thread = Thread { [self] in settings.run {
             for b in 0..<total {
                 slots.wait()
                 if lock.withLock({ cancelled }) { return }
@@ -54,7 +56,7 @@ public final class BatchLoader: @unchecked Sendable {
                 lock.withLock { results[b] = r }
                 ready.signal()
             }
-        }
+        } }
         thread.stackSize = 8 << 20
         thread.start()
     }

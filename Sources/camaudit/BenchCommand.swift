@@ -11,7 +11,7 @@ import Sweep
 /// `camaudit bench`: the speed table. Ratios are taken against the square-SGEMM rate measured in the
 /// same run, and against PyTorch when scripts/bench_torch.py's numbers are merged by
 /// scripts/compare_bench.py (`make bench` does both).
-struct Bench: ParsableCommand {
+struct Bench: ParsableCommand, ConfiguresRun {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark kernels, model forwards, CAM methods, deletion/insertion, training and sweeps; table on stdout, JSON file.")
@@ -63,8 +63,9 @@ struct Bench: ParsableCommand {
     }
 
 
+    var runSettings: RunSettings { RunSettings(threads: threads) }
+
     func run() throws {
-        Parallel.setThreads(threads)
         let wanted = Set(sections.split(separator: ",").map(String.init))
         var doc: [String: Any] = ["threads": threads, "quick": quick, "date": ISO8601DateFormatter().string(from: Date())]
         let r = quick ? 1 : max(1, reps)

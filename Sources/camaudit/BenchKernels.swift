@@ -54,10 +54,9 @@ private func bestTime(reps: Int, _ body: () throws -> Void) rethrows -> Double {
 /// (keys: section, name, count, gflop, seconds, gflops, fraction).
 ///
 /// - Parameters:
-///   - threads: worker count for our loops and OpenBLAS.
+///   - threads: the run's worker count (`RunSettings.threads`), for the table's title.
 ///   - quick: batch 2, sgemm n = 1024 and one repetition (a smoke run), instead of batch 8, n = 2048, three repetitions.
 func runKernelBench(threads: Int, quick: Bool) -> [[String: Any]] {
-    Parallel.setThreads(threads)
     let batch = quick ? 2 : 8
     let reps = quick ? 1 : 3
     var rows: [[String: Any]] = []

@@ -28,7 +28,7 @@ extension Bench {
     func benchSweep() throws -> [String: Any] {
         let tmp = FileManager.default.temporaryDirectory.path + "/camaudit-bench-sweep-\(getpid())"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: tmp); Parallel.setThreads(threads) }
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
         // At least two units per worker at the largest count, so every worker has work and the
         // split's granularity (one unit) stays small against a worker's share.
         let units = max(4, 2 * threads)
@@ -190,7 +190,6 @@ extension Bench {
     /// Deletion + insertion (50 steps each, 101 forwards per image) at perturbation batch 1 and 16,
     /// on the sweep's model and image size, every core.
     func perturbationBatching() throws -> [[String: Any]] {
-        Parallel.setThreads(threads)
         let model = try Self.model(.efficientnet_b0)
         let size = Self.sweepSize, images = 2, steps = 50
         let x = Self.randomImages(images, size: size)

@@ -7,7 +7,7 @@ import Imaging
 import Report
 import Sweep
 
-struct Cam: ParsableCommand {
+struct Cam: ParsableCommand, RunsModel {
     static let configuration = CommandConfiguration(
         commandName: "cam",
         abstract: "Class activation maps (pytorch-grad-cam 1.5 semantics) as .npy and PNG overlays.")

@@ -17,30 +17,22 @@ struct CheckpointOptions: ParsableArguments {
 
     var selection: CheckpointSelection { CheckpointSelection(key: checkpointKey, stripPrefix: stripPrefix) }
 
-    /// Also makes the options apply where models are loaded by path alone (evaluate's runner):
-    /// they become the process's checkpoint defaults, and notes are printed once each.
-    mutating func validate() throws {
+    func validate() throws {
         if checkpointKey?.isEmpty == true { throw ValidationError("--checkpoint-key must not be empty") }
         if stripPrefix?.isEmpty == true { throw ValidationError("--strip-prefix must not be empty") }
-        CheckpointDefaults.shared.selection = selection
-        CheckpointDefaults.shared.report = { CheckpointNotes.shared.print($0) }
     }
 
-    /// For evaluate: the class count the user asked for, so a differing head is announced.
-    func expect(numClasses: Int?) { CheckpointDefaults.shared.numClasses = numClasses }
-
-    /// Builds `arch` from `weights` and prints the loader's notes (wrapper used, prefix removed,
-    /// keys renamed, a head kept whose class count differs from `numClasses`).
-    func loadModel(_ arch: Architecture, weights: String, imageSize: Int?, numClasses: Int?) throws -> ImageClassifier {
-        let (model, notes) = try Models.loadModel(arch, weights: weights, imageSize: imageSize, selection: selection, numClasses: numClasses)
-        notes.forEach { CheckpointNotes.shared.print($0) }
-        return model
+    /// The run's checkpoint defaults: where models are loaded by path (the model commands, evaluate's
+    /// executor) they find the state dict with these options, announce a head whose class count
+    /// differs from `numClasses`, and print each note once.
+    func defaults(numClasses: Int?) -> CheckpointDefaults {
+        let notes = CheckpointNotes()
+        return CheckpointDefaults(selection: selection, numClasses: numClasses, report: { notes.print($0) })
     }
 }
 
 /// Prints each checkpoint note once per run on stderr (several models may load the same file).
 final class CheckpointNotes: @unchecked Sendable {
-    static let shared = CheckpointNotes()
     private let lock = NSLock()
     private var seen = Set<String>()
 

@@ -43,11 +43,11 @@ struct ModelOptions: ParsableArguments {
 
     /// Builds the model: from a checkpoint, or seeded random weights (announced on stderr).
     func load() throws -> ImageClassifier {
-        if let threads { Parallel.setThreads(threads) }
         let arch = try architecture()
         if let weights {
             guard FileManager.default.fileExists(atPath: weights) else { throw CLIError("\(weights): no such file") }
-            let m = try checkpoint.loadModel(arch, weights: weights, imageSize: imageSize, numClasses: numClasses)
+            // The selection, --num-classes and the notes' printer are the run's (`checkpointDefaults`).
+            let m = try loadModel(arch, weights: weights, imageSize: imageSize)
             try m.foldBatchNorms()
             return m
         }
@@ -58,6 +58,9 @@ struct ModelOptions: ParsableArguments {
         FileHandle.standardError.write("note: \(arch.rawValue) has random weights (seed \(seed), \(numClasses) classes); pass --weights for a trained model\n".data(using: .utf8)!)
         return m
     }
+
+    var runSettings: RunSettings { RunSettings(threads: threads) }
+    var checkpointDefaults: CheckpointDefaults { checkpoint.defaults(numClasses: numClasses) }
 
     var preprocessing: Preprocessing { Preprocessing(size: imageSize, imagenetNormalize: imagenetNorm) }
 

@@ -8,7 +8,7 @@ import Datasets
 import Evaluation
 import Sweep
 
-struct Evaluate: ParsableCommand {
+struct Evaluate: ParsableCommand, ConfiguresRun {
     /// Exit code of a run that finished but left images without results (missing or unreadable files).
     static let incompleteExitCode: Int32 = 3
 
@@ -164,9 +164,10 @@ struct Evaluate: ParsableCommand {
         }
     }
 
+    var runSettings: RunSettings { RunSettings(threads: threads) }
+    var checkpointDefaults: CheckpointDefaults { checkpoint.defaults(numClasses: numClasses) }
+
     func run() throws {
-        if let threads { Parallel.setThreads(threads) }
-        checkpoint.expect(numClasses: numClasses)
         // A bad --shard or --workers is a bad option: refused (exit 64) before anything is read or written.
         if scale.isSet { _ = try scale.options(threads: threads, dryRun: dryRun && scale.slurm) }
         let config = try sweepConfig()

@@ -6,7 +6,7 @@ import Sweep
 
 /// `camaudit paper`: the study end to end — data, training, explanations and metrics, statistics,
 /// the shortcut experiment, figures and report — each stage cached by the digest of its inputs.
-struct PaperCommand: ParsableCommand {
+struct PaperCommand: ParsableCommand, ConfiguresRun {
     static let configuration = CommandConfiguration(
         commandName: "paper",
         abstract: "Reproduce the study end to end: train the five architectures, explain, measure, report (docs/PAPER.md).",
@@ -37,9 +37,10 @@ struct PaperCommand: ParsableCommand {
 
     static let countRange = 9...Synth.countRange.upperBound
 
+    var runSettings: RunSettings { RunSettings(threads: threads) }
+
     func run() throws {
         guard let p = PaperProfile(rawValue: profile) else { throw ValidationError("--profile '\(profile)': choose tiny, quick or full") }
-        if let threads { Parallel.setThreads(threads) }
         var c = p.config
         if let data {
             var isDir: ObjCBool = false

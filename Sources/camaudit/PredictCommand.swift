@@ -5,7 +5,7 @@ import Autograd
 import NN
 import Models
 
-struct Predict: ParsableCommand {
+struct Predict: ParsableCommand, RunsModel {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Raw logits and class probabilities for images or .npy arrays.")

@@ -4,7 +4,7 @@ import Foundation
 import TensorCore
 
 /// `camaudit synth`: synthetic axial chest-CT phantoms with exact lesion masks (see `PhantomGenerator`).
-struct Synth: ParsableCommand {
+struct Synth: ParsableCommand, ConfiguresRun {
     static let configuration = CommandConfiguration(
         commandName: "synth",
         abstract: "Draw synthetic lung-CT slices (normal / benign / malignant) with exact lesion masks and a manifest.")
@@ -28,8 +28,9 @@ struct Synth: ParsableCommand {
     /// What synth writes into --out: a folder holding anything else is not replaced.
     static let ownEntries: Set<String> = ["images", "masks", "shortcut_masks", "images_clean", "manifest.csv", "manifest_clean.csv"]
 
+    var runSettings: RunSettings { RunSettings(threads: threads) }
+
     func run() throws {
-        if let t = threads { Parallel.setThreads(t) }
         try checkResources()
         // The set is drawn in a hidden sibling folder and moved into place when complete, so a
         // failed or killed run never leaves old and new slices mixed under one manifest.

@@ -7,7 +7,7 @@ import Datasets
 import Training
 
 /// `camaudit train`: trains or fine-tunes one architecture on a manifest (the study's recipe by default).
-struct Train: ParsableCommand {
+struct Train: ParsableCommand, ConfiguresRun {
     static let configuration = CommandConfiguration(
         abstract: "Train or fine-tune a model on a dataset (defaults: the study's recipe).",
         discussion: """
@@ -57,8 +57,10 @@ struct Train: ParsableCommand {
         return v
     }
 
+    var runSettings: RunSettings { RunSettings(threads: threads) }
+    var checkpointDefaults: CheckpointDefaults { checkpoint.defaults(numClasses: nil) }
+
     func run() throws {
-        if let threads { Parallel.setThreads(threads) }
         guard let arch = Architecture(rawValue: model) else {
             throw ValidationError("unknown model '\(model)'; choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -17,7 +17,7 @@ struct CamAudit: ParsableCommand {
 // command line and 1 for a failed run; help and --version go through ArgumentParser unchanged.
 do {
     var command = try CamAudit.parseAsRoot()
-    try command.run()
+    try runConfigured(&command)
 } catch {
     let code = CamAudit.exitCode(for: error)
     if code == .success { CamAudit.exit(withError: error) }

@@ -194,12 +194,8 @@ final class PhantomTests: XCTestCase {
     func testSynthDatasetIsByteReproducibleAcrossThreadCounts() throws {
         let base = NSTemporaryDirectory() + "synth-\(getpid())-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved) }
-        Parallel.setThreads(1)
-        let s1 = try SynthDataset.generate(out: base + "/a", count: 15, size: 128, seed: 9, shortcutFraction: 0.4)
-        Parallel.setThreads(2)
-        _ = try SynthDataset.generate(out: base + "/b", count: 15, size: 128, seed: 9, shortcutFraction: 0.4)
+        let s1 = try Parallel.with(threads: 1) { try SynthDataset.generate(out: base + "/a", count: 15, size: 128, seed: 9, shortcutFraction: 0.4) }
+        _ = try Parallel.with(threads: 2) { try SynthDataset.generate(out: base + "/b", count: 15, size: 128, seed: 9, shortcutFraction: 0.4) }
         let files = (FileManager.default.enumerator(atPath: base + "/a")?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".png") || $0.hasSuffix(".csv") }
         XCTAssertGreaterThanOrEqual(files.count, 31)
         for f in files {

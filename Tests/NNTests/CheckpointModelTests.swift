@@ -134,15 +134,11 @@ final class CheckpointModelTests: XCTestCase {
         }
     }
 
-    /// The CLI's route for code that loads by path alone: process-wide selection and a reporter.
+    /// The CLI's route for code that loads by path alone: the run's selection and reporter.
     func testDefaultsApplyToLoadModelByPath() throws {
-        let defaults = CheckpointDefaults.shared
         let box = NoteBox()
-        defaults.selection = CheckpointSelection(key: "state_dict")
-        defaults.numClasses = 5
-        defaults.report = { box.add($0) }
-        defer { defaults.selection = CheckpointSelection(); defaults.numClasses = nil; defaults.report = nil }
-        let model = try loadModel(.efficientnet_b0, weights: F.path("lightning_efficientnet_b0.ckpt"))
+        let defaults = CheckpointDefaults(selection: CheckpointSelection(key: "state_dict"), numClasses: 5, report: { box.add($0) })
+        let model = try defaults.run { try loadModel(.efficientnet_b0, weights: F.path("lightning_efficientnet_b0.ckpt")) }
         XCTAssertEqual(model.numClasses, 3)
         let notes = box.notes
         XCTAssertTrue(notes.contains { $0.contains("--checkpoint-key") }, "\(notes)")

@@ -63,14 +63,13 @@ final class BatchNormTrainTests: XCTestCase {
 
     func testSameBitsOnOneAndTwoThreads() throws {
         let x = rng.tensor([8, 64, 5, 7]), wt = rng.tensor([64]), bs = rng.tensor([64]), dy = rng.tensor([8, 64, 5, 7])
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved) }
         var runs: [[[Float]]] = []
         for t in [1, 2] {
-            Parallel.setThreads(t)
-            let f = try batchNorm2dTrain(x, weight: wt, bias: bs, eps: 1e-5)
-            let g = try batchNorm2dTrainBackward(dy, x, weight: wt, mean: f.mean, invStd: f.invStd)
-            runs.append([f.y.values, f.mean.values, f.invStd.values, f.variance.values, g.dx.values, g.dw.values, g.db.values])
+            try Parallel.with(threads: t) {
+                let f = try batchNorm2dTrain(x, weight: wt, bias: bs, eps: 1e-5)
+                let g = try batchNorm2dTrainBackward(dy, x, weight: wt, mean: f.mean, invStd: f.invStd)
+                runs.append([f.y.values, f.mean.values, f.invStd.values, f.variance.values, g.dx.values, g.dw.values, g.db.values])
+            }
         }
         XCTAssertEqual(runs[0], runs[1])
     }

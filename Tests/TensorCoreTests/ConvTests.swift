@@ -27,10 +27,6 @@ final class ConvTests: XCTestCase {
         .init(name: "grouped 3x3 (non-depthwise)", n: 2, cin: 6, h: 6, w: 5, cout: 6, kh: 3, kw: 3, cfg: Conv2dConfig(stride: 1, padding: 1, groups: 3), bias: true),
     ]
 
-    override func tearDown() {
-        Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
-    }
-
     /// Runs `tile` on `shapes` against the Double reference, on one and two workers, with three block
     /// layouts: blocks of one tile row (forced by a small block size), blocks spanning images, and
     /// the whole batch as one block with its phases split across workers. Asserts |Δ| < bound·(1+|y|)
@@ -46,22 +42,23 @@ final class ConvTests: XCTestCase {
             let b = rng.tensor([s.cout])
             let ref = naiveConv2d(x.doubles, x.shape, w.doubles, w.shape, b.doubles, cfg)
             for threads in [1, 2] {
-                Parallel.setThreads(threads)
-                for (act, block, minTiles) in [(FusedActivation.none, 1 << 22, 64), (.relu, 4000, 1), (.relu, 1 << 22, 1 << 30)] {
-                    var tuning = ConvTuning()
-                    tuning.winogradF43 = tile == .f4x3
-                    tuning.winogradF43MinSize = 1
-                    tuning.winogradBlockFloats = block
-                    tuning.winogradMinTiles = minTiles
-                    if minTiles == 1 { tuning.winogradFilterPairsPerTile = 1 << 30 }
-                    XCTAssertEqual(winogradTile(input: x.shape, weight: w.shape, cfg, tuning: tuning), tile)
-                    let y = try conv2d(x, weight: w, bias: b, cfg, activation: act, tuning: tuning)
-                    XCTAssertEqual(y.shape, ref.shape)
-                    let want = ref.y.map { Float(act == .relu ? max($0, 0) : $0) }
-                    var caseWorst: Float = 0
-                    for (a, e) in zip(y.values, want) { caseWorst = max(caseWorst, abs(a - e) / (1 + abs(e))) }
-                    XCTAssertLessThan(caseWorst, bound, "\(tile) \(s) \(act) threads \(threads) block \(block) min tiles \(minTiles)")
-                    worst = max(worst, caseWorst)
+                try Parallel.with(threads: threads) {
+                    for (act, block, minTiles) in [(FusedActivation.none, 1 << 22, 64), (.relu, 4000, 1), (.relu, 1 << 22, 1 << 30)] {
+                        var tuning = ConvTuning()
+                        tuning.winogradF43 = tile == .f4x3
+                        tuning.winogradF43MinSize = 1
+                        tuning.winogradBlockFloats = block
+                        tuning.winogradMinTiles = minTiles
+                        if minTiles == 1 { tuning.winogradFilterPairsPerTile = 1 << 30 }
+                        XCTAssertEqual(winogradTile(input: x.shape, weight: w.shape, cfg, tuning: tuning), tile)
+                        let y = try conv2d(x, weight: w, bias: b, cfg, activation: act, tuning: tuning)
+                        XCTAssertEqual(y.shape, ref.shape)
+                        let want = ref.y.map { Float(act == .relu ? max($0, 0) : $0) }
+                        var caseWorst: Float = 0
+                        for (a, e) in zip(y.values, want) { caseWorst = max(caseWorst, abs(a - e) / (1 + abs(e))) }
+                        XCTAssertLessThan(caseWorst, bound, "\(tile) \(s) \(act) threads \(threads) block \(block) min tiles \(minTiles)")
+                        worst = max(worst, caseWorst)
+                    }
                 }
             }
         }
@@ -123,22 +120,23 @@ final class ConvTests: XCTestCase {
         for s in shapes {
             let (cfg, x, w, dy, ref, plain) = try threeByThreeGradientCase(&rng, s.n, s.cin, s.h, s.w, s.cout, s.pad)
             for threads in [1, 2] {
-                Parallel.setThreads(threads)
-                var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
-                let profile = try KernelProfile.record { r = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: true, needBias: false) }
-                let labels = profile.operations.map(\.label).joined(separator: "; ")
-                let tag = "\(s) threads \(threads)"
-                if let tile = s.tile {
-                    XCTAssertTrue(labels.contains("dx Winograd F(\(tile.rawValue),3)"), "\(tag): \(labels)")
-                } else {
-                    XCTAssertFalse(labels.contains("dx Winograd"), "\(tag): \(labels)")
+                try Parallel.with(threads: threads) {
+                    var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
+                    let profile = try KernelProfile.record { r = try conv2dBackward(dy, x, w, cfg, needInput: true, needWeight: true, needBias: false) }
+                    let labels = profile.operations.map(\.label).joined(separator: "; ")
+                    let tag = "\(s) threads \(threads)"
+                    if let tile = s.tile {
+                        XCTAssertTrue(labels.contains("dx Winograd F(\(tile.rawValue),3)"), "\(tag): \(labels)")
+                    } else {
+                        XCTAssertFalse(labels.contains("dx Winograd"), "\(tag): \(labels)")
+                    }
+                    guard let dx = r.dx, r.dw != nil else { XCTFail("missing gradients \(tag)"); return }
+                    XCTAssertEqual(dx.shape, x.shape, tag)
+                    var worst: Double = 0
+                    for (a, e) in zip(dx.values, ref.dx) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
+                    XCTAssertLessThan(worst, s.tile == .f4x3 ? 5e-4 : 2e-5, tag)
+                    if let m = closeness(dx.values, plain.dx.values, rtol: 5e-4, atol: 5e-4) { XCTFail("vs GEMM path \(tag): \(m)") }
                 }
-                guard let dx = r.dx, r.dw != nil else { XCTFail("missing gradients \(tag)"); continue }
-                XCTAssertEqual(dx.shape, x.shape, tag)
-                var worst: Double = 0
-                for (a, e) in zip(dx.values, ref.dx) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
-                XCTAssertLessThan(worst, s.tile == .f4x3 ? 5e-4 : 2e-5, tag)
-                if let m = closeness(dx.values, plain.dx.values, rtol: 5e-4, atol: 5e-4) { XCTFail("vs GEMM path \(tag): \(m)") }
             }
         }
     }
@@ -155,23 +153,24 @@ final class ConvTests: XCTestCase {
         for s in shapes {
             let (cfg, x, w, dy, ref, plain) = try threeByThreeGradientCase(&rng, s.n, s.cin, s.h, s.w, s.cout, s.pad)
             for threads in [1, 2] {
-                Parallel.setThreads(threads)
-                for block in [1, 1 << 22] {
-                    var tuning = ConvTuning()
-                    tuning.winogradBlockFloats = block
-                    tuning.winogradWeightGradientMinChannels = 16
-                    tuning.winogradMinTiles = 1
-                    var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
-                    let profile = try KernelProfile.record { r = try conv2dBackward(dy, x, w, cfg, needInput: false, needWeight: true, needBias: false, tuning: tuning) }
-                    let tag = "\(s) threads \(threads) block \(block)"
-                    XCTAssertTrue(profile.operations.contains { $0.label.contains("dW Winograd F(3,2)") }, tag)
-                    guard let dw = r.dw else { XCTFail("missing dW \(tag)"); continue }
-                    XCTAssertNil(r.dx, tag)
-                    XCTAssertEqual(dw.shape, w.shape, tag)
-                    var worst: Double = 0
-                    for (a, e) in zip(dw.values, ref.dw) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
-                    XCTAssertLessThan(worst, 2e-5, tag)
-                    if let m = closeness(dw.values, plain.dw.values, rtol: 1e-4, atol: 1e-4) { XCTFail("vs im2col path \(tag): \(m)") }
+                try Parallel.with(threads: threads) {
+                    for block in [1, 1 << 22] {
+                        var tuning = ConvTuning()
+                        tuning.winogradBlockFloats = block
+                        tuning.winogradWeightGradientMinChannels = 16
+                        tuning.winogradMinTiles = 1
+                        var r: (dx: Tensor?, dw: Tensor?, db: Tensor?) = (nil, nil, nil)
+                        let profile = try KernelProfile.record { r = try conv2dBackward(dy, x, w, cfg, needInput: false, needWeight: true, needBias: false, tuning: tuning) }
+                        let tag = "\(s) threads \(threads) block \(block)"
+                        XCTAssertTrue(profile.operations.contains { $0.label.contains("dW Winograd F(3,2)") }, tag)
+                        guard let dw = r.dw else { XCTFail("missing dW \(tag)"); continue }
+                        XCTAssertNil(r.dx, tag)
+                        XCTAssertEqual(dw.shape, w.shape, tag)
+                        var worst: Double = 0
+                        for (a, e) in zip(dw.values, ref.dw) { worst = max(worst, abs(Double(a) - e) / (1 + abs(e))) }
+                        XCTAssertLessThan(worst, 2e-5, tag)
+                        if let m = closeness(dw.values, plain.dw.values, rtol: 1e-4, atol: 1e-4) { XCTFail("vs im2col path \(tag): \(m)") }
+                    }
                 }
             }
         }
@@ -208,10 +207,11 @@ final class ConvTests: XCTestCase {
                 }
             }
             for threads in [1, 2] {
-                Parallel.setThreads(threads)
-                let u = winogradFilters(w, tile: .f2x3)
-                XCTAssertEqual(u.shape, [16, cout, cin])
-                XCTAssertEqual(u.values, want, "\(cout)×\(cin) threads \(threads)")
+                Parallel.with(threads: threads) {
+                    let u = winogradFilters(w, tile: .f2x3)
+                    XCTAssertEqual(u.shape, [16, cout, cin])
+                    XCTAssertEqual(u.values, want, "\(cout)×\(cin) threads \(threads)")
+                }
             }
         }
     }

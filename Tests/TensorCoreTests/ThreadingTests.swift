@@ -4,8 +4,6 @@ import TestSupport
 
 /// Kernels outside BLAS give bit-identical results with 1 and 2 workers.
 final class ThreadingTests: XCTestCase {
-    override func tearDown() { Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
-
     func testThreadCountIndependence() throws {
         var rng = TestRNG(seed: 77)
         let x = rng.tensor([3, 6, 13, 11]), dwW = rng.tensor([6, 1, 3, 3]), b6 = rng.tensor([6])
@@ -27,10 +25,8 @@ final class ThreadingTests: XCTestCase {
                     ln.y.values, lnb.dx.values, lnb.dw.values, mp.y.values, rzb.values, ap.values,
                     try gelu(big).values, try softmaxLastDim(tokens).values, [try sumAll(big)]]
         }
-        Parallel.setThreads(1)
-        let one = try run()
-        Parallel.setThreads(2)
-        let two = try run()
+        let one = try Parallel.with(threads: 1) { try run() }
+        let two = try Parallel.with(threads: 2) { try run() }
         for i in 0..<one.count { XCTAssertEqual(one[i], two[i], "result \(i)") }
     }
 
@@ -38,13 +34,13 @@ final class ThreadingTests: XCTestCase {
     func testParallelMapKeepsOrderAndReportsTheFirstError() throws {
         struct Bad: Error, Equatable { let i: Int }
         for threads in [1, 2, 3] {
-            Parallel.setThreads(threads)
-            XCTAssertEqual(try Parallel.map(1000) { $0 * $0 }, (0..<1000).map { $0 * $0 })
-            XCTAssertEqual(try Parallel.map(0) { $0 }, [])
-            XCTAssertThrowsError(try Parallel.map(100) { i -> Int in if i % 30 == 29 { throw Bad(i: i) }; return i }) { e in
-                XCTAssertEqual(e as? Bad, Bad(i: 29))
+            try Parallel.with(threads: threads) {
+                XCTAssertEqual(try Parallel.map(1000) { $0 * $0 }, (0..<1000).map { $0 * $0 })
+                XCTAssertEqual(try Parallel.map(0) { $0 }, [])
+                XCTAssertThrowsError(try Parallel.map(100) { i -> Int in if i % 30 == 29 { throw Bad(i: i) }; return i }) { e in
+                    XCTAssertEqual(e as? Bad, Bad(i: 29))
+                }
             }
         }
-        Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
     }
 }

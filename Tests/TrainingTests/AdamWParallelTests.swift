@@ -11,20 +11,19 @@ final class AdamWParallelTests: XCTestCase {
     func testChunkedStepEqualsSerialRecurrence() throws {
         var rng = TestRNG(seed: 3)
         let sizes = [70_001, 3, 1, 40_000, 17, 65_536, 5]
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved) }
         let initial = sizes.map { rng.tensor([$0]) }
         let grads = (0..<3).map { _ in sizes.map { rng.tensor([$0]) } }
         var results: [[[Float]]] = []
         for threads in [1, 2] {
-            Parallel.setThreads(threads)
-            let params = initial.map { Parameter($0.copy()) }
-            let opt = AdamW(weightDecay: 0.05)
-            for (s, gs) in grads.enumerated() {
-                let lr: Float = [1e-3, 5e-4, 2e-4][s]
-                try opt.step(zip(params, gs).enumerated().map { try Gradient(key: "p\($0.offset)", parameter: $0.element.0, grad: $0.element.1) }, lr: lr)
+            try Parallel.with(threads: threads) {
+                let params = initial.map { Parameter($0.copy()) }
+                let opt = AdamW(weightDecay: 0.05)
+                for (s, gs) in grads.enumerated() {
+                    let lr: Float = [1e-3, 5e-4, 2e-4][s]
+                    try opt.step(zip(params, gs).enumerated().map { try Gradient(key: "p\($0.offset)", parameter: $0.element.0, grad: $0.element.1) }, lr: lr)
+                }
+                results.append(params.map(\.value.values))
             }
-            results.append(params.map(\.value.values))
         }
         XCTAssertEqual(results[0], results[1], "AdamW depends on the thread count")
         // The recurrence per element, serially, as torch.optim.AdamW's single-tensor path computes it.

@@ -52,14 +52,14 @@ final class OptimizerFixtureTests: XCTestCase {
     /// The updates split large parameters across workers; each element's arithmetic is its own,
     /// so one and two workers give the same bits.
     func testUpdatesIndependentOfThreadCount() throws {
-        defer { Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
         var rng = TestRNG(seed: 5)
         let initial = rng.tensor([100_003]), grads = [rng.tensor([100_003]), rng.tensor([100_003])]
         func run(_ threads: Int, _ opt: Optimizer) throws -> [Float] {
-            Parallel.setThreads(threads)
-            let p = Parameter(initial.copy())
-            for g in grads { try opt.step([Gradient(key: "w", parameter: p, grad: g)], lr: 0.01) }
-            return p.value.values
+            try Parallel.with(threads: threads) {
+                let p = Parameter(initial.copy())
+                for g in grads { try opt.step([Gradient(key: "w", parameter: p, grad: g)], lr: 0.01) }
+                return p.value.values
+            }
         }
         XCTAssertEqual(try run(1, AdamW()), try run(2, AdamW()))
         XCTAssertEqual(try run(1, SGD(momentum: 0.9, weightDecay: 1e-4, nesterov: true)),
