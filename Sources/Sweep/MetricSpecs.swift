@@ -320,23 +320,15 @@ public enum MetricSpecs {
             return confidence(n, "Increase in confidence", convention: "1 if the predicted class's softmax score rises on x⊙L",
                               unitInterval: true) { $0.increased }
         case .deletion:
-            return MetricSpec(n, convention: "RISE, zero baseline, softmax, lower = more faithful", unitInterval: true, parameters: [.steps],
-                              rows: [MetricRow(n.rawValue, "Deletion AUC") { "\($0.field(.steps));baseline=zero;score=softmax" }],
-                              .perMap(cost: { Double($0.steps) }) { b, pv in
-                try (0..<b.count).map { i in
-                    [Outcome(value: try Faithfulness.deletion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model,
-                                                              steps: pv.steps, cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc, reason: "")]
-                }
-            })
+            return rise(n, "Deletion AUC", convention: "RISE, zero baseline, softmax, lower = more faithful", params: "baseline=zero;score=softmax") { b, i, steps in
+                try Faithfulness.deletion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model, steps: steps,
+                                          cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc
+            }
         case .insertion:
-            return MetricSpec(n, convention: "RISE, blur(11, σ5) start, softmax, higher = more faithful", unitInterval: true, parameters: [.steps],
-                              rows: [MetricRow(n.rawValue, "Insertion AUC") { "\($0.field(.steps));start=blur11s5;score=softmax" }],
-                              .perMap(cost: { Double($0.steps) }) { b, pv in
-                try (0..<b.count).map { i in
-                    [Outcome(value: try Faithfulness.insertion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model,
-                                                               steps: pv.steps, cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc, reason: "")]
-                }
-            })
+            return rise(n, "Insertion AUC", convention: "RISE, blur(11, σ5) start, softmax, higher = more faithful", params: "start=blur11s5;score=softmax") { b, i, steps in
+                try Faithfulness.insertion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model, steps: steps,
+                                           cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc
+            }
         case .road_morf:
             return road(n, "ROAD MoRF", order: .mostRelevantFirst, convention: "mean softmax change over percentiles 10…90 imputed, most relevant first")
         case .road_lerf:
@@ -424,6 +416,15 @@ public enum MetricSpecs {
                    rows: [MetricRow(n.rawValue, label) { _ in "score=softmax;class=predicted" }], .perMap(cost: { _ in 1 }) { b, _ in
             try Faithfulness.confidenceChange(images: b.images, maps: b.maps, model: b.model, classes: b.predicted,
                                               cleanLogits: b.logits, batchSize: b.batchSize).map { [Outcome(value: value($0), reason: "")] }
+        })
+    }
+
+    /// A RISE curve's area per image, over `steps` steps (each step one forward).
+    static func rise(_ n: MetricName, _ label: String, convention: String, params: String,
+                     _ auc: @escaping @Sendable (MapBatch, _ image: Int, _ steps: Int) throws -> Double) -> MetricSpec {
+        MetricSpec(n, convention: convention, unitInterval: true, parameters: [.steps],
+                   rows: [MetricRow(n.rawValue, label) { "\($0.field(.steps));\(params)" }], .perMap(cost: { Double($0.steps) }) { b, pv in
+            try (0..<b.count).map { i in [Outcome(value: try auc(b, i, pv.steps), reason: "")] }
         })
     }
 
