@@ -36,4 +36,6 @@ public enum FactMetric {
     /// The manifest's class of the image (value = class index; params `class=<name>`).
     public static let truth = "truth"
     public static let predicted = "predicted"
+    /// 1 if the predicted class is the manifest's, else 0.
+    public static let correct = "correct"
 }

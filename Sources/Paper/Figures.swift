@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Evaluation
 import Report
+import Sweep
 
 /// One figure of the report.
 public struct PaperFigure {
@@ -77,14 +78,14 @@ public enum Figures {
 
     /// Per-image distributions of each metric per architecture, RandomCAM's mean as the reference.
     public static func distributions(_ archs: [String], rows: [ResultRow]) -> [PaperFigure] {
-        ExplanationMetric.all.compactMap { m in
-            let groups = archs.map { (name: $0, values: values(rows, model: $0, method: "gradcam", metric: m.metric)) }
+        Tables.explanationMetrics.compactMap { m in
+            let groups = archs.map { (name: $0, values: values(rows, model: $0, method: "gradcam", metric: m.primaryRow)) }
             guard groups.contains(where: { !$0.values.isEmpty }) else { return nil }
-            let chance = Stats.mean(values(rows, method: "random", metric: m.metric))
+            let chance = Stats.mean(values(rows, method: "random", metric: m.primaryRow))
             let svg = Plot.distributions(title: "\(m.label) of Grad-CAM per architecture", yLabel: m.label, groups: groups,
                                          reference: chance.map { (label: String(format: "RandomCAM mean %.3f", $0), y: $0) },
                                          bounds: m.unitInterval ? 0...1 : nil)
-            return PaperFigure(name: "dist_\(m.metric)", caption: "\(m.label) (\(m.convention)) per test image and seed; box = quartiles, "
+            return PaperFigure(name: "dist_\(m.primaryRow)", caption: "\(m.label) (\(m.convention)) per test image and seed; box = quartiles, "
                                + "whiskers = 1.5 IQR, points = images; line = RandomCAM's mean over all architectures (chance).", svg: svg)
         }
     }
@@ -94,10 +95,11 @@ public enum Figures {
     public static func agreement(_ archs: [String], rows: [ResultRow], threshold: Float) -> PaperFigure? {
         var v = [[Double?]](repeating: [Double?](repeating: nil, count: archs.count), count: archs.count)
         var any = false
+        let consist = MetricName.consist.spec.primaryRow, iou = MetricName.cross_arch.spec.primaryRow
         for (i, a) in archs.enumerated() {
             for (j, b) in archs.enumerated() {
-                let xs = i == j ? values(rows, model: a, method: "gradcam", metric: "consist")
-                    : values(rows, model: "\(a)~\(b)", method: "gradcam", metric: "arch_iou") + values(rows, model: "\(b)~\(a)", method: "gradcam", metric: "arch_iou")
+                let xs = i == j ? values(rows, model: a, method: "gradcam", metric: consist)
+                    : values(rows, model: "\(a)~\(b)", method: "gradcam", metric: iou) + values(rows, model: "\(b)~\(a)", method: "gradcam", metric: iou)
                 v[i][j] = Stats.mean(xs)
                 if !xs.isEmpty { any = true }
             }
@@ -112,11 +114,12 @@ public enum Figures {
     /// are re-initialised from the head down.
     public static func cascade(_ rows: [ResultRow], architecture: String) -> PaperFigure? {
         var series: [Series] = []
-        let methods = Array(Set(rows.filter { $0.key.metric == "cascade_spearman" }.map(\.key.method))).sorted()
+        let spearman = MetricName.cascade.spec.primaryRow
+        let methods = Array(Set(rows.filter { $0.key.metric == spearman }.map(\.key.method))).sorted()
         for m in methods {
             var byStage: [Int: [Double]] = [:]
-            for r in rows where r.key.metric == "cascade_spearman" && r.key.method == m {
-                guard let v = r.value, v.isFinite, let st = r.key.params.split(separator: ";").first, st.hasPrefix("stage="), let k = Int(st.dropFirst(6)) else { continue }
+            for r in rows where r.key.metric == spearman && r.key.method == m {
+                guard let v = r.value, v.isFinite, let k = MetricParameter.stage.value(in: r.key.params).flatMap({ Int($0) }) else { continue }
                 byStage[k, default: []].append(v)
             }
             let stages = byStage.keys.sorted()
@@ -150,10 +153,11 @@ public enum Figures {
 
     /// Methods compared on one architecture, the metrics in [0, 1] side by side with CIs.
     public static func methods(_ groups: [SummaryGroup], architecture: String, methods: [String]) -> PaperFigure? {
-        let metrics = ExplanationMetric.all.filter { $0.unitInterval && $0.metric != "consist" }
+        // One weights per architecture here: nothing across weights is defined.
+        let metrics = Tables.explanationMetrics.filter { $0.unitInterval && $0.scope != .acrossWeights }
         var series: [(name: String, values: [Double?], lo: [Double?]?, hi: [Double?]?)] = []
         for m in metrics {
-            let gs = methods.map { me in groups.first { $0.model == architecture && $0.method == me && $0.metric == m.metric } }
+            let gs = methods.map { me in groups.first { $0.model == architecture && $0.method == me && $0.metric == m.primaryRow } }
             guard gs.contains(where: { $0?.mean != nil }) else { continue }
             series.append((name: m.label, values: gs.map { $0?.mean }, lo: gs.map { $0?.ciLow }, hi: gs.map { $0?.ciHigh }))
         }

@@ -39,7 +39,7 @@ public enum GridStage {
     public static func chooseRows(_ manifest: Manifest, mainRows: [ResultRow], firstWeights: Set<String>) -> [(label: String, item: ManifestItem, correct: Int)] {
         let classes = studyOrder.filter(manifest.classes.contains) + manifest.classes.filter { !studyOrder.contains($0) }
         var correct: [String: Int] = [:]
-        for r in mainRows where r.key.metric == "correct" && firstWeights.contains(r.key.weights) && r.value == 1 { correct[r.key.image, default: 0] += 1 }
+        for r in mainRows where r.key.metric == FactMetric.correct && firstWeights.contains(r.key.weights) && r.value == 1 { correct[r.key.image, default: 0] += 1 }
         let test = manifest.items(in: .test)
         return classes.compactMap { cls in
             let items = test.filter { $0.className == cls }

@@ -61,8 +61,9 @@ public enum PaperReport {
             if let f = Figures.cascade(m.rows, architecture: arch) { doc.figure(name: f.name, caption: f.caption, svg: f.svg) }
             var rows: [[String]] = []
             for me in c.analysis.methods {
-                for x in ExplanationMetric.all where x.metric != "consist" {
-                    rows.append([me, x.label, Tables.cell(mg.first { $0.model == arch && $0.method == me && $0.metric == x.metric }), x.convention])
+                // The methods sweep has one weights: nothing across weights is defined.
+                for x in Tables.explanationMetrics where x.scope != .acrossWeights {
+                    rows.append([me, x.label, Tables.cell(mg.first { $0.model == arch && $0.method == me && $0.metric == x.primaryRow }), x.convention])
                 }
             }
             doc.table(caption: "CAM methods on \(arch) (first seed): mean over test images [95% bootstrap CI].",

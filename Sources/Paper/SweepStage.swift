@@ -28,7 +28,8 @@ public enum SweepStage {
                                 .init(architecture: a, weights: models.filter { $0.architecture == a }.map(\.checkpoint))
                             })
         s.methods = ["gradcam", "random"]
-        s.metrics = ["locacc", "pointing", "energy", "faith", "deletion", "insertion", "consist"] + (c.architectures.count > 1 ? ["cross_arch"] : [])
+        s.metrics = ([MetricName.locacc, .pointing, .energy, .faith, .deletion, .insertion, .consist]
+                     + (c.architectures.count > 1 ? [.cross_arch] : [])).map(\.rawValue)
         common(&s, c)
         return s
     }
@@ -39,7 +40,8 @@ public enum SweepStage {
         let first = models.first { $0.architecture == arch }.map { [$0.checkpoint] } ?? []
         var s = SweepConfig(data: .init(path: data.manifestPath, split: "test"), models: [.init(architecture: arch, weights: first)])
         s.methods = c.analysis.methods
-        s.metrics = ["locacc", "pointing", "energy", "faith", "deletion", "insertion", "cascade"] + (c.analysis.methods.count > 1 ? ["cross_method"] : [])
+        s.metrics = ([MetricName.locacc, .pointing, .energy, .faith, .deletion, .insertion, .cascade]
+                     + (c.analysis.methods.count > 1 ? [.cross_method] : [])).map(\.rawValue)
         common(&s, c)
         return s
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Evaluation
+import Sweep
 
 /// A table as the report shows it (strings) and as its CSV holds it.
 public struct PaperTable: Sendable {
@@ -7,26 +8,6 @@ public struct PaperTable: Sendable {
     public var header: [String]
     public var rows: [[String]]
     public var csvName: String
-}
-
-/// The explanation metrics of the report, with the convention each number follows.
-public struct ExplanationMetric: Sendable {
-    /// The results' `metric` column.
-    public var metric: String
-    public var label: String
-    public var convention: String
-    /// In [0, 1] (plotted together).
-    public var unitInterval: Bool
-
-    public static let all: [ExplanationMetric] = [
-        .init(metric: "locacc", label: "LocAcc", convention: "|[L≥0.5] ∩ M| / |M|, higher = on the lesion", unitInterval: true),
-        .init(metric: "faith", label: "Faith", convention: "logit drop f(x)_y − f(x⊙(1−L))_y, raw logits", unitInterval: false),
-        .init(metric: "consist", label: "Consist", convention: "mean IoU of [L≥0.5] across seeds, reference = first seed", unitInterval: true),
-        .init(metric: "pointing", label: "Pointing", convention: "1 if the map's maximum lies in the mask", unitInterval: true),
-        .init(metric: "energy", label: "Energy", convention: "share of the map's mass inside the mask", unitInterval: true),
-        .init(metric: "deletion", label: "Deletion AUC", convention: "RISE, zero baseline, softmax, lower = more faithful", unitInterval: true),
-        .init(metric: "insertion", label: "Insertion AUC", convention: "RISE, blur(11, σ5) start, softmax, higher = more faithful", unitInterval: true),
-    ]
 }
 
 /// Accuracy of one architecture over its seeds.
@@ -40,6 +21,10 @@ public struct ArchitectureAccuracy: Sendable {
 /// Stage 4: statistics — Table I from the trainer's test JSON, the explanation table with bootstrap
 /// CIs and the RandomCAM chance level, paired Wilcoxon–Holm comparisons between architectures.
 public enum Tables {
+    /// The explanation metrics of the report, in its order; each one's row, label and convention
+    /// come from its declaration.
+    public static let explanationMetrics: [MetricSpec] = [MetricName.locacc, .faith, .consist, .pointing, .energy, .deletion, .insertion].map(\.spec)
+
     /// `digits` places; a value that rounds to zero prints as 0 ("-0.000" reads as a sign error).
     static func f(_ v: Double?, _ digits: Int = 3) -> String {
         guard let v else { return "–" }
@@ -127,8 +112,8 @@ public enum Tables {
         var out: [[String]] = []
         for a in archs {
             let flag = accuracy.first { $0.architecture == a }?.flagged ?? false
-            for m in ExplanationMetric.all {
-                let g = group(groups, a, "gradcam", m.metric), r = group(groups, a, "random", m.metric)
+            for m in explanationMetrics {
+                let g = group(groups, a, "gradcam", m.primaryRow), r = group(groups, a, "random", m.primaryRow)
                 out.append([a, m.label, cell(g), r.map { $0.n > 0 ? f($0.mean) : cell($0) } ?? "–", String(g?.n ?? 0), String(g?.undefined ?? 0),
                             flag ? "yes: accuracy below the floor" : "", m.convention])
             }
@@ -144,10 +129,10 @@ public enum Tables {
     /// Paired two-sided Wilcoxon signed-rank tests between architectures (Grad-CAM, values paired by
     /// image after averaging seeds), Holm-adjusted per metric.
     public static func comparisons(_ rows: [ResultRow]) -> PaperTable {
-        let wanted = Set(ExplanationMetric.all.map(\.metric))
+        let wanted = Set(explanationMetrics.map(\.primaryRow))
         let cs = Summary.comparisons(rows.filter { $0.key.method == "gradcam" && wanted.contains($0.key.metric) }, factor: .model)
         func p(_ v: Double?) -> String { v.map { $0 < 1e-4 ? String(format: "%.1e", $0) : String(format: "%.4f", $0) } ?? "–" }
-        let label = Dictionary(uniqueKeysWithValues: ExplanationMetric.all.map { ($0.metric, $0.label) })
+        let label = Dictionary(uniqueKeysWithValues: explanationMetrics.map { ($0.primaryRow, $0.label) })
         return PaperTable(caption: "Paired comparisons between architectures (Grad-CAM): two-sided Wilcoxon signed-rank test on per-image "
                           + "values (seeds averaged per image; zero differences dropped, scipy defaults), Holm-adjusted within each metric.",
                           header: ["metric", "a", "b", "pairs", "mean a − b", "W", "p", "p (Holm)"],

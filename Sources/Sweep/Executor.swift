@@ -94,13 +94,18 @@ public final class Executor {
         }
     }
 
-    /// For every map a later unit reads, the position of its last reader (and, per position, the
-    /// maps to drop after it, so releasing costs nothing at positions with no last reader).
+    /// For every map a later unit compares, the position of its last reader (and, per position, the
+    /// maps to drop after it, so releasing costs nothing at positions with no last reader). A model
+    /// unit's comparisons read the maps it computes itself.
     func planLastUse(_ units: [WorkUnit]) {
         lastUse = [:]
         maps = [:]
         for (p, u) in units.enumerated() where u.kind != .model {
-            for i in u.images { for w in u.weights { for m in methods.indices { lastUse[MapKey(image: i, weights: w, method: m)] = p } } }
+            for c in plan.comparisons(in: u) {
+                for site in c.sites {
+                    for case let .trained(w, m) in site.maps { for i in u.images { lastUse[MapKey(image: i, weights: w, method: m)] = p } }
+                }
+            }
         }
         releaseAt = [:]
         for (k, p) in lastUse { releaseAt[p, default: []].append(k) }
@@ -216,11 +221,9 @@ public final class Executor {
         let store: Store
         var written = 0
         init(plan: Plan, store: Store) { self.plan = plan; self.store = store }
-        func put(_ image: PlannedImage, model: String, weights: String, weightsID: String, method: String, _ r: RowName, _ o: Outcome) throws {
-            let id = plan.rowID(image: image, model: model, weights: weightsID, method: method, metric: r.metric, params: r.params)
-            let row = ResultRow(key: ResultKey(image: image.file, model: model, weights: weights, method: method, metric: r.metric, params: r.params),
-                                value: o.value, reason: o.reason, id: id)
-            pending.append(row)
+        func put(_ image: PlannedImage, _ s: RowSubject, _ r: RowName, _ o: Outcome) {
+            let e = plan.expectedRow(image, s, r)
+            pending.append(ResultRow(key: e.key, value: o.value, reason: o.reason, id: e.id))
         }
         /// A unit's rows, appended when the unit ends in the order the plan lists them
         /// (`Plan.expectedRows`): the order of a results file then depends only on the plan, so
@@ -235,17 +238,46 @@ public final class Executor {
         }
     }
 
+    /// The maps one unit's comparisons read, each computed (or taken from the run's cache) once
+    /// and dropped after its last reader in the unit.
+    final class UnitMaps {
+        private var known: [MapRef: [Int: Tensor]] = [:]
+        private let compute: (MapRef) throws -> [Int: Tensor]
+        init(compute: @escaping (MapRef) throws -> [Int: Tensor]) { self.compute = compute }
+        func set(_ r: MapRef, _ m: [Int: Tensor]) { known[r] = m }
+        func drop(_ r: MapRef) { known[r] = nil }
+        func callAsFunction(_ r: MapRef) throws -> [Int: Tensor] {
+            if let m = known[r] { return m }
+            let m = try compute(r)
+            known[r] = m
+            return m
+        }
+    }
+
     func execute(_ unit: WorkUnit, position: Int, expected: [ExpectedRow], store: Store) throws -> Int {
         let out = Writer(plan: plan, store: store)
-        switch unit.kind {
-        case .model: try runModel(unit, position: position, out)
-        case .cascade: try runCascade(unit, position: position, out)
-        case .consist: try runConsist(unit, position: position, out)
-        case .crossArchitecture: try runCrossArchitecture(unit, position: position, out)
+        // Trained maps: the run's cache, else computed now; randomised ones: the cascade unit's model.
+        var randomizedMaps: ((Int) throws -> [Int: Tensor])? = nil
+        let unitMaps = UnitMaps { [unowned self] ref in
+            switch ref {
+            case let .trained(w, m): return try self.mapsOf(unit.images, weights: w, method: m, position: position)
+            case let .randomized(_, m):
+                guard let r = randomizedMaps else { throw SweepError.io(path: store.path, detail: "unit \(unit.index) has no randomised model (internal error)") }
+                return try r(m)
+            }
         }
+        var readable = true
+        switch unit.kind {
+        case .model: readable = try runModel(unit, position: position, out, unitMaps)
+        case .cascade:
+            randomizedMaps = try randomizedMapsOf(unit)
+            readable = randomizedMaps != nil
+        case .consist, .crossArchitecture: break
+        }
+        if readable { try runComparisons(unit, unitMaps, out) }
         try out.flush(expected)
         // Every expected row of a readable image must now be stored: the plan and the executor
-        // derive rows from the same table, and this keeps them honest.
+        // derive rows from the same declarations, and this keeps them honest.
         let unreadableFiles = Set(unreadable.keys)
         if let lost = expected.first(where: { !store.contains($0.id) && !unreadableFiles.contains($0.key.image) }) {
             throw SweepError.io(path: store.path, detail: "unit \(unit.index) did not produce the row \(lost.key) (internal error)")
@@ -253,8 +285,11 @@ public final class Executor {
         return out.written
     }
 
-    func runModel(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
-        guard let d = try decode(unit.images) else { return }
+    /// Facts and every per-map metric of one batch and weights: one forward of the clean images and
+    /// one map per method, shared by all metrics. Leaves the maps in `unitMaps` for the unit's
+    /// comparisons; false when no image is readable.
+    func runModel(_ unit: WorkUnit, position: Int, _ out: Writer, _ unitMaps: UnitMaps) throws -> Bool {
+        guard let d = try decode(unit.images) else { return false }
         let j = unit.weights[0]
         let w = plan.weights[j]
         let arch = w.arch
@@ -265,71 +300,57 @@ public final class Executor {
         let k = logits.shape[1]
         let probs = try softmaxLastDim(logits)
         let imgs = d.indices.map { plan.images[$0] }
-        func put(_ i: Int, _ method: String, _ r: RowName, _ o: Outcome) throws {
-            try out.put(imgs[i], model: w.architecture, weights: w.tag, weightsID: w.digest, method: method, r, o)
-        }
         for (i, img) in imgs.enumerated() {
-            try out.put(img, model: "-", weights: "-", weightsID: "-", method: "-", RowName(metric: FactMetric.truth, params: "class=\(img.className)"),
-                        Outcome(value: Double(img.classIndex), reason: ""))
-            try put(i, "-", RowName(metric: FactMetric.predicted, params: ""), Outcome(value: Double(predicted[i]), reason: ""))
-            try put(i, "-", RowName(metric: "correct", params: ""),
-                    img.classIndex < k ? Outcome(value: predicted[i] == img.classIndex ? 1 : 0, reason: "") : .undefined(Undefined.classOutOfRange))
+            for f in plan.facts(img, weights: j) {
+                let o: Outcome
+                switch f.fact {
+                case .truth: o = Outcome(value: Double(img.classIndex), reason: "")
+                case .predicted: o = Outcome(value: Double(predicted[i]), reason: "")
+                case .correct: o = img.classIndex < k ? Outcome(value: predicted[i] == img.classIndex ? 1 : 0, reason: "") : .undefined(Undefined.classOutOfRange)
+                }
+                out.put(img, f.subject, f.row, o)
+            }
         }
+        let perMap = metrics.map(\.spec).compactMap { spec in spec.function.perMap.map { (spec: spec, compute: $0.compute) } }
         let explainer = CAMExplainer(model: model)
-        let (h, wd) = (d.images.shape[2], d.images.shape[3])
-        var methodMaps: [Tensor] = []
         for (mi, method) in methods.enumerated() {
             let maps = try explain(explainer, d.images, method, predicted, arch: w.architecture)
-            methodMaps.append(maps)
-            let constant = try (0..<imgs.count).map { isConstantMap(try plane(maps, $0)) }
-            for (k2, i) in d.indices.enumerated() { keep(MapKey(image: i, weights: j, method: mi), try plane(maps, k2), position: position) }
+            let planes = try d.indices.indices.map { try plane(maps, $0) }
+            let constant = planes.map(isConstantMap)
+            for (k2, i) in d.indices.enumerated() { keep(MapKey(image: i, weights: j, method: mi), planes[k2], position: position) }
+            unitMaps.set(.trained(weights: j, method: mi), Dictionary(uniqueKeysWithValues: zip(d.indices, planes)))
             let cfg = config
             let batch = MapBatch(images: d.images, maps: maps, masks: d.masks, predicted: predicted, logits: logits, probs: probs,
                                  model: logitsFn, explain: { x, cls in
                                      try explainer.explain(x, CAMOptions(method: method, targetClasses: cls, seed: cfg.camSeed)).maps
                                  }, batchSize: cfg.batchSize)
-            for metric in metrics where metric.spec.scope == .perMap {
-                for pv in plan.parameterValues(metric.spec, arch: arch) {
-                    let names = metric.spec.rows(pv, arch)
-                    let outcomes = try metric.spec.compute!(batch, pv)
+            let subject = plan.subject(weights: j, method: method.rawValue)
+            for (spec, compute) in perMap {
+                for pv in plan.parameterValues(spec, arch: arch) {
+                    let names = spec.rows(pv, arch)
+                    let outcomes = try compute(batch, pv)
                     for i in 0..<imgs.count {
-                        precondition(outcomes[i].count == names.count, "\(metric.rawValue): \(outcomes[i].count) outcomes for \(names.count) rows")
-                        for (r, o) in zip(names, outcomes[i]) { try put(i, method.rawValue, r, constant[i] ? .undefined(Undefined.constantMap) : o) }
+                        precondition(outcomes[i].count == names.count, "\(spec.name.rawValue): \(outcomes[i].count) outcomes for \(names.count) rows")
+                        for (r, o) in zip(names, outcomes[i]) { out.put(imgs[i], subject, r, constant[i] ? .undefined(Undefined.constantMap) : o) }
                     }
                 }
             }
             if let o = config.overlays {
                 for (k2, i) in d.indices.enumerated() where i < o.perModel {
                     try writeOverlay(dir: o.directory, weights: w, method: method, file: imgs[k2].file, image: d.images.slice0(k2..<(k2 + 1)),
-                                     map: try plane(maps, k2))
+                                     map: planes[k2])
                 }
             }
         }
-        if metrics.contains(.cross_method) {
-            let spec = MetricName.cross_method.spec
-            for (a, b) in plan.methodPairs {
-                let pair = "\(methods[a].rawValue)~\(methods[b].rawValue)"
-                for pv in plan.parameterValues(spec, arch: arch) {
-                    let names = spec.rows(pv, arch)
-                    for i in 0..<imgs.count {
-                        let x = try methodMaps[a].slice0(i..<(i + 1)).reshaped([h, wd]), y = try methodMaps[b].slice0(i..<(i + 1)).reshaped([h, wd])
-                        let constant = isConstantMap(x) || isConstantMap(y)
-                        let iou: Outcome = constant ? .undefined(Undefined.constantMap)
-                            : .of(try Similarity.binaryIoU(x, y, threshold: pv.threshold), else: Undefined.emptyBinarisedMaps)
-                        let rho: Outcome = constant ? .undefined(Undefined.constantMap) : .of(try Similarity.spearman(x, y), else: Undefined.constantMap)
-                        try put(i, pair, names[0], iou)
-                        try put(i, pair, names[1], rho)
-                    }
-                }
-            }
-        }
+        return true
     }
 
-    func runCascade(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
+    /// The cascade unit's randomised model (built once per weights and stage, reused by every
+    /// batch) and, per method, its maps of the unit's readable images; nil when none is readable.
+    func randomizedMapsOf(_ unit: WorkUnit) throws -> ((Int) throws -> [Int: Tensor])? {
         let j = unit.weights[0], stage = unit.stage ?? 0
         let w = plan.weights[j]
-        let arch = w.arch
-        guard let d = try decode(unit.images) else { return }
+        guard let d = try decode(unit.images) else { return nil }
         let original = try model(j)
         let predicted = try predictedClasses(logitsFunction(original)(d.images))
         let rmodel: ImageClassifier
@@ -337,72 +358,39 @@ public final class Executor {
             randomized = nil
             let base: ImageClassifier
             if let u = unfolded[j] { base = u } else { base = try build(j); unfolded[j] = base }
-            let prefixes = arch.cascadeBlocks[0...stage].flatMap { $0 }
+            let prefixes = w.arch.cascadeBlocks[0...stage].flatMap { $0 }
             rmodel = try base.randomized(prefixes: prefixes, seed: config.camSeed &+ 7919, imageSize: config.imageSize)
             randomized = (j, stage, rmodel)
         }
-        let spec = MetricName.cascade.spec
         let rexplainer = CAMExplainer(model: rmodel)
-        for (mi, method) in methods.enumerated() {
-            let originals = try mapsOf(d.indices, weights: j, method: mi, position: position)
-            let rmaps = try explain(rexplainer, d.images, method, predicted, arch: w.architecture)
-            for pv in plan.parameterValues(spec, arch: arch, stage: stage) {
-                let names = spec.rows(pv, arch)
-                for (k, i) in d.indices.enumerated() {
-                    guard let o = originals[i] else { continue }
-                    let r = try plane(rmaps, k)
-                    let outcomes: [Outcome]
-                    if isConstantMap(o) {
-                        outcomes = [.undefined(Undefined.constantMap), .undefined(Undefined.constantMap)]
-                    } else {
-                        let sim = try Sanity.similarity(original: o, other: r)
-                        outcomes = [.of(sim.spearman, else: "randomised map constant"), .of(sim.ssim, else: Undefined.smallMap)]
-                    }
-                    for (n, oc) in zip(names, outcomes) {
-                        try out.put(plan.images[i], model: w.architecture, weights: w.tag, weightsID: w.digest, method: method.rawValue, n, oc)
-                    }
-                }
-            }
+        return { [unowned self] m in
+            let rmaps = try self.explain(rexplainer, d.images, self.methods[m], predicted, arch: w.architecture)
+            var out: [Int: Tensor] = [:]
+            for (k, i) in d.indices.enumerated() { out[i] = try self.plane(rmaps, k) }
+            return out
         }
     }
 
-    func runConsist(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
-        let ws = unit.weights.map { plan.weights[$0] }
-        let all = ws.map(\.digest).joined(separator: "+")
-        let spec = MetricName.consist.spec
-        for (mi, method) in methods.enumerated() {
-            let perWeights = try unit.weights.map { try mapsOf(unit.images, weights: $0, method: mi, position: position) }
-            for pv in plan.parameterValues(spec, arch: ws[0].arch) {
-                let names = spec.rows(pv, ws[0].arch)
-                for i in unit.images {
-                    let ms = perWeights.compactMap { $0[i] }
-                    guard ms.count == ws.count else { continue }
-                    let v = try Consistency.consist(maps: ms, threshold: pv.threshold)
-                    try out.put(plan.images[i], model: ws[0].architecture, weights: "all", weightsID: all, method: method.rawValue, names[0],
-                                .of(v, else: Undefined.noDefinedPair))
-                }
-            }
-        }
-    }
-
-    func runCrossArchitecture(_ unit: WorkUnit, position: Int, _ out: Writer) throws {
-        let ws = unit.weights.map { plan.weights[$0] }
-        let spec = MetricName.cross_arch.spec
-        for (mi, method) in methods.enumerated() {
-            let perArch = try unit.weights.map { try mapsOf(unit.images, weights: $0, method: mi, position: position) }
-            for a in 0..<ws.count {
-                for b in (a + 1)..<ws.count {
-                    for pv in plan.parameterValues(spec, arch: ws[a].arch) {
-                        let names = spec.rows(pv, ws[a].arch)
-                        for i in unit.images {
-                            guard let x = perArch[a][i], let y = perArch[b][i] else { continue }
-                            let o: Outcome = isConstantMap(x) || isConstantMap(y) ? .undefined(Undefined.constantMap)
-                                : .of(try Similarity.binaryIoU(x, y, threshold: pv.threshold), else: Undefined.emptyBinarisedMaps)
-                            try out.put(plan.images[i], model: "\(ws[a].architecture)~\(ws[b].architecture)", weights: "first",
-                                        weightsID: ws[a].digest + "+" + ws[b].digest, method: method.rawValue, names[0], o)
-                        }
+    /// Every requested comparison metric of the unit, whatever its scope: per site and image, the
+    /// maps the site names, compared by the metric's function.
+    func runComparisons(_ unit: WorkUnit, _ unitMaps: UnitMaps, _ out: Writer) throws {
+        for (spec, sites) in plan.comparisons(in: unit) {
+            guard let compare = spec.function.comparison else { continue }
+            var lastReader: [MapRef: Int] = [:]
+            for (s, site) in sites.enumerated() { for r in site.maps { lastReader[r] = s } }
+            for (s, site) in sites.enumerated() {
+                let inputs = try site.maps.map { try unitMaps($0) }
+                for pv in plan.parameterValues(spec, arch: site.arch, stage: unit.stage) {
+                    let names = spec.rows(pv, site.arch)
+                    for i in unit.images {
+                        let maps = inputs.compactMap { $0[i] }
+                        guard maps.count == inputs.count else { continue }
+                        let outcomes = try compare(maps, pv)
+                        precondition(outcomes.count == names.count, "\(spec.name.rawValue): \(outcomes.count) outcomes for \(names.count) rows")
+                        for (r, o) in zip(names, outcomes) { out.put(plan.images[i], site.subject, r, o) }
                     }
                 }
+                for r in site.maps where lastReader[r] == s { unitMaps.drop(r) }
             }
         }
     }

@@ -3,8 +3,8 @@ import TensorCore
 import Models
 import Evaluation
 
-/// The metrics a sweep can compute. Each has exactly one entry in `MetricSpecs.table`, which says
-/// what it needs, which rows it writes (and so the keys resume looks for) and how it is computed.
+/// The metrics a sweep can compute. Each is declared once, in `MetricSpecs.declaration`: its rows
+/// (and so the keys resume looks for), their labels, its scope and its function.
 public enum MetricName: String, CaseIterable, Sendable, Codable {
     /// The study's LocAcc: |[L ≥ τ] ∩ M| / |M| (undefined for an empty mask).
     case locacc
@@ -48,54 +48,60 @@ public enum MetricName: String, CaseIterable, Sendable, Codable {
     /// The default set: the study's three measures and the cheap standard ones.
     public static let defaults: [MetricName] = [.locacc, .pointing, .energy, .iou, .auc, .faith, .deletion, .insertion, .drop,
                                                 .increase, .consist]
-    public var spec: MetricSpec { MetricSpecs.table[self]! }
+    /// Its declaration (built once; the fallback only keeps the lookup total).
+    public var spec: MetricSpec { MetricSpecs.table[self] ?? MetricSpecs.declaration(self) }
 }
 
-/// What a metric measures.
-public enum MetricFamily: String, Sendable, Codable { case localization, faithfulness, consistency, sanity, agreement }
-
 /// A parameter that defines a metric's numbers; grids in `SweepConfig.grid` give several values.
-public enum MetricParameter: String, Sendable, Codable {
+public enum MetricParameter: String, Sendable, Codable, CaseIterable {
     /// Binarisation threshold τ.
     case threshold
     /// Deletion/insertion steps.
     case steps
     /// Cascade stage k (re-initialise `cascadeBlocks[0...k]`): one value per stage of the architecture.
     case stage
+
+    /// Its name in a row's parameters string (`tau=0.5;size=224`).
+    public var key: String {
+        switch self {
+        case .threshold: return "tau"
+        case .steps: return "steps"
+        case .stage: return "stage"
+        }
+    }
+
+    /// Its value in a row's parameters string (`key=value` fields joined by `;`, as
+    /// `ParameterValues.field` writes them), or nil when the row has none.
+    public func value(in params: String) -> String? {
+        let prefix = key + "="
+        return params.split(separator: ";").first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+    }
 }
 
-/// What computing a metric takes beyond one map of one image.
-public struct MetricNeeds: OptionSet, Sendable, Hashable {
-    public let rawValue: Int
-    public init(rawValue: Int) { self.rawValue = rawValue }
-    /// A lesion mask (undefined without one).
-    public static let mask = MetricNeeds(rawValue: 1)
-    /// Forwards of perturbed images.
-    public static let extraForwards = MetricNeeds(rawValue: 2)
-    /// Further CAMs (other classes, augmented images).
-    public static let extraCAMs = MetricNeeds(rawValue: 4)
-    /// Models with re-initialised blocks.
-    public static let randomizedModels = MetricNeeds(rawValue: 8)
-    /// The maps of every weights of the architecture.
-    public static let allWeights = MetricNeeds(rawValue: 16)
-    /// The maps of every method.
-    public static let allMethods = MetricNeeds(rawValue: 32)
-    /// The maps of every architecture (first weights).
-    public static let allArchitectures = MetricNeeds(rawValue: 64)
-}
-
-/// Which work unit computes a metric.
-public enum MetricScope: String, Sendable {
-    /// One map of one image, in the unit of its weights (`WorkUnit.Kind.model`).
+/// Which work unit computes a metric and which maps its function reads.
+public enum MetricScope: String, Sendable, CaseIterable {
+    /// Each map of a batch of images, one weights and one method (`MapBatch`).
     case perMap
-    /// Pairs of methods on one image and weights (also in the model unit).
+    /// Two methods' maps of one image and weights, for every pair of methods a < b: [a's, b's].
     case acrossMethods
-    /// All weights of one architecture (`WorkUnit.Kind.consist`).
+    /// Every weights' map of one image, architecture and method: the first weights' first.
     case acrossWeights
-    /// First weights of every architecture (`WorkUnit.Kind.crossArchitecture`).
+    /// Two architectures' maps of one image and method (each one's first weights), for every pair
+    /// a < b: [a's, b's].
     case acrossArchitectures
-    /// One cascade stage of one weights (`WorkUnit.Kind.cascade`).
+    /// One image, weights and method: [the trained model's map, the map once blocks 0…stage are
+    /// re-initialised].
     case cascade
+
+    /// The work unit that runs it.
+    public var unitKind: WorkUnit.Kind {
+        switch self {
+        case .perMap, .acrossMethods: return .model
+        case .acrossWeights: return .consist
+        case .acrossArchitectures: return .crossArchitecture
+        case .cascade: return .cascade
+        }
+    }
 }
 
 /// The values of the parameters for one row set.
@@ -105,6 +111,15 @@ public struct ParameterValues: Sendable, Hashable {
     public var stage: Int
     public var imageSize: Int
     public var camSeed: UInt64
+
+    /// `key=value` of one parameter, as rows' parameters strings spell it (`MetricParameter.value` reads it back).
+    public func field(_ p: MetricParameter) -> String {
+        switch p {
+        case .threshold: return "\(p.key)=\(threshold)"
+        case .steps: return "\(p.key)=\(steps)"
+        case .stage: return "\(p.key)=\(stage)"
+        }
+    }
 }
 
 /// The name and parameters of one row a metric writes.
@@ -124,6 +139,7 @@ public struct Outcome: Sendable, Equatable {
 /// Reasons for undefined numbers, spelled once.
 public enum Undefined {
     public static let constantMap = "constant map"
+    public static let constantRandomizedMap = "randomised map constant"
     public static let noMask = "no lesion mask"
     public static let emptyMask = "empty mask"
     public static let emptyBinarisedMaps = "both binarised maps empty"
@@ -159,36 +175,233 @@ public struct MapBatch {
     public func cleanScore(_ i: Int) -> Double { Double(probs.data[i * numClasses + predicted[i]]) }
 }
 
-/// Computes a per-map metric on a batch: per image, one outcome per row of `rows`.
-public typealias MetricCompute = (MapBatch, ParameterValues) throws -> [[Outcome]]
+/// A per-map metric on a batch: per image, one outcome per row. The forwards and maps of the batch
+/// are computed once and shared by every per-map metric.
+public typealias MapMetric = @Sendable (MapBatch, ParameterValues) throws -> [[Outcome]]
 
-/// One metric: its name, family, parameters, needs, rows and computation.
-public struct MetricSpec: Sendable {
-    public let name: MetricName
-    public let family: MetricFamily
-    /// The parameters that define its numbers (each multiplies rows over its grid).
-    public let parameters: [MetricParameter]
-    public let needs: MetricNeeds
-    public let scope: MetricScope
-    /// The rows written per image (and method) for given parameter values.
-    public let rows: @Sendable (ParameterValues, Architecture) -> [RowName]
-    /// Relative cost per image and map, in model forwards (for sharding).
-    public let cost: @Sendable (ParameterValues) -> Double
-    /// For `.perMap` metrics; the other scopes are computed by the executor from cached maps.
-    public let compute: (@Sendable (MapBatch, ParameterValues) throws -> [[Outcome]])?
-}
+/// A comparison of the `[H, W]` maps of one image that its scope names: one outcome per row.
+public typealias MapComparison = @Sendable ([Tensor], ParameterValues) throws -> [Outcome]
 
-/// The table of metrics: adding a metric touches this file only.
-public enum MetricSpecs {
-    static func one(_ n: MetricName, _ params: @escaping @Sendable (ParameterValues) -> String) -> @Sendable (ParameterValues, Architecture) -> [RowName] {
-        { pv, _ in [RowName(metric: n.rawValue, params: params(pv))] }
+/// What a metric computes, and so its scope: the executor runs each scope through one mechanism.
+public enum MetricFunction: Sendable {
+    /// `cost`: per image and map, in model forwards (for sharding).
+    case perMap(cost: @Sendable (ParameterValues) -> Double, MapMetric)
+    case acrossMethods(MapComparison)
+    case acrossWeights(MapComparison)
+    case acrossArchitectures(MapComparison)
+    case cascade(MapComparison)
+
+    public var scope: MetricScope {
+        switch self {
+        case .perMap: return .perMap
+        case .acrossMethods: return .acrossMethods
+        case .acrossWeights: return .acrossWeights
+        case .acrossArchitectures: return .acrossArchitectures
+        case .cascade: return .cascade
+        }
     }
 
-    /// A per-image localisation metric against the mask.
-    static func localization(_ n: MetricName, parameters: [MetricParameter], params: @escaping @Sendable (ParameterValues) -> String,
+    /// The per-map function and its cost (nil for a comparison).
+    public var perMap: (cost: @Sendable (ParameterValues) -> Double, compute: MapMetric)? {
+        if case let .perMap(cost, compute) = self { return (cost, compute) }
+        return nil
+    }
+
+    /// The comparison of cached maps (nil for a per-map metric).
+    public var comparison: MapComparison? {
+        switch self {
+        case .perMap: return nil
+        case let .acrossMethods(f), let .acrossWeights(f), let .acrossArchitectures(f), let .cascade(f): return f
+        }
+    }
+}
+
+/// One row a metric writes per image and subject (weights × method, or the pair its scope compares).
+public struct MetricRow: Sendable {
+    /// The results' `metric` column.
+    public let name: String
+    /// How tables and figures name it.
+    public let label: String
+    /// The results' `params` column (part of the row's content key).
+    public let params: @Sendable (ParameterValues, Architecture) -> String
+
+    public init(_ name: String, _ label: String, params: @escaping @Sendable (ParameterValues, Architecture) -> String) {
+        self.name = name; self.label = label; self.params = params
+    }
+    /// A row whose parameters do not depend on the architecture.
+    public init(_ name: String, _ label: String, _ params: @escaping @Sendable (ParameterValues) -> String) {
+        self.init(name, label, params: { pv, _ in params(pv) })
+    }
+}
+
+/// One metric: its rows and how reports present them, the parameters that define its numbers,
+/// and its function (which carries its scope).
+public struct MetricSpec: Sendable {
+    public let name: MetricName
+    /// What a number means, as captions state it.
+    public let convention: String
+    /// Every value lies in [0, 1] (plotted on one axis).
+    public let unitInterval: Bool
+    /// The parameters that define its numbers (each multiplies rows over its grid).
+    public let parameters: [MetricParameter]
+    /// The rows written per image and subject, never empty; the first is the one tables and figures show.
+    public let rows: [MetricRow]
+    public let function: MetricFunction
+
+    public init(_ name: MetricName, convention: String, unitInterval: Bool, parameters: [MetricParameter] = [], rows: [MetricRow],
+                _ function: MetricFunction) {
+        precondition(!rows.isEmpty, "\(name.rawValue) writes no row")
+        self.name = name; self.convention = convention; self.unitInterval = unitInterval
+        self.parameters = parameters; self.rows = rows; self.function = function
+    }
+
+    public var scope: MetricScope { function.scope }
+    /// The results' `metric` column of the row tables and figures show.
+    public var primaryRow: String { rows[0].name }
+    public var label: String { rows[0].label }
+    /// The rows written per image and subject for given parameter values.
+    public func rows(_ pv: ParameterValues, _ arch: Architecture) -> [RowName] {
+        rows.map { RowName(metric: $0.name, params: $0.params(pv, arch)) }
+    }
+}
+
+// MARK: - The declarations
+
+/// The table of metrics: adding a metric is one case of `MetricName` and its entry in `declaration`.
+public enum MetricSpecs {
+    public static let table: [MetricName: MetricSpec] =
+        Dictionary(uniqueKeysWithValues: MetricName.allCases.map { ($0, declaration($0)) })
+
+    static func declaration(_ n: MetricName) -> MetricSpec {
+        switch n {
+        case .locacc:
+            return localization(n, "LocAcc", convention: "|[L≥0.5] ∩ M| / |M|, higher = on the lesion", parameters: [.threshold], params: tau) {
+                try Localization.locAcc(map: $0, mask: $1, threshold: $2.threshold)
+            }
+        case .pointing:
+            return localization(n, "Pointing", convention: "1 if the map's maximum lies in the mask", params: { _ in "tolerance=0" }) { m, k, _ in
+                try Localization.pointingGame(map: m, mask: k)
+            }
+        case .energy:
+            return localization(n, "Energy", convention: "share of the map's mass inside the mask", params: { _ in "" }) { m, k, _ in
+                try Localization.energyPointingGame(map: m, mask: k)
+            }
+        case .iou:
+            return localization(n, "IoU", convention: "IoU of [L≥τ] with the mask", parameters: [.threshold], params: tau) {
+                try Localization.overlapAtThreshold(map: $0, mask: $1, threshold: $2.threshold).iou
+            }
+        case .dice:
+            return localization(n, "Dice", convention: "Dice of [L≥τ] with the mask", parameters: [.threshold], params: tau) {
+                try Localization.overlapAtThreshold(map: $0, mask: $1, threshold: $2.threshold).dice
+            }
+        case .iou_top10:
+            return localization(n, "IoU top 10%", convention: "IoU of the map's top 10% pixels with the mask",
+                                params: { "top=10%;size=\($0.imageSize)" }) { m, k, _ in
+                try Localization.overlapAtTopPercent(map: m, mask: k, percent: 10).iou
+            }
+        case .rank:
+            return localization(n, "Rank accuracy", convention: "share of the |M| highest pixels inside M", params: { _ in "" }) { m, k, _ in
+                try Localization.relevanceRankAccuracy(map: m, mask: k)
+            }
+        case .auc:
+            return localization(n, "ROC-AUC", convention: "ROC-AUC of the map's values against the mask", params: { _ in "" }) { m, k, _ in
+                try Localization.rocAUC(map: m, mask: k)
+            }
+        case .faith:
+            return MetricSpec(n, convention: "logit drop f(x)_y − f(x⊙(1−L))_y, raw logits", unitInterval: false,
+                              rows: [MetricRow(n.rawValue, "Faith") { _ in "logit;class=predicted" }], .perMap(cost: { _ in 1 }) { b, _ in
+                try Faithfulness.faith(images: b.images, maps: b.maps, model: b.model, classes: b.predicted, cleanLogits: b.logits,
+                                       batchSize: b.batchSize).map { [.of($0, else: "undefined")] }
+            })
+        case .drop:
+            return confidence(n, "Average drop %", convention: "drop (%) of the predicted class's softmax score on x⊙L, clipped at 0",
+                              unitInterval: false) { $0.dropPercent }
+        case .increase:
+            return confidence(n, "Increase in confidence", convention: "1 if the predicted class's softmax score rises on x⊙L",
+                              unitInterval: true) { $0.increased }
+        case .deletion:
+            return rise(n, "Deletion AUC", convention: "RISE, zero baseline, softmax, lower = more faithful", params: "baseline=zero;score=softmax") { b, i, steps in
+                try Faithfulness.deletion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model, steps: steps,
+                                          cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc
+            }
+        case .insertion:
+            return rise(n, "Insertion AUC", convention: "RISE, blur(11, σ5) start, softmax, higher = more faithful", params: "start=blur11s5;score=softmax") { b, i, steps in
+                try Faithfulness.insertion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model, steps: steps,
+                                           cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc
+            }
+        case .road_morf:
+            return road(n, "ROAD MoRF", order: .mostRelevantFirst, convention: "mean softmax change over percentiles 10…90 imputed, most relevant first")
+        case .road_lerf:
+            return road(n, "ROAD LeRF", order: .leastRelevantFirst, convention: "mean softmax change over percentiles 10…90 imputed, least relevant first")
+        case .augment_iou:
+            return MetricSpec(n, convention: "mean IoU of [L≥τ] with the map of the flipped, shifted (16 px) and rotated (10°) image, mapped back",
+                              unitInterval: true, parameters: [.threshold],
+                              rows: [MetricRow(n.rawValue, "Augmentation IoU") { "hflip,shift16,rot10;\($0.field(.threshold))" }],
+                              .perMap(cost: { _ in 6 }) { b, pv in
+                try (0..<b.count).map { i in
+                    let scores = try Consistency.underAugmentations(images: b.image(i), classes: [b.predicted[i]], explain: b.explain,
+                                                                    referenceMaps: try b.maps.slice0(i..<(i + 1)), threshold: pv.threshold)
+                    let ious = scores.first?.compactMap(\.iou) ?? []
+                    return [.of(ious.isEmpty ? nil : ious.reduce(0, +) / Double(ious.count), else: Undefined.emptyBinarisedMaps)]
+                }
+            })
+        case .random_logit:
+            let seed: @Sendable (ParameterValues) -> String = { "seed=\($0.camSeed)" }
+            return MetricSpec(n, convention: "similarity of the map for a random other class to the map for the predicted class, lower = class-sensitive",
+                              unitInterval: false,
+                              rows: [MetricRow("random_logit_spearman", "Random-logit Spearman ρ", seed), MetricRow("random_logit_ssim", "Random-logit SSIM", seed)],
+                              .perMap(cost: { _ in 2 }) { b, pv in
+                guard b.numClasses > 1 else { return Array(repeating: [.undefined(Undefined.oneClass), .undefined(Undefined.oneClass)], count: b.count) }
+                let r = try Sanity.randomLogit(images: b.images, classes: b.predicted, numClasses: b.numClasses, explain: b.explain, maps: b.maps,
+                                               seed: pv.camSeed, batchSize: b.batchSize)
+                return r.map { [.of($0.similarity.spearman, else: Undefined.constantMap), .of($0.similarity.ssim, else: Undefined.smallMap)] }
+            })
+        case .cascade:
+            let stage: @Sendable (ParameterValues, Architecture) -> String = { pv, arch in
+                "\(pv.field(.stage));upto=\(arch.cascadeBlocks[pv.stage][0]);seed=\(pv.camSeed)"
+            }
+            return MetricSpec(n, convention: "similarity of the map to the trained model's once blocks are re-initialised from the head down to the stage, "
+                              + "lower = depends on the learned weights", unitInterval: false, parameters: [.stage],
+                              rows: [MetricRow("cascade_spearman", "Cascade Spearman ρ", params: stage), MetricRow("cascade_ssim", "Cascade SSIM", params: stage)],
+                              .cascade { maps, _ in
+                guard !isConstantMap(maps[0]) else { return [.undefined(Undefined.constantMap), .undefined(Undefined.constantMap)] }
+                let sim = try Sanity.similarity(original: maps[0], other: maps[1])
+                return [.of(sim.spearman, else: Undefined.constantRandomizedMap), .of(sim.ssim, else: Undefined.smallMap)]
+            })
+        case .cross_method:
+            return MetricSpec(n, convention: "agreement of two CAM methods' maps of one image: IoU of [L≥τ] and Spearman ρ", unitInterval: false,
+                              parameters: [.threshold],
+                              rows: [MetricRow("method_iou", "Method IoU") { $0.field(.threshold) }, MetricRow("method_spearman", "Method Spearman ρ") { _ in "" }],
+                              .acrossMethods { maps, pv in
+                guard !maps.contains(where: isConstantMap) else { return [.undefined(Undefined.constantMap), .undefined(Undefined.constantMap)] }
+                return [.of(try Similarity.binaryIoU(maps[0], maps[1], threshold: pv.threshold), else: Undefined.emptyBinarisedMaps),
+                        .of(try Similarity.spearman(maps[0], maps[1]), else: Undefined.constantMap)]
+            })
+        case .consist:
+            return MetricSpec(n, convention: "mean IoU of [L≥0.5] across seeds, reference = first seed", unitInterval: true, parameters: [.threshold],
+                              rows: [MetricRow(n.rawValue, "Consist") { $0.field(.threshold) }], .acrossWeights { maps, pv in
+                [.of(try Consistency.consist(maps: maps, threshold: pv.threshold), else: Undefined.noDefinedPair)]
+            })
+        case .cross_arch:
+            return MetricSpec(n, convention: "IoU of [L≥τ] between two architectures' maps (first weights of each)", unitInterval: true,
+                              parameters: [.threshold], rows: [MetricRow("arch_iou", "Architecture IoU") { $0.field(.threshold) }],
+                              .acrossArchitectures { maps, pv in
+                guard !maps.contains(where: isConstantMap) else { return [.undefined(Undefined.constantMap)] }
+                return [.of(try Similarity.binaryIoU(maps[0], maps[1], threshold: pv.threshold), else: Undefined.emptyBinarisedMaps)]
+            })
+        }
+    }
+
+    // MARK: - Shapes several declarations share
+
+    static func tau(_ pv: ParameterValues) -> String { "\(pv.field(.threshold));size=\(pv.imageSize)" }
+
+    /// A per-image localisation metric against the mask (undefined without one).
+    static func localization(_ n: MetricName, _ label: String, convention: String, parameters: [MetricParameter] = [],
+                             params: @escaping @Sendable (ParameterValues) -> String,
                              _ f: @escaping @Sendable (Tensor, Tensor, ParameterValues) throws -> Double?) -> MetricSpec {
-        MetricSpec(name: n, family: .localization, parameters: parameters, needs: [.mask], scope: .perMap, rows: one(n, params),
-                   cost: { _ in 0.01 }, compute: { b, pv in
+        MetricSpec(n, convention: convention, unitInterval: true, parameters: parameters, rows: [MetricRow(n.rawValue, label, params)],
+                   .perMap(cost: { _ in 0.01 }) { b, pv in
             try (0..<b.count).map { i in
                 guard let mask = b.masks[i] else { return [.undefined(Undefined.noMask)] }
                 return [.of(try f(try b.map(i), mask, pv), else: Undefined.emptyMask)]
@@ -196,86 +409,34 @@ public enum MetricSpecs {
         })
     }
 
-    static func tau(_ pv: ParameterValues) -> String { "tau=\(pv.threshold);size=\(pv.imageSize)" }
+    /// Average drop or increase in confidence: the softmax score on x ⊙ L against the clean one.
+    static func confidence(_ n: MetricName, _ label: String, convention: String, unitInterval: Bool,
+                           _ value: @escaping @Sendable (ConfidenceChange) -> Double) -> MetricSpec {
+        MetricSpec(n, convention: convention, unitInterval: unitInterval,
+                   rows: [MetricRow(n.rawValue, label) { _ in "score=softmax;class=predicted" }], .perMap(cost: { _ in 1 }) { b, _ in
+            try Faithfulness.confidenceChange(images: b.images, maps: b.maps, model: b.model, classes: b.predicted,
+                                              cleanLogits: b.logits, batchSize: b.batchSize).map { [Outcome(value: value($0), reason: "")] }
+        })
+    }
 
-    public static let table: [MetricName: MetricSpec] = {
-        var t: [MetricName: MetricSpec] = [:]
-        func add(_ s: MetricSpec) { t[s.name] = s }
-        add(localization(.locacc, parameters: [.threshold], params: tau) { try Localization.locAcc(map: $0, mask: $1, threshold: $2.threshold) })
-        add(localization(.pointing, parameters: [], params: { _ in "tolerance=0" }) { m, k, _ in try Localization.pointingGame(map: m, mask: k) })
-        add(localization(.energy, parameters: [], params: { _ in "" }) { m, k, _ in try Localization.energyPointingGame(map: m, mask: k) })
-        add(localization(.iou, parameters: [.threshold], params: tau) { try Localization.overlapAtThreshold(map: $0, mask: $1, threshold: $2.threshold).iou })
-        add(localization(.dice, parameters: [.threshold], params: tau) { try Localization.overlapAtThreshold(map: $0, mask: $1, threshold: $2.threshold).dice })
-        add(localization(.iou_top10, parameters: [], params: { "top=10%;size=\($0.imageSize)" }) { m, k, _ in try Localization.overlapAtTopPercent(map: m, mask: k, percent: 10).iou })
-        add(localization(.rank, parameters: [], params: { _ in "" }) { m, k, _ in try Localization.relevanceRankAccuracy(map: m, mask: k) })
-        add(localization(.auc, parameters: [], params: { _ in "" }) { m, k, _ in try Localization.rocAUC(map: m, mask: k) })
+    /// A RISE curve's area per image, over `steps` steps (each step one forward).
+    static func rise(_ n: MetricName, _ label: String, convention: String, params: String,
+                     _ auc: @escaping @Sendable (MapBatch, _ image: Int, _ steps: Int) throws -> Double) -> MetricSpec {
+        MetricSpec(n, convention: convention, unitInterval: true, parameters: [.steps],
+                   rows: [MetricRow(n.rawValue, label) { "\($0.field(.steps));\(params)" }], .perMap(cost: { Double($0.steps) }) { b, pv in
+            try (0..<b.count).map { i in [Outcome(value: try auc(b, i, pv.steps), reason: "")] }
+        })
+    }
 
-        add(MetricSpec(name: .faith, family: .faithfulness, parameters: [], needs: [.extraForwards], scope: .perMap,
-                       rows: one(.faith) { _ in "logit;class=predicted" }, cost: { _ in 1 }, compute: { b, _ in
-            try Faithfulness.faith(images: b.images, maps: b.maps, model: b.model, classes: b.predicted, cleanLogits: b.logits,
-                                   batchSize: b.batchSize).map { [.of($0, else: "undefined")] }
-        }))
-        for (n, drop) in [(MetricName.drop, true), (.increase, false)] {
-            add(MetricSpec(name: n, family: .faithfulness, parameters: [], needs: [.extraForwards], scope: .perMap,
-                           rows: one(n) { _ in "score=softmax;class=predicted" }, cost: { _ in 1 }, compute: { b, _ in
-                try Faithfulness.confidenceChange(images: b.images, maps: b.maps, model: b.model, classes: b.predicted,
-                                                  cleanLogits: b.logits, batchSize: b.batchSize).map { [Outcome(value: drop ? $0.dropPercent : $0.increased, reason: "")] }
-            }))
-        }
-        add(MetricSpec(name: .deletion, family: .faithfulness, parameters: [.steps], needs: [.extraForwards], scope: .perMap,
-                       rows: one(.deletion) { "steps=\($0.steps);baseline=zero;score=softmax" }, cost: { Double($0.steps) }, compute: { b, pv in
+    /// ROAD in one order: the mean score change over the percentiles.
+    static func road(_ n: MetricName, _ label: String, order: ROADOrder, convention: String) -> MetricSpec {
+        MetricSpec(n, convention: convention, unitInterval: false,
+                   rows: [MetricRow(n.rawValue, label) { _ in "percentiles=10..90;noise=0.01;score=softmax" }], .perMap(cost: { _ in 9 }) { b, pv in
             try (0..<b.count).map { i in
-                [Outcome(value: try Faithfulness.deletion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model,
-                                                          steps: pv.steps, cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc, reason: "")]
+                let r = try Faithfulness.road(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model, order: order,
+                                              seed: pv.camSeed, cleanScore: b.cleanScore(i), batchSize: b.batchSize)
+                return [.of(r.isEmpty ? nil : r.reduce(0, +) / Double(r.count), else: "no percentile scored")]
             }
-        }))
-        add(MetricSpec(name: .insertion, family: .faithfulness, parameters: [.steps], needs: [.extraForwards], scope: .perMap,
-                       rows: one(.insertion) { "steps=\($0.steps);start=blur11s5;score=softmax" }, cost: { Double($0.steps) }, compute: { b, pv in
-            try (0..<b.count).map { i in
-                [Outcome(value: try Faithfulness.insertion(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model,
-                                                           steps: pv.steps, cleanScore: b.cleanScore(i), batchSize: b.batchSize).auc, reason: "")]
-            }
-        }))
-        for (n, order) in [(MetricName.road_morf, ROADOrder.mostRelevantFirst), (.road_lerf, .leastRelevantFirst)] {
-            add(MetricSpec(name: n, family: .faithfulness, parameters: [], needs: [.extraForwards], scope: .perMap,
-                           rows: one(n) { _ in "percentiles=10..90;noise=0.01;score=softmax" }, cost: { _ in 9 }, compute: { b, pv in
-                try (0..<b.count).map { i in
-                    let r = try Faithfulness.road(image: b.image(i), map: b.map(i), targetClass: b.predicted[i], model: b.model, order: order,
-                                                  seed: pv.camSeed, cleanScore: b.cleanScore(i), batchSize: b.batchSize)
-                    return [.of(r.isEmpty ? nil : r.reduce(0, +) / Double(r.count), else: "no percentile scored")]
-                }
-            }))
-        }
-        add(MetricSpec(name: .augment_iou, family: .consistency, parameters: [.threshold], needs: [.extraCAMs], scope: .perMap,
-                       rows: one(.augment_iou) { "hflip,shift16,rot10;tau=\($0.threshold)" }, cost: { _ in 6 }, compute: { b, pv in
-            try (0..<b.count).map { i in
-                let scores = try Consistency.underAugmentations(images: b.image(i), classes: [b.predicted[i]], explain: b.explain,
-                                                                referenceMaps: try b.maps.slice0(i..<(i + 1)), threshold: pv.threshold)
-                let ious = scores.first?.compactMap(\.iou) ?? []
-                return [.of(ious.isEmpty ? nil : ious.reduce(0, +) / Double(ious.count), else: Undefined.emptyBinarisedMaps)]
-            }
-        }))
-        add(MetricSpec(name: .random_logit, family: .sanity, parameters: [], needs: [.extraCAMs], scope: .perMap,
-                       rows: { pv, _ in ["random_logit_spearman", "random_logit_ssim"].map { RowName(metric: $0, params: "seed=\(pv.camSeed)") } },
-                       cost: { _ in 2 }, compute: { b, pv in
-            guard b.numClasses > 1 else { return Array(repeating: [.undefined(Undefined.oneClass), .undefined(Undefined.oneClass)], count: b.count) }
-            let r = try Sanity.randomLogit(images: b.images, classes: b.predicted, numClasses: b.numClasses, explain: b.explain, maps: b.maps,
-                                           seed: pv.camSeed, batchSize: b.batchSize)
-            return r.map { [.of($0.similarity.spearman, else: Undefined.constantMap), .of($0.similarity.ssim, else: Undefined.smallMap)] }
-        }))
-        add(MetricSpec(name: .cascade, family: .sanity, parameters: [.stage], needs: [.randomizedModels], scope: .cascade,
-                       rows: { pv, arch in
-                           let block = arch.cascadeBlocks[pv.stage]
-                           return ["cascade_spearman", "cascade_ssim"].map { RowName(metric: $0, params: "stage=\(pv.stage);upto=\(block[0]);seed=\(pv.camSeed)") }
-                       }, cost: { _ in 3 }, compute: nil))
-        add(MetricSpec(name: .cross_method, family: .agreement, parameters: [.threshold], needs: [.allMethods], scope: .acrossMethods,
-                       rows: { pv, _ in [RowName(metric: "method_iou", params: "tau=\(pv.threshold)"), RowName(metric: "method_spearman", params: "")] },
-                       cost: { _ in 0.01 }, compute: nil))
-        add(MetricSpec(name: .consist, family: .consistency, parameters: [.threshold], needs: [.allWeights], scope: .acrossWeights,
-                       rows: { pv, _ in [RowName(metric: "consist", params: "tau=\(pv.threshold)")] }, cost: { _ in 0.01 }, compute: nil))
-        add(MetricSpec(name: .cross_arch, family: .agreement, parameters: [.threshold], needs: [.allArchitectures], scope: .acrossArchitectures,
-                       rows: { pv, _ in [RowName(metric: "arch_iou", params: "tau=\(pv.threshold)")] }, cost: { _ in 0.01 }, compute: nil))
-        precondition(t.count == MetricName.allCases.count, "every metric has exactly one spec")
-        return t
-    }()
+        })
+    }
 }

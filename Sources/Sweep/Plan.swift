@@ -88,6 +88,34 @@ public struct ExpectedRow: Sendable, Hashable {
     public let key: ResultKey
 }
 
+/// Whom a row is about: the results' model, weights and method columns, and the weights' part of
+/// its content key.
+public struct RowSubject: Sendable, Hashable {
+    public let model: String
+    public let weights: String
+    public let weightsID: String
+    public let method: String
+}
+
+/// A map of one image that a comparison reads: of weights `weights` and method `method` (indices
+/// into `Plan.weights` and the resolved methods), by the trained model or by the cascade unit's
+/// randomised one.
+public enum MapRef: Sendable, Hashable {
+    case trained(weights: Int, method: Int)
+    case randomized(weights: Int, method: Int)
+}
+
+/// One comparison a unit makes on each of its images: whom its rows are about, the architecture
+/// whose parameter values and row names apply, and the maps compared (in the order `MetricScope` states).
+public struct ComparisonSite: Sendable {
+    public let subject: RowSubject
+    public let arch: Architecture
+    public let maps: [MapRef]
+}
+
+/// What a model unit records about an image besides metrics.
+public enum ImageFact: Sendable { case truth, predicted, correct }
+
 /// A sweep configuration expanded into work units.
 public struct Plan: Sendable {
     public let config: SweepConfig
@@ -165,19 +193,20 @@ public struct Plan: Sendable {
         }
         let pre = try config.preprocessing.preprocessing(size: config.imageSize)
         let context = "v1|pre=\(pre)|camSeed=\(config.camSeed)"
-        let metrics = Set(r.metrics)
+        let scopes = Set(r.metrics.map(\.spec.scope))
         // Units.
         var units: [WorkUnit] = []
         let batches: [[Int]] = stride(from: 0, to: images.count, by: config.batchSize).map { Array($0..<min(images.count, $0 + config.batchSize)) }
         let scale = Double(config.imageSize * config.imageSize) / (224.0 * 224.0)
         // Per image and map: the cost of every per-map metric over its grid.
         var perMapCost = 0.0
-        for m in r.metrics where m.spec.scope == .perMap {
-            let stepsGrid = m.spec.parameters.contains(.steps) ? config.grid.steps : [config.grid.steps[0]]
-            let tauCount = Double(m.spec.parameters.contains(.threshold) ? config.grid.threshold.count : 1)
+        for spec in r.metrics.map(\.spec) {
+            guard let cost = spec.function.perMap?.cost else { continue }
+            let stepsGrid = spec.parameters.contains(.steps) ? config.grid.steps : [config.grid.steps[0]]
+            let tauCount = Double(spec.parameters.contains(.threshold) ? config.grid.threshold.count : 1)
             for st in stepsGrid {
-                perMapCost += tauCount * m.spec.cost(ParameterValues(threshold: config.grid.threshold[0], steps: st, stage: 0,
-                                                                     imageSize: config.imageSize, camSeed: config.camSeed))
+                perMapCost += tauCount * cost(ParameterValues(threshold: config.grid.threshold[0], steps: st, stage: 0,
+                                                              imageSize: config.imageSize, camSeed: config.camSeed))
             }
         }
         let methodCost = r.methods.reduce(0.0) { $0 + camCost($1) }
@@ -203,17 +232,17 @@ public struct Plan: Sendable {
                 for b in batches {
                     add(.model, b, [w], cost: flops * Double(b.count) * (1 + methodCost + Double(r.methods.count) * perMapCost))
                 }
-                if metrics.contains(.cascade) {
+                if scopes.contains(.cascade) {
                     for stage in 0..<arch.cascadeBlocks.count {
                         for b in batches { add(.cascade, b, [w], stage: stage, cost: flops * Double(b.count) * methodCost * 2) }
                     }
                 }
             }
-            if metrics.contains(.consist) && byArch[a].count > 1 {
+            if scopes.contains(.acrossWeights) && byArch[a].count > 1 {
                 for b in batches { add(.consist, b, byArch[a], cost: 0.01 * Double(b.count)) }
             }
         }
-        if metrics.contains(.cross_arch) && r.architectures.count > 1 {
+        if scopes.contains(.acrossArchitectures) && r.architectures.count > 1 {
             let firsts = byArch.compactMap(\.first)
             if firsts.count > 1 { for b in batches { add(.crossArchitecture, b, firsts, cost: 0.01 * Double(b.count)) } }
         }
@@ -282,6 +311,12 @@ public struct Plan: Sendable {
         return String(truncated.prefix(32))
     }
 
+    /// The content key and readable key of one row.
+    public func expectedRow(_ image: PlannedImage, _ s: RowSubject, _ r: RowName) -> ExpectedRow {
+        ExpectedRow(id: rowID(image: image, model: s.model, weights: s.weightsID, method: s.method, metric: r.metric, params: r.params),
+                    key: ResultKey(image: image.file, model: s.model, weights: s.weights, method: s.method, metric: r.metric, params: r.params))
+    }
+
     /// Parameter values of a metric, over the grids of the parameters it uses.
     public func parameterValues(_ spec: MetricSpec, arch: Architecture, stage: Int? = nil) -> [ParameterValues] {
         let base = ParameterValues(threshold: thresholds[0], steps: steps[0], stage: stage ?? 0, imageSize: config.imageSize, camSeed: config.camSeed)
@@ -297,68 +332,94 @@ public struct Plan: Sendable {
         return (0..<n).flatMap { a in ((a + 1)..<n).map { (a, $0) } }
     }
 
-    /// The rows a unit writes. Derived from `MetricSpecs.table`, as the executor's rows are, so the
-    /// two cannot drift.
-    public func expectedRows(_ unit: WorkUnit) -> [ExpectedRow] {
-        var out: [ExpectedRow] = []
-        let methods = resolved.methods
-        func row(_ img: PlannedImage, _ model: String, _ w: String, _ wid: String, _ method: String, _ r: RowName) {
-            out.append(ExpectedRow(id: rowID(image: img, model: model, weights: wid, method: method, metric: r.metric, params: r.params),
-                                   key: ResultKey(image: img.file, model: model, weights: w, method: method, metric: r.metric, params: r.params)))
-        }
-        switch unit.kind {
-        case .model:
-            let w = weights[unit.weights[0]]
-            for i in unit.images {
-                let img = images[i]
-                row(img, "-", "-", "-", "-", RowName(metric: FactMetric.truth, params: "class=\(img.className)"))
-                row(img, w.architecture, w.tag, w.digest, "-", RowName(metric: FactMetric.predicted, params: ""))
-                row(img, w.architecture, w.tag, w.digest, "-", RowName(metric: "correct", params: ""))
-                for method in methods {
-                    for m in resolved.metrics where m.spec.scope == .perMap {
-                        for pv in parameterValues(m.spec, arch: w.arch) { for r in m.spec.rows(pv, w.arch) { row(img, w.architecture, w.tag, w.digest, method.rawValue, r) } }
-                    }
-                }
-                if resolved.metrics.contains(.cross_method) {
-                    for (a, b) in methodPairs {
-                        for pv in parameterValues(MetricName.cross_method.spec, arch: w.arch) {
-                            for r in MetricName.cross_method.spec.rows(pv, w.arch) {
-                                row(img, w.architecture, w.tag, w.digest, "\(methods[a].rawValue)~\(methods[b].rawValue)", r)
-                            }
-                        }
-                    }
-                }
+    /// The rows about weights `j` (its architecture, tag and digest) for `method` ("-": the model's own facts).
+    public func subject(weights j: Int, method: String) -> RowSubject {
+        let w = weights[j]
+        return RowSubject(model: w.architecture, weights: w.tag, weightsID: w.digest, method: method)
+    }
+
+    /// The facts a model unit records about an image before any metric, with their subjects: the
+    /// true class (about the image alone), then weights `j`'s predicted class and whether it is right.
+    public func facts(_ image: PlannedImage, weights j: Int) -> [(fact: ImageFact, subject: RowSubject, row: RowName)] {
+        let model = subject(weights: j, method: "-")
+        return [(.truth, RowSubject(model: "-", weights: "-", weightsID: "-", method: "-"), RowName(metric: FactMetric.truth, params: "class=\(image.className)")),
+                (.predicted, model, RowName(metric: FactMetric.predicted, params: "")),
+                (.correct, model, RowName(metric: FactMetric.correct, params: ""))]
+    }
+
+    /// The comparisons metrics of `scope` make in `unit` on each of its images (none for per-map
+    /// metrics or in another kind of unit), in the order their rows are listed.
+    public func comparisonSites(_ scope: MetricScope, in unit: WorkUnit) -> [ComparisonSite] {
+        guard scope.unitKind == unit.kind else { return [] }
+        let methods = resolved.methods.map(\.rawValue)
+        switch scope {
+        case .perMap:
+            return []
+        case .acrossMethods:
+            let j = unit.weights[0]
+            return methodPairs.map { a, b in
+                ComparisonSite(subject: subject(weights: j, method: "\(methods[a])~\(methods[b])"), arch: weights[j].arch,
+                               maps: [.trained(weights: j, method: a), .trained(weights: j, method: b)])
             }
         case .cascade:
-            let w = weights[unit.weights[0]]
-            let spec = MetricName.cascade.spec
-            for i in unit.images {
-                for method in methods {
-                    for pv in parameterValues(spec, arch: w.arch, stage: unit.stage) { for r in spec.rows(pv, w.arch) { row(images[i], w.architecture, w.tag, w.digest, method.rawValue, r) } }
-                }
+            let j = unit.weights[0]
+            return methods.indices.map { m in
+                ComparisonSite(subject: subject(weights: j, method: methods[m]), arch: weights[j].arch,
+                               maps: [.trained(weights: j, method: m), .randomized(weights: j, method: m)])
             }
-        case .consist:
-            let ws = unit.weights.map { weights[$0] }
-            let all = ws.map(\.digest).joined(separator: "+")
-            for i in unit.images {
-                for method in methods {
-                    for pv in parameterValues(MetricName.consist.spec, arch: ws[0].arch) {
-                        for r in MetricName.consist.spec.rows(pv, ws[0].arch) { row(images[i], ws[0].architecture, "all", all, method.rawValue, r) }
+        case .acrossWeights:
+            let first = weights[unit.weights[0]]
+            let all = unit.weights.map { weights[$0].digest }.joined(separator: "+")
+            return methods.indices.map { m in
+                ComparisonSite(subject: RowSubject(model: first.architecture, weights: "all", weightsID: all, method: methods[m]), arch: first.arch,
+                               maps: unit.weights.map { .trained(weights: $0, method: m) })
+            }
+        case .acrossArchitectures:
+            var out: [ComparisonSite] = []
+            for m in methods.indices {
+                for a in unit.weights.indices {
+                    for b in (a + 1)..<unit.weights.count {
+                        let x = weights[unit.weights[a]], y = weights[unit.weights[b]]
+                        out.append(ComparisonSite(subject: RowSubject(model: "\(x.architecture)~\(y.architecture)", weights: "first",
+                                                                      weightsID: x.digest + "+" + y.digest, method: methods[m]),
+                                                  arch: x.arch, maps: [.trained(weights: unit.weights[a], method: m), .trained(weights: unit.weights[b], method: m)]))
                     }
                 }
             }
-        case .crossArchitecture:
-            let ws = unit.weights.map { weights[$0] }
-            for i in unit.images {
-                for method in methods {
-                    for a in 0..<ws.count {
-                        for b in (a + 1)..<ws.count {
-                            for pv in parameterValues(MetricName.cross_arch.spec, arch: ws[a].arch) {
-                                for r in MetricName.cross_arch.spec.rows(pv, ws[a].arch) {
-                                    row(images[i], "\(ws[a].architecture)~\(ws[b].architecture)", "first", ws[a].digest + "+" + ws[b].digest, method.rawValue, r)
-                                }
-                            }
-                        }
+            return out
+        }
+    }
+
+    /// The requested metrics a kind of unit compares maps for, each with its scope's sites in `unit`.
+    func comparisons(in unit: WorkUnit) -> [(spec: MetricSpec, sites: [ComparisonSite])] {
+        let specs = resolved.metrics.map(\.spec).filter { $0.function.comparison != nil && $0.scope.unitKind == unit.kind }
+        var sites: [MetricScope: [ComparisonSite]] = [:]
+        for s in specs where sites[s.scope] == nil { sites[s.scope] = comparisonSites(s.scope, in: unit) }
+        return specs.map { ($0, sites[$0.scope] ?? []) }
+    }
+
+    /// The rows a unit writes. Derived from the metric declarations, as the executor's rows are, so
+    /// the two cannot drift.
+    public func expectedRows(_ unit: WorkUnit) -> [ExpectedRow] {
+        var out: [ExpectedRow] = []
+        let perMap = unit.kind == .model ? resolved.metrics.map(\.spec).filter { $0.scope == .perMap } : []
+        let comparisons = comparisons(in: unit)
+        for i in unit.images {
+            let img = images[i]
+            if unit.kind == .model {
+                let j = unit.weights[0], arch = weights[j].arch
+                for f in facts(img, weights: j) { out.append(expectedRow(img, f.subject, f.row)) }
+                for method in resolved.methods {
+                    let s = subject(weights: j, method: method.rawValue)
+                    for spec in perMap {
+                        for pv in parameterValues(spec, arch: arch) { for r in spec.rows(pv, arch) { out.append(expectedRow(img, s, r)) } }
+                    }
+                }
+            }
+            for (spec, sites) in comparisons {
+                for site in sites {
+                    for pv in parameterValues(spec, arch: site.arch, stage: unit.stage) {
+                        for r in spec.rows(pv, site.arch) { out.append(expectedRow(img, site.subject, r)) }
                     }
                 }
             }

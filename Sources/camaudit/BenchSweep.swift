@@ -105,7 +105,7 @@ extension Bench {
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try Launch.run(plan: plan, out: out, options: o, log: { _ in }, progress: { _ in })
         let s = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        let facts: Set<String> = [FactMetric.truth, FactMetric.predicted, "correct"]
+        let facts: Set<String> = [FactMetric.truth, FactMetric.predicted, FactMetric.correct]
         let values = try Store.read(path: out + "/" + Store.fileName).filter { !facts.contains($0.key.metric) }.count
         return (s, values)
     }

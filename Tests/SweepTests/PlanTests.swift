@@ -80,7 +80,8 @@ final class PlanTests: TemporaryFolderTestCase {
     /// Every metric has one spec, and the plan's expected rows come from it.
     func testMetricTableCoversEveryMetric() throws {
         for m in MetricName.allCases { XCTAssertEqual(m.spec.name, m) }
-        XCTAssertTrue(MetricName.allCases.filter { $0.spec.scope == .perMap }.allSatisfy { $0.spec.compute != nil })
+        XCTAssertTrue(MetricName.allCases.filter { $0.spec.scope == .perMap }.allSatisfy { $0.spec.function.perMap != nil })
+        XCTAssertTrue(MetricName.allCases.filter { $0.spec.scope != .perMap }.allSatisfy { $0.spec.function.comparison != nil })
     }
 
     func makeData(count: Int = 3, seed: UInt64 = 5) throws -> Manifest {
