@@ -136,13 +136,6 @@ func readScores(_ logits: Tensor, classes: [Int], kind: ScoreKind, op: String) t
     }
 }
 
-/// Argmax of each row of logits `[N, K]` (first maximum wins; `rowArgmax`).
-public func predictedClasses(_ logits: Tensor) throws -> [Int] {
-    do { return try rowArgmax(logits) } catch {
-        throw EvaluationError.shapeMismatch(op: "predictedClasses", detail: "logits must be [N, K], got \(logits.shape)")
-    }
-}
-
 /// Checks images are `[N, C, H, W]` with N ≥ 1.
 func imageShape(_ images: Tensor, _ op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
     guard images.rank == 4, images.shape[0] >= 1 else {

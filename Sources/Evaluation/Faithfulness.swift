@@ -68,7 +68,7 @@ public enum Faithfulness {
         let (n, c, h, w) = try imageShape(images, "faith")
         try checkMaps(maps, n, h, w, "faith")
         let clean = try cleanLogits ?? logitsInBatches(model, images, batchSize: batchSize)
-        let cls = try classes ?? predictedClasses(clean)
+        let cls = try classes ?? rowArgmax(clean)
         let y0 = try readScores(clean, classes: cls, kind: .logit, op: "faith")
         let masked = Tensor(uninitialized: images.shape)
         for i in 0..<n {
@@ -190,7 +190,7 @@ public enum Faithfulness {
         let (n, c, h, w) = try imageShape(images, "confidenceChange")
         try checkMaps(maps, n, h, w, "confidenceChange")
         let clean = try cleanLogits ?? logitsInBatches(model, images, batchSize: batchSize)
-        let cls = try classes ?? predictedClasses(clean)
+        let cls = try classes ?? rowArgmax(clean)
         let y = try readScores(clean, classes: cls, kind: score, op: "confidenceChange")
         let explained = Tensor(uninitialized: images.shape)
         for i in 0..<n {

@@ -40,7 +40,7 @@ public enum CurvesStage {
         let images = try ModelRunner.load(items.map { data.manifest.resolve($0.file) }, preprocessing: pre)
         let f = runner.logitsFunction
         let logits = try f(images)
-        let predicted = try predictedClasses(logits)
+        let predicted = try rowArgmax(logits)
         let maps = try runner.gradcam(images, classes: predicted)
         var set = CurveSet(architecture: m.architecture, fractions: [], deletion: [], insertion: [], images: items.map(\.file))
         for i in items.indices {

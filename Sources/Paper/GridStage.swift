@@ -74,7 +74,7 @@ public enum GridStage {
             }
             for m in firsts {
                 let runner = try ModelRunner(m, imageSize: c.training.imageSize, batchSize: c.analysis.batchSize)
-                let predicted = try predictedClasses(runner.logitsFunction(images))
+                let predicted = try rowArgmax(runner.logitsFunction(images))
                 let result = try runner.gradcamResult(images, classes: predicted)
                 let maps = result.maps
                 mapSizes.append(result.layerSizes.first ?? [images.shape[2], images.shape[3]])

@@ -57,8 +57,8 @@ public enum ShortcutStage {
         let f = runner.logitsFunction
         let markedImages = try ModelRunner.load(items.map { data.manifest.resolve($0.file) }, preprocessing: pre)
         let cleanImages = try ModelRunner.load(items.map { data.cleanPairs[$0.file]! }, preprocessing: pre)
-        let predMarked = try predictedClasses(f(markedImages))
-        let predClean = try predictedClasses(f(cleanImages))
+        let predMarked = try rowArgmax(f(markedImages))
+        let predClean = try rowArgmax(f(cleanImages))
         let maps = try runner.gradcam(markedImages, classes: predMarked)
         var markerEnergy: [Double] = [], lesionEnergy: [Double] = [], markerArea = 0.0, lesionArea = 0.0, lesionCount = 0
         for (i, it) in items.enumerated() {

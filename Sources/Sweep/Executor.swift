@@ -204,7 +204,7 @@ public final class Executor {
         for i in images { if let t = maps[MapKey(image: i, weights: j, method: m)] { out[i] = t } else { todo.append(i) } }
         guard !todo.isEmpty, let d = try decode(todo) else { return out }
         let model = try model(j, evictOthers: false)
-        let predicted = try predictedClasses(logitsFunction(model)(d.images))
+        let predicted = try rowArgmax(logitsFunction(model)(d.images))
         let all = try explain(CAMExplainer(model: model), d.images, methods[m], predicted, arch: plan.weights[j].architecture)
         for (k, i) in d.indices.enumerated() {
             let p = try plane(all, k)
@@ -296,7 +296,7 @@ public final class Executor {
         let model = try model(j)
         let logitsFn = logitsFunction(model)
         let logits = try logitsFn(d.images)
-        let predicted = try predictedClasses(logits)
+        let predicted = try rowArgmax(logits)
         let k = logits.shape[1]
         let probs = try softmaxLastDim(logits)
         let imgs = d.indices.map { plan.images[$0] }
@@ -352,7 +352,7 @@ public final class Executor {
         let w = plan.weights[j]
         guard let d = try decode(unit.images) else { return nil }
         let original = try model(j)
-        let predicted = try predictedClasses(logitsFunction(original)(d.images))
+        let predicted = try rowArgmax(logitsFunction(original)(d.images))
         let rmodel: ImageClassifier
         if let r = randomized, r.weights == j, r.stage == stage { rmodel = r.model } else {
             randomized = nil
