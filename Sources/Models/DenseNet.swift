@@ -29,10 +29,6 @@ public final class DenseLayer: Module {
         conv2 = Conv2d(bnSize * growthRate, growthRate, kernelSize: 3, padding: 1, bias: false)
     }
 
-    public override var children: [(String, Module)] {
-        [("norm1", norm1), ("relu1", relu1), ("conv1", conv1), ("norm2", norm2), ("relu2", relu2), ("conv2", conv2)]
-    }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable { try forward([x], ctx) }
 
     /// The layer on the list of earlier features (torchvision concatenates them as its input; the
@@ -99,8 +95,6 @@ public final class DenseNet: ImageClassifier {
         super.init(architecture: architecture, numClasses: numClasses)
         assignPaths()
     }
-
-    public override var children: [(String, Module)] { [("features", features), ("classifier", classifier)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         let f = try features(x, ctx)

@@ -31,10 +31,6 @@ public final class SqueezeExcitation: Module {
         fc2 = Conv2d(squeeze, channels, kernelSize: 1)
     }
 
-    public override var children: [(String, Module)] {
-        [("avgpool", avgpool), ("fc1", fc1), ("fc2", fc2), ("activation", activation), ("scale_activation", scaleActivation)]
-    }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         var s = try avgpool(x, ctx)
         s = try convNormActivation(fc1, nil, activation, s, ctx)
@@ -63,8 +59,6 @@ public final class MBConv: Module {
 
     public var stochasticDepthProb: Float { stochasticDepth.p }
 
-    public override var children: [(String, Module)] { [("block", block), ("stochastic_depth", stochasticDepth)] }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         let r = try block(x, ctx)
         guard useResidual else { return r }
@@ -79,7 +73,7 @@ public final class EfficientNet: ImageClassifier {
     public let features: Sequential
     public let avgpool = GlobalAvgPool()
     public let classifier: Sequential
-    private let head: Linear
+    private var head: Linear { classifier.layers[1] as! Linear }
 
     public init(architecture: Architecture, numClasses: Int, stochasticDepth: Float = 0.2, dropout: Float = 0.2) {
         // (expand ratio, kernel, stride, in, out, layers) for B0 (width and depth multipliers 1).
@@ -102,13 +96,10 @@ public final class EfficientNet: ImageClassifier {
         }
         mods.append(ConvNormActivation(320, 1280, kernel: 1, activation: .silu))
         features = Sequential(mods)
-        head = Linear(1280, numClasses)
-        classifier = Sequential([Dropout(dropout), head])
+        classifier = Sequential([Dropout(dropout), Linear(1280, numClasses)])
         super.init(architecture: architecture, numClasses: numClasses)
         assignPaths()
     }
-
-    public override var children: [(String, Module)] { [("features", features), ("avgpool", avgpool), ("classifier", classifier)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         let f = try avgpool(features(x, ctx), ctx)

@@ -23,13 +23,6 @@ public final class Bottleneck: Module {
         self.downsample = downsample
     }
 
-    public override var children: [(String, Module)] {
-        var c: [(String, Module)] = [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2),
-                                     ("conv3", conv3), ("bn3", bn3), ("relu", relu)]
-        if let downsample { c.append(("downsample", downsample)) }
-        return c
-    }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         var out = try convNormActivation(conv1, bn1, relu, x, ctx)
         out = try convNormActivation(conv2, bn2, relu, out, ctx)
@@ -79,11 +72,6 @@ public final class ResNet: ImageClassifier {
         fc = Linear(2048, numClasses)
         super.init(architecture: architecture, numClasses: numClasses)
         assignPaths()
-    }
-
-    public override var children: [(String, Module)] {
-        [("conv1", conv1), ("bn1", bn1), ("relu", relu), ("maxpool", maxpool), ("layer1", layer1), ("layer2", layer2),
-         ("layer3", layer3), ("layer4", layer4), ("avgpool", avgpool), ("fc", fc)]
     }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {

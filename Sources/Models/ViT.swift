@@ -24,8 +24,6 @@ public final class MultiheadSelfAttention: Module {
         outProj = Linear(dim, dim)
     }
 
-    public override var ownParameters: [(String, Parameter)] { [("in_proj_weight", inProjWeight), ("in_proj_bias", inProjBias)] }
-    public override var children: [(String, Module)] { [("out_proj", outProj)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         try attend(x, ctx, queries: nil)
@@ -41,19 +39,15 @@ public final class MultiheadSelfAttention: Module {
 
 /// torchvision's EncoderBlock (pre-norm).
 public final class EncoderBlock: Module {
-    public let ln1: LayerNorm, selfAttention: MultiheadSelfAttention, dropout: Dropout
-    public let ln2: LayerNorm, mlp: Sequential
+    public let ln_1: LayerNorm, selfAttention: MultiheadSelfAttention, dropout: Dropout
+    public let ln_2: LayerNorm, mlp: Sequential
 
     init(dim: Int, heads: Int, mlpDim: Int) {
-        ln1 = LayerNorm(dim, eps: 1e-6)
+        ln_1 = LayerNorm(dim, eps: 1e-6)
         selfAttention = MultiheadSelfAttention(dim: dim, heads: heads)
         dropout = Dropout(0)
-        ln2 = LayerNorm(dim, eps: 1e-6)
+        ln_2 = LayerNorm(dim, eps: 1e-6)
         mlp = Sequential([Linear(dim, mlpDim), Activation(.gelu), Dropout(0), Linear(mlpDim, dim), Dropout(0)])
-    }
-
-    public override var children: [(String, Module)] {
-        [("ln_1", ln1), ("self_attention", selfAttention), ("dropout", dropout), ("ln_2", ln2), ("mlp", mlp)]
     }
 
     public override func forward(_ input: Variable, _ ctx: ForwardContext) throws -> Variable {
@@ -63,10 +57,10 @@ public final class EncoderBlock: Module {
     /// With `firstTokenOnly`, the output of the first (class) token only, [B,1,C]: row 0 of the full
     /// output, since everything after the attention is per token and only that token's query matters.
     func forward(_ input: Variable, _ ctx: ForwardContext, firstTokenOnly: Bool) throws -> Variable {
-        let a = try ctx.tap(selfAttention.path, selfAttention.attend(ln1(input, ctx), ctx, queries: firstTokenOnly ? 1 : nil))
+        let a = try ctx.tap(selfAttention.path, selfAttention.attend(ln_1(input, ctx), ctx, queries: firstTokenOnly ? 1 : nil))
         let skip = firstTokenOnly ? try reshape(selectToken(input, index: 0), [input.shape[0], 1, input.shape[2]]) : input
         let x = try add(dropout(a, ctx), skip)
-        return try add(x, mlp(ln2(x, ctx), ctx))
+        return try add(x, mlp(ln_2(x, ctx), ctx))
     }
 }
 
@@ -84,8 +78,6 @@ public final class Encoder: Module {
         ln = LayerNorm(dim, eps: 1e-6)
     }
 
-    public override var ownParameters: [(String, Parameter)] { [("pos_embedding", posEmbedding)] }
-    public override var children: [(String, Module)] { [("dropout", dropout), ("layers", layers), ("ln", ln)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         guard x.shape.count == 3, x.shape[1] == posEmbedding.value.shape[1] else {
@@ -109,7 +101,7 @@ public final class Encoder: Module {
     /// Grad-CAM layer). The plan is off (plain forwards) or the path listing is recorded: no.
     func firstTokenSuffices(_ last: EncoderBlock, _ ctx: ForwardContext) -> Bool {
         guard ctx.planned else { return false }
-        let full: [Module] = [self, layers, ln] + last.namedModules().map(\.1).filter { $0 !== last.ln1 }
+        let full: [Module] = [self, layers, ln] + last.namedModules().map(\.1).filter { $0 !== last.ln_1 }
         return !full.contains { ctx.isObserved($0.path) }
     }
 }
@@ -121,7 +113,6 @@ public final class VisionTransformer: ImageClassifier {
     public let classToken: Parameter
     public let encoder: Encoder
     public let heads: Sequential
-    private let head: Linear
 
     public init(architecture: Architecture, imageSize: Int, patchSize: Int = 16, depth: Int = 12, heads nHeads: Int = 12,
                 hiddenDim: Int = 768, mlpDim: Int = 3072, numClasses: Int) {
@@ -132,14 +123,11 @@ public final class VisionTransformer: ImageClassifier {
         classToken = Parameter(Tensor(zeros: [1, 1, hiddenDim]))
         let grid = imageSize / patchSize
         encoder = Encoder(seqLength: grid * grid + 1, depth: depth, dim: hiddenDim, heads: nHeads, mlpDim: mlpDim)
-        head = Linear(hiddenDim, numClasses)
-        heads = NamedSequential(names: ["head"], layers: [head])
+        heads = NamedSequential(names: ["head"], layers: [Linear(hiddenDim, numClasses)])
         super.init(architecture: architecture, numClasses: numClasses)
         assignPaths()
     }
 
-    public override var ownParameters: [(String, Parameter)] { [("class_token", classToken)] }
-    public override var children: [(String, Module)] { [("conv_proj", convProj), ("encoder", encoder), ("heads", heads)] }
     public override var tokenGrid: (patch: Int, classTokens: Int)? { (patchSize, 1) }
 
     /// A block's output reaches the head only through the class token: its patch tokens get no

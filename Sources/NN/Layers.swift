@@ -21,11 +21,6 @@ public final class Conv2d: Module {
         self.bias = bias ? Parameter(Tensor(zeros: [outChannels])) : nil
     }
 
-    public override var ownParameters: [(String, Parameter)] {
-        if let bias { return [("weight", weight), ("bias", bias)] }
-        return [("weight", weight)]
-    }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         try checkInput(x.shape)
         return try conv2d(x, weight: bind(weight, ctx), bias: bias.map { bind($0, ctx) }, config)
@@ -113,11 +108,6 @@ public final class BatchNorm2d: Module {
         self.momentum = momentum
     }
 
-    public override var ownParameters: [(String, Parameter)] {
-        [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar),
-         ("num_batches_tracked", numBatchesTracked)]
-    }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         if !ctx.training {
             try checkInput(x.shape)
@@ -170,11 +160,6 @@ public final class Linear: Module {
         self.bias = bias ? Parameter(Tensor(zeros: [outFeatures])) : nil
     }
 
-    public override var ownParameters: [(String, Parameter)] {
-        if let bias { return [("weight", weight), ("bias", bias)] }
-        return [("weight", weight)]
-    }
-
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         guard x.shape.last == inFeatures else {
             throw TensorError.shapeMismatch(op: "Linear '\(path)'", detail: "expects last dimension \(inFeatures), got \(x.shape)")
@@ -193,8 +178,6 @@ public final class LayerNorm: Module {
         bias = Parameter(Tensor(zeros: [features]))
         self.eps = eps
     }
-
-    public override var ownParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
 
     public override func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable {
         try layerNorm(x, weight: bind(weight, ctx), bias: bind(bias, ctx), eps: eps)

@@ -19,13 +19,19 @@ public final class Parameter {
     public var grad: Tensor? { variable?.grad }
 }
 
-/// The base of every layer. Subclasses list their children and parameters under PyTorch's names,
-/// so the state dict and the layer paths are a walk over names, never a mapping table.
+/// The base of every layer. A module's parameters and children are its stored properties, named
+/// once: as PyTorch registers a submodule by assigning it to an attribute, `Module.init` reads the
+/// stored properties back (in declaration order, superclass first) and registers every `Module` and
+/// `Parameter` among them under the property's name in snake case (`runningMean` → `running_mean`,
+/// `ln_1` stays). So the state dict and the layer paths are a walk over names, never a mapping table.
+/// Containers whose children are a list (`Sequential`, `DenseBlock`) override `children`.
 open class Module {
     /// The module path in the model (`layer4.2`, `features.denseblock1.denselayer3.conv2`).
     public internal(set) var path: String = ""
+    private var declared = DeclaredMembers()
 
-    public init() {}
+    /// Subclasses set their stored properties before `super.init()`, so all of them are there to read.
+    public init() { declared = DeclaredMembers(of: self) }
 
     /// Whether one instance may run forwards on several threads at once. Not a module with its own
     /// parameters: a forward binds each parameter's `variable` (for training gradients), so
@@ -37,9 +43,9 @@ open class Module {
     public var isShareable: Bool { namedModules().allSatisfy { $0.1.isThreadSafe } }
 
     /// Direct children in PyTorch's registration order.
-    open var children: [(String, Module)] { [] }
+    open var children: [(String, Module)] { declared.children }
     /// This module's own parameters and buffers in PyTorch's order.
-    open var ownParameters: [(String, Parameter)] { [] }
+    open var ownParameters: [(String, Parameter)] { declared.parameters }
 
     /// The computation. Call modules through `callAsFunction`, which also records the layer tap.
     open func forward(_ x: Variable, _ ctx: ForwardContext) throws -> Variable { x }
@@ -88,6 +94,34 @@ open class Module {
         let v = Variable(p.value, requiresGrad: ctx.parameterGrads && p.kind == .parameter)
         p.variable = v
         return v
+    }
+}
+
+/// The modules and parameters a module holds in its stored properties, under PyTorch's names.
+struct DeclaredMembers {
+    var children: [(String, Module)] = []
+    var parameters: [(String, Parameter)] = []
+
+    init() {}
+
+    init(of module: Module) {
+        var mirrors: [Mirror] = []
+        var next: Mirror? = Mirror(reflecting: module)
+        while let m = next { mirrors.insert(m, at: 0); next = m.superclassMirror }
+        for mirror in mirrors {
+            for case let (label?, value) in mirror.children where !label.hasPrefix("$") {
+                // `as?` looks through an Optional: an absent bias or downsample registers nothing.
+                if let child = value as? Module { children.append((Self.pytorchName(label), child)) }
+                else if let p = value as? Parameter { parameters.append((Self.pytorchName(label), p)) }
+            }
+        }
+    }
+
+    /// `runningMean` → `running_mean`.
+    static func pytorchName(_ property: String) -> String {
+        property.reduce(into: "") { out, c in
+            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        }
     }
 }
 
