@@ -43,8 +43,11 @@ enum SlurmTraining {
                 script.directive("cpus-per-task", slurm.cpusPerTask)
                 try script.directive("output", path: work, pattern: "/slurm-%j.log", option: "--out")
                 try slurm.resources.write(into: &script)
-                let args = ["train", "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed)]
-                    + o.arguments + ["--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
+                // The job reads its options from the recipe file: the same value that keys the cache.
+                let recipe = work + "/recipe.json"
+                try atomicWrite(JSONEncoder().encode(o), to: recipe)
+                let args = ["train", "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed),
+                            "--recipe", recipe, "--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
                 try script.exec(([exe] + args).map { .literal($0) })
                 let scriptPath = work + "/train.sbatch"
                 try atomicWrite(script.text, to: scriptPath)

@@ -1,3 +1,4 @@
+import Foundation
 import Models
 import TensorCore
 
@@ -42,21 +43,32 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     public init(architecture: String) { self.architecture = architecture }
 
-    /// The `camaudit train` options that give these options back (data, output and threads aside),
-    /// for a run submitted elsewhere (a Slurm job).
-    public var arguments: [String] {
-        var a = ["--model", architecture, "--epochs", String(epochs), "--batch-size", String(batchSize),
-                 "--optimizer", optimizer.rawValue, "--lr", String(lr), "--weight-decay", String(weightDecay),
-                 "--schedule", schedule.rawValue, "--warmup-epochs", String(warmupEpochs),
-                 "--label-smoothing", String(labelSmoothing), "--class-weights", classWeights.rawValue,
-                 "--augment", augment.rawValue, "--image-size", String(imageSize), "--seed", String(seed),
-                 "--shuffle", shuffle ? "true" : "false"]
-        if optimizer == .sgd { a += ["--momentum", String(momentum)] + (nesterov ? ["--nesterov"] : []) }
-        if !dropout { a.append("--no-dropout") }
-        if let maxSteps { a += ["--max-steps", String(maxSteps)] }
-        if let initFrom { a += ["--init", initFrom] }
-        if let headInit { a += ["--head-init", headInit.rawValue] }
-        return a
+    /// A recipe file: the JSON of these options (what a run's NAME.json holds under `options`, or
+    /// that whole record), the keys it leaves out at their defaults. How a run submitted elsewhere (a
+    /// Slurm job) gets its options, and how a user repeats a run: `camaudit train --recipe NAME.json`.
+    /// Unknown keys are refused, so a misspelt option cannot silently fall back to its default.
+    public static func recipe(contentsOf path: String, architecture: String? = nil) throws -> TrainingOptions {
+        func bad(_ s: String) -> TrainingError { .invalidOption("--recipe \(path): \(s)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw bad("cannot read the file") }
+        guard var given = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw bad("not a JSON object")
+        }
+        if let options = given["options"] as? [String: Any], given["history"] != nil { given = options }
+        if let architecture { given["architecture"] = architecture }
+        guard given["architecture"] is String else { throw bad("names no architecture (give \"architecture\" or --model)") }
+        let known = Set(Mirror(reflecting: TrainingOptions(architecture: "")).children.compactMap(\.label))
+        if let unknown = given.keys.sorted().first(where: { !known.contains($0) }) {
+            throw bad("unknown option \"\(unknown)\"; the recipe's keys are \(known.sorted().joined(separator: ", "))")
+        }
+        let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingOptions(architecture: ""))) as! [String: Any]
+        let merged = try JSONSerialization.data(withJSONObject: defaults.merging(given) { $1 })
+        do {
+            return try JSONDecoder().decode(TrainingOptions.self, from: merged)
+        } catch let DecodingError.typeMismatch(type, c), let DecodingError.valueNotFound(type, c) {
+            throw bad("\"\(c.codingPath.map(\.stringValue).joined(separator: "."))\" must be \(type)")
+        } catch let DecodingError.dataCorrupted(c) {
+            throw bad("\"\(c.codingPath.map(\.stringValue).joined(separator: "."))\": \(c.debugDescription)")
+        }
     }
 
     /// Checks the values before anything is read or written.
