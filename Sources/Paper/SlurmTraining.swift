@@ -29,51 +29,49 @@ enum SlurmTraining {
             throw PaperError.stage("train", "no Slurm controller answers (sinfo failed); on one machine start one with scripts/slurm/start.sh, or run without SLURM=1")
         }
         let exe = WorkerPool.currentExecutable()
-        var jobs: [String] = []
-        for arch in c.architectures {
-            for seed in c.seeds {
+        let runs = try c.architectures.flatMap { arch in
+            try c.seeds.map { seed in
                 let o = c.training.options(architecture: arch, seed: seed)
-                let key = try TrainStage.key(data: data, options: o, version: version)
-                let item = TrainStage.item(arch, seed)
-                guard cache.finished(stage: "train", item: item, key: key) == nil else { continue }
-                let work = cache.folder(stage: "train", item: item, key: key) + ".partial"
-                try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-                var script = SbatchScript(shell: "/bin/sh")
-                try script.directive("job-name", "camaudit-train-\(item)", option: "the job name")
-                script.directive("cpus-per-task", slurm.cpusPerTask)
-                try script.directive("output", path: work, pattern: "/slurm-%j.log", option: "--out")
-                try slurm.resources.write(into: &script)
-                // The job reads its options from the recipe file: the same value that keys the cache.
-                let recipe = work + "/recipe.json"
-                try atomicWrite(JSONEncoder().encode(o), to: recipe)
-                let args = ["train", "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed),
-                            "--recipe", recipe, "--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
-                try script.exec(([exe] + args).map { .literal($0) })
-                let scriptPath = work + "/train.sbatch"
-                try atomicWrite(script.text, to: scriptPath)
-                let id = try Slurm.sbatch(["--parsable", scriptPath])
-                log("  \(item): Slurm job \(id)")
-                jobs.append(id)
+                return (arch: arch, seed: seed, options: o, key: try TrainStage.key(data: data, options: o, version: version))
             }
+        }
+        var jobs: [String] = []
+        for (arch, seed, o, key) in runs {
+            let item = TrainStage.item(arch, seed)
+            guard cache.finished(stage: "train", item: item, key: key) == nil else { continue }
+            let work = cache.folder(stage: "train", item: item, key: key) + ".partial"
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            var script = SbatchScript(shell: "/bin/sh")
+            try script.directive("job-name", "camaudit-train-\(item)", option: "the job name")
+            script.directive("cpus-per-task", slurm.cpusPerTask)
+            try script.directive("output", path: work, pattern: "/slurm-%j.log", option: "--out")
+            try slurm.resources.write(into: &script)
+            // The job reads its options from the recipe file: the same value that keys the cache.
+            let recipe = work + "/recipe.json"
+            try atomicWrite(JSONEncoder().encode(o), to: recipe)
+            let args = ["train", "--data", data.manifestPath, "--out", work + "/" + TrainStage.checkpointName(arch, seed),
+                        "--recipe", recipe, "--threads", String(slurm.cpusPerTask), "--resume", "--quiet"]
+            try script.exec(([exe] + args).map { .literal($0) })
+            let scriptPath = work + "/train.sbatch"
+            try atomicWrite(script.text, to: scriptPath)
+            let id = try Slurm.sbatch(["--parsable", scriptPath])
+            log("  \(item): Slurm job \(id)")
+            jobs.append(id)
         }
         if !jobs.isEmpty { try SlurmWait.until(jobs: jobs, log: log) }
         var out: [TrainedModel] = []
-        for arch in c.architectures {
-            for seed in c.seeds {
-                let o = c.training.options(architecture: arch, seed: seed)
-                let key = try TrainStage.key(data: data, options: o, version: version)
-                let ckptName = TrainStage.checkpointName(arch, seed)
-                let dir = try cache.run(stage: "train", item: TrainStage.item(arch, seed), key: key,
-                                        measured: { jobSeconds(TrainingOutputs(checkpoint: $0 + "/" + ckptName)) }) { work in
-                    let ckpt = work + "/" + ckptName
-                    guard FileManager.default.fileExists(atPath: TrainingOutputs(checkpoint: ckpt).testJSON) else {
-                        throw PaperError.stage("train \(TrainStage.item(arch, seed))", "the Slurm job wrote no test scores; see \(work)/slurm-*.log")
-                    }
-                    let model = try makeModel(Architecture(rawValue: arch)!, numClasses: data.manifest.classes.count, imageSize: o.imageSize)
-                    try TrainStage.finish(TrainingOutputs(checkpoint: ckpt), model: model, options: o, work: work)
+        for (arch, seed, o, key) in runs {
+            let ckptName = TrainStage.checkpointName(arch, seed)
+            let dir = try cache.run(stage: "train", item: TrainStage.item(arch, seed), key: key,
+                                    measured: { jobSeconds(TrainingOutputs(checkpoint: $0 + "/" + ckptName)) }) { work in
+                let ckpt = work + "/" + ckptName
+                guard FileManager.default.fileExists(atPath: TrainingOutputs(checkpoint: ckpt).testJSON) else {
+                    throw PaperError.stage("train \(TrainStage.item(arch, seed))", "the Slurm job wrote no test scores; see \(work)/slurm-*.log")
                 }
-                out.append(try TrainStage.collect(dir: dir, arch: arch, seed: seed, key: key))
+                let model = try makeModel(Architecture(rawValue: arch)!, numClasses: data.manifest.classes.count, imageSize: o.imageSize)
+                try TrainStage.finish(TrainingOutputs(checkpoint: ckpt), model: model, options: o, work: work)
             }
+            out.append(try TrainStage.collect(dir: dir, arch: arch, seed: seed, key: key))
         }
         return out
     }
