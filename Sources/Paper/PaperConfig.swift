@@ -112,6 +112,9 @@ public struct PaperConfig: Codable, Equatable, Sendable {
     public var architectures: [String] = Architecture.allCases.map(\.rawValue)
     public var analysis = AnalysisSpec()
     public var slurm: SlurmSpec? = nil
+    /// Independent work (trainings, sweep units) as this many concurrent processes on this machine,
+    /// sharing the run's threads. Not part of any key: where work runs does not change it.
+    public var workers: Int? = nil
     public init(profile: PaperProfile) { self.profile = profile }
 
     /// Refuses a configuration that cannot run, naming the field.
@@ -135,6 +138,10 @@ public struct PaperConfig: Codable, Equatable, Sendable {
         guard !analysis.methods.isEmpty else { throw bad("--methods: give at least one CAM method") }
         for a in architectures {
             try training.options(architecture: a, seed: seeds[0]).validate()
+        }
+        if let w = workers {
+            guard (1...4096).contains(w) else { throw bad("--workers must be in 1...4096, got \(w)") }
+            guard slurm == nil else { throw bad("--workers runs processes on this machine; with --slurm, Slurm places the work") }
         }
         if let s = slurm {
             do { try s.resources.validate() } catch let e as SweepRunError { throw bad(e.description) }

@@ -50,10 +50,10 @@ public struct Pipeline {
         shortcutConfig.seeds = Array(config.seeds.prefix(1))
         let shortcutModels = try data.marked.map { try train(shortcutConfig, $0.data, cache) } ?? []
         let main = try SweepStage.run(name: "main", config: SweepStage.mainConfig(config, data: data, models: models), data: data, models: models,
-                                      version: version, slurm: config.slurm, cache: cache, log: log)
+                                      version: version, slurm: config.slurm, workers: config.workers, cache: cache, log: log)
         let methods = try SweepStage.run(name: "methods", config: SweepStage.methodsConfig(config, data: data, models: models), data: data,
                                          models: models.filter { $0.architecture == SweepStage.methodArchitecture(config) }.prefix(1).map { $0 },
-                                         version: version, slurm: config.slurm, cache: cache, log: log)
+                                         version: version, slurm: config.slurm, workers: config.workers, cache: cache, log: log)
         let curves = try CurvesStage.run(config, data: data, models: models, version: version, cache: cache)
         let shortcut = try ShortcutStage.run(config, marked: data.marked, shortcutModels: shortcutModels,
                                              controls: models.filter { $0.seed == config.seeds.first }, version: version, cache: cache)
@@ -68,9 +68,13 @@ public struct Pipeline {
         return run
     }
 
-    /// Every architecture × seed of `c` trained on `data`, in this process or as Slurm jobs.
+    /// Every architecture × seed of `c` trained on `data`: in this process, as concurrent processes
+    /// on this machine (`workers`), or as Slurm jobs.
     func train(_ c: PaperConfig, _ data: PaperData, _ cache: StageCache) throws -> [TrainedModel] {
-        if let s = c.slurm { return try SlurmTraining.run(c, data: data, slurm: s, cache: cache, version: version, log: log) }
+        if let s = c.slurm { return try TrainingJobs.run(c, data: data, launcher: .slurm(s), cache: cache, version: version, log: log) }
+        if let w = c.workers, w > 1 {
+            return try TrainingJobs.run(c, data: data, launcher: .local(workers: w, threads: Parallel.threads), cache: cache, version: version, log: log)
+        }
         return try TrainStage.run(c, data: data, cache: cache, version: version, log: log)
     }
 }

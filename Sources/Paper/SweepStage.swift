@@ -60,7 +60,7 @@ public enum SweepStage {
     }
 
     public static func run(name: String, config s: SweepConfig, data: PaperData, models: [TrainedModel], version: String,
-                           slurm: SlurmSpec?, cache: StageCache, log: @escaping (String) -> Void) throws -> SweepOutcome {
+                           slurm: SlurmSpec?, workers: Int? = nil, cache: StageCache, log: @escaping (String) -> Void) throws -> SweepOutcome {
         let json = String(decoding: try s.json(), as: UTF8.self)
         let key = StageCache.key(["sweep", name, data.digest, json, version] + models.map(\.key))
         let dir = try cache.run(stage: "sweep", item: name, key: key, inPlace: true) { work in
@@ -68,6 +68,11 @@ public enum SweepStage {
             do { plan = try Plan.expand(s, manifest: data.manifest) } catch { throw PaperError.stage("sweep \(name)", "\(error)") }
             var options = LaunchOptions()
             options.threads = Parallel.threads   // the run's --threads, not every core
+            if let w = workers, w > 1 {
+                // Worker processes on this machine, each on its own units with its share of the cores.
+                options.workers = w
+                options.threads = max(1, Parallel.threads / w)
+            }
             if let sl = slurm {
                 var o = SlurmOptions(shards: sl.shards)
                 o.resources = sl.resources; o.cpusPerTask = sl.cpusPerTask; o.jobName = "camaudit-paper-\(name)"

@@ -32,6 +32,8 @@ struct PaperCommand: ParsableCommand, ConfiguresRun {
     @Option(name: .customLong("accuracy-floor"), help: "Models below this mean test accuracy have their explanation metrics flagged (0...1).",
             transform: doubleOption(0...1)) var accuracyFloor: Double?
     @Option(help: "Threads (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads)) var threads: Int?
+    @Option(help: "Run the independent work (trainings, sweep units) as this many processes at once on this machine, sharing the threads (\(OptionRange.workers); default 1).",
+            transform: intOption(OptionRange.workers)) var workers: Int?
     @Flag(help: "Submit the training runs and the sweeps as Slurm jobs and wait for them.") var slurm = false
     @OptionGroup var slurmResources: SlurmResourceArguments
 
@@ -81,6 +83,7 @@ struct PaperCommand: ParsableCommand, ConfiguresRun {
         } else if slurmResources.resources != SlurmResources() {
             throw ValidationError("--partition, --account, --time and --mem go with --slurm")
         }
+        c.workers = workers
         do { try c.validate() } catch let e as PaperError { throw ValidationError(e.description) }
         var pipeline = Pipeline(config: c, out: absolute(out ?? "reports/\(p.rawValue)"), version: CamAudit.version)
         pipeline.log = { writeStderr($0) }
