@@ -68,6 +68,25 @@ public struct Pipeline {
         return run
     }
 
+    /// The plan of the run with each stage's estimated time (`--dry-run`). Only the data stage runs
+    /// (every later stage's size depends on it; it is cached like any run's), then a calibration of
+    /// each architecture on this machine; nothing is trained.
+    public func estimate() throws -> RunEstimate {
+        try config.validate()
+        let cache = try StageCache(root: out + "/cache")
+        cache.log = log
+        let data = try DataStage.run(config.data, cache: cache, log: log)
+        let threads = Parallel.threads, workers = config.workers ?? 1
+        let jobs = config.architectures.count * config.seeds.count
+        let perJob = workers > 1 ? max(1, threads / max(1, min(workers, jobs))) : threads
+        log("calibrating \(config.architectures.joined(separator: ", ")) at \(config.training.imageSize) px on 1\(Set([threads, perJob, threads / workers]).subtracting([1]).sorted().map { ", \($0)" }.joined()) threads")
+        let k = try Calibration.measure(architectures: config.architectures, imageSize: config.training.imageSize,
+                                        forwardBatch: config.analysis.batchSize, trainBatch: config.training.batchSize,
+                                        threads: [1, threads, perJob, max(1, threads / workers)], numClasses: max(2, data.manifest.classes.count),
+                                        scratch: out)
+        return try RunEstimate(config, data: data, calibration: k, threads: threads, workers: workers)
+    }
+
     /// Every architecture × seed of `c` trained on `data`: in this process, as concurrent processes
     /// on this machine (`workers`), or as Slurm jobs.
     func train(_ c: PaperConfig, _ data: PaperData, _ cache: StageCache) throws -> [TrainedModel] {

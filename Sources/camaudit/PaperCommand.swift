@@ -35,6 +35,8 @@ struct PaperCommand: ParsableCommand, ConfiguresRun {
     @Option(help: "Run the independent work (trainings, sweep units) as this many processes at once on this machine, sharing the threads (\(OptionRange.workers); default 1).",
             transform: intOption(OptionRange.workers)) var workers: Int?
     @Flag(help: "Submit the training runs and the sweeps as Slurm jobs and wait for them.") var slurm = false
+    @Flag(name: .customLong("dry-run"), help: "Print every stage, its work and its estimated time here and on 16, 32 and 64 cores (runs the data stage and a short calibration; trains nothing).")
+    var dryRun = false
     @OptionGroup var slurmResources: SlurmResourceArguments
 
     static let countRange = 9...Synth.countRange.upperBound
@@ -87,6 +89,10 @@ struct PaperCommand: ParsableCommand, ConfiguresRun {
         do { try c.validate() } catch let e as PaperError { throw ValidationError(e.description) }
         var pipeline = Pipeline(config: c, out: absolute(out ?? "reports/\(p.rawValue)"), version: CamAudit.version)
         pipeline.log = { writeStderr($0) }
+        if dryRun {
+            print(try pipeline.estimate().text(), terminator: "")
+            return
+        }
         _ = try pipeline.run()
     }
 
