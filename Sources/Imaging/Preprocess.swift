@@ -304,3 +304,16 @@ public struct Preprocessing: Sendable, Equatable {
         mask(try ImageFile.read(path, maxPixels: maxPixels))
     }
 }
+
+/// Sweep unit keys hash `"\(preprocessing)"`. `windowFromFile` is listed only when set, so every
+/// key made before it existed (and every run without `--window file`) stays the same and existing
+/// results folders keep resuming; with it set, the key changes, as another input mapping must.
+extension Preprocessing: CustomReflectable {
+    public var customMirror: Mirror {
+        var children: [(label: String?, value: Any)] = [("height", height), ("width", width), ("imagenetNormalize", imagenetNormalize),
+                                                        ("window", window as Any), ("rescaleSlope", rescaleSlope), ("rescaleIntercept", rescaleIntercept)]
+        if windowFromFile { children.append(("windowFromFile", windowFromFile)) }
+        children.append(("maxPixels", maxPixels as Any))
+        return Mirror(self, children: children, displayStyle: .struct)
+    }
+}

@@ -128,6 +128,9 @@ final class DicomTests: XCTestCase {
         mediastinum.window = .mediastinum
         XCTAssertEqual(Set([lung.key, file.key, mediastinum.key]).count, 3, "each window is another key")
         XCTAssertNotEqual("\(lung)", "\(file)", "sweep keys hash the whole preprocessing value")
+        // Without --window file the value prints as it did before the field existed (sweep keys of
+        // existing results folders are made from this text).
+        XCTAssertEqual("\(lung)", "Preprocessing(height: 32, width: 32, imagenetNormalize: false, window: Optional(Imaging.HUWindow(center: -600.0, width: 1500.0)), rescaleSlope: 1.0, rescaleIntercept: -1024.0, maxPixels: Optional(67108864))")
         XCTAssertTrue(lung.dicomMapping.contains("RescaleSlope") && lung.dicomMapping.contains("lung window")
                       && lung.dicomMapping.contains("-1000 HU") && lung.dicomMapping.contains("MONOCHROME1 inverted"), lung.dicomMapping)
         XCTAssertTrue(file.dicomMapping.contains("each file's WindowCenter/WindowWidth"), file.dicomMapping)
