@@ -70,6 +70,34 @@ final class CLIDicomTests: CLITestCase {
         XCTAssertTrue(errors.first.map { $0.contains(path("in/j2k")) && $0.contains("1.2.840.10008.1.2.4.90") && $0.contains("no JPEG 2000 codec") } ?? false, s.stderr)
     }
 
+    func testEvaluateOnDicomSeriesWithTheFilesWindow() throws {
+        try copy("multiframe", to: "ct/benign/mf.dcm")
+        try copy("unsigned_explicit", to: "ct/benign/IM1", series: 5)
+        try copy("rle", to: "ct/malignant/a.dcm")
+        try copy("jpegls", to: "ct/malignant/b")
+        func evaluate(_ out: String, _ extra: [String]) throws -> String {
+            let args = ["evaluate", "--data", path("ct"), "--model", "efficientnet_b0", "--image-size", "32", "--seeds", "0",
+                        "--methods", "gradcam", "--metrics", "locacc", "--out", path(out)] + extra
+            let r = try CLI.run(args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return String(decoding: try ImageFile.readBytes(path(out + "/results.csv")), as: UTF8.self)
+        }
+        let lung = try evaluate("lung", [])
+        XCTAssertTrue(lung.contains("benign/mf.dcm#frame=2") && lung.contains("malignant/b"), lung)
+        let manifest = String(decoding: try ImageFile.readBytes(path("lung/manifest.csv")), as: UTF8.self)
+        XCTAssertTrue(manifest.contains("series_instance_uid") && manifest.contains("1.2.826.0.1.3680043.10.1030.5"), manifest)
+        // The file's window is another input mapping: other unit keys, so nothing is taken from a lung run.
+        let own = try evaluate("own", ["--window", "file"])
+        func ids(_ csv: String) -> Set<Substring> {
+            let lines = csv.split(separator: "\n")
+            guard let col = lines.first?.split(separator: ",").firstIndex(of: "key") else { return [] }
+            return Set(lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false)[col] })
+        }
+        XCTAssertFalse(ids(lung).isEmpty, lung)
+        XCTAssertTrue(ids(lung).isDisjoint(with: ids(own)), "the window must enter the content keys")
+        XCTAssertEqual(ids(try evaluate("lung2", ["--window", "lung"])), ids(lung), "the same mapping, the same keys")
+    }
+
     func testTrainOnAFolderOfDicomClassFolders() throws {
         // Class folders of series folders, files with and without .dcm, one multi-frame file.
         try copy("unsigned_explicit", to: "ct/benign/IM0001", series: 5)
