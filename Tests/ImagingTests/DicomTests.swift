@@ -144,6 +144,22 @@ final class DicomTests: XCTestCase {
         XCTAssertEqual(r.sixteenBit, 1)
     }
 
+    /// DCMTK's codec and dictionary registries are process-wide: many slices decoded at once on the
+    /// thread pool give what one at a time gives.
+    func testParallelLoadsEqualSequentialOnes() throws {
+        let p = Preprocessing(size: 16)
+        let files = (DicomTests.singles.map { dir + $0 + ".dcm" } + (1...3).map { dir + "multiframe.dcm#frame=\($0)" })
+        let many = Array((0..<8).map { _ in files }.joined())
+        let r = p.load(files: many)
+        XCTAssertEqual(r.failures, [])
+        XCTAssertEqual(r.dicom, many.count)
+        let t = try XCTUnwrap(r.tensor)
+        let per = 3 * 16 * 16
+        for (i, f) in many.enumerated() {
+            XCTAssertEqual(Array(t.values[(i * per)..<((i + 1) * per)]), try p.load(f).values, f)
+        }
+    }
+
     func testRecognisedByPreambleNotExtension() throws {
         let src = try bytes("rle")
         try Data(src).write(to: URL(fileURLWithPath: tmp + "/IM0001"))
