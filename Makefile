@@ -2,7 +2,7 @@
 # `make test` installs the system libraries it needs when run as root (apt), then builds and runs
 # the whole suite in release mode (numeric code is too slow in debug builds).
 
-APT_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev pkg-config librsvg2-bin fonts-dejavu-core chromium
+APT_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev libdcmtk-dev pkg-config librsvg2-bin fonts-dejavu-core chromium
 SWIFT        ?= swift
 RELEASE      := -c release
 TEST_FLAGS   := -c release -Xswiftc -enable-testing

@@ -47,6 +47,12 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .target(name: "CJPEG", path: "Modules/CJPEG",
                 linkerSettings: [.linkedLibrary("jpeg")]),
+        // DICOM through DCMTK (Debian's libdcmtk-dev; no pkg-config file that resolves): a C++ shim
+        // with a C interface, so no C++ exception crosses into Swift. The codec libraries decode
+        // JPEG lossless/baseline (dcmjpeg), JPEG-LS (dcmjpls) and RLE (dcmdata).
+        .target(name: "CDicom", path: "Modules/CDicom",
+                linkerSettings: [.linkedLibrary("dcmjpls"), .linkedLibrary("dcmjpeg"), .linkedLibrary("dcmdata"),
+                                 .linkedLibrary("oflog"), .linkedLibrary("ofstd")]),
 
         // MARK: library
         .target(name: "TensorCore", dependencies: ["CBLAS"],
@@ -55,7 +61,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["TensorCore", "Autograd", "ZIPFoundation"], swiftSettings: cpuSettings),
         .target(name: "Models", dependencies: ["TensorCore", "Autograd", "NN"], swiftSettings: cpuSettings),
         .target(name: "Explain", dependencies: ["TensorCore", "Autograd", "NN", "Models"], swiftSettings: cpuSettings),
-        .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: cpuSettings),
+        .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG", "CDicom"], swiftSettings: cpuSettings),
         .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: cpuSettings),
         .target(name: "Report", dependencies: ["TensorCore", "Imaging", "Datasets"], swiftSettings: cpuSettings),
         .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: cpuSettings),

@@ -46,19 +46,26 @@ public struct ScannedDataset: Sendable {
     public var badFiles: [BadFile]
     /// Groups of item indices whose files are byte-identical (each group ≥ 2 items).
     public var duplicateGroups: [[Int]]
+    /// Groups of DICOM slices with one SeriesInstanceUID (each group ≥ 2 items): one scan, so one split.
+    public var seriesGroups: [[Int]] = []
 
-    /// Assigns stratified, duplicate-safe splits and returns the manifest (paths relative to `root`).
+    /// Assigns stratified splits that keep duplicates and series together and returns the manifest
+    /// (paths relative to `root`; DICOM columns when any item is DICOM).
     public func manifest(seed: UInt64, fractions: SplitFractions = .study) -> Manifest {
-        let splits = Splitter.assign(classes: items.map(\.classIndex), groups: duplicateGroups, seed: seed, fractions: fractions)
+        let splits = Splitter.assign(classes: items.map(\.classIndex), groups: duplicateGroups + seriesGroups, seed: seed, fractions: fractions)
         var out = items
         for i in out.indices { out[i].split = splits[i] }
-        return Manifest(items: out, directory: root)
+        let dicom = items.contains { $0.extra[Manifest.dicomColumns[0]] != nil }
+        return Manifest(items: out, extraColumns: dicom ? Manifest.dicomColumns : [], directory: root)
     }
 
     /// Human-readable summary: counts per class, bad files, duplicates.
     public var summary: String {
         var s = "\(root): \(items.count) images in \(classes.count) classes (\(layout.rawValue) layout)\n"
         for (i, c) in classes.enumerated() { s += "  \(c): \(items.filter { $0.classIndex == i }.count)\n" }
+        if !seriesGroups.isEmpty {
+            s += "  \(seriesGroups.count) DICOM series of several slices (each kept in one split)\n"
+        }
         if !duplicateGroups.isEmpty {
             s += "  \(duplicateGroups.count) groups of identical files (kept in one split):\n"
             for g in duplicateGroups { s += "    " + g.map { items[$0].file }.joined(separator: " = ") + "\n" }
@@ -92,7 +99,7 @@ public enum DatasetScanner {
         var unstorable: [BadFile] = []
         for (ci, cf) in classFolders.enumerated() {
             let dir = (base as NSString).appendingPathComponent(cf.folder)
-            for f in ImageFile.listImages(in: dir) {
+            for f in ImageFile.listSlices(in: dir) {
                 let rel = String(f.dropFirst(base.count + 1))
                 guard CSV.isStorable(rel) else {
                     let shown = rel.unicodeScalars.map { CSV.isStorable(String($0)) ? String($0) : $0.escaped(asASCII: true) }.joined()
@@ -122,10 +129,14 @@ public enum DatasetScanner {
                 let e = entries[i]
                 let path = (base as NSString).appendingPathComponent(e.rel)
                 do {
-                    let bytes = try ImageFile.readBytes(path)
-                    let img = try ImageFile.decode(bytes, maxPixels: maxPixels, name: path)
+                    let (file, frame) = ImageFile.frameAddress(path)
+                    let bytes = try ImageFile.readBytes(file)
+                    let img = try ImageFile.decodeAny(bytes, frame: frame, maxPixels: maxPixels, name: path)
+                    // Frames of one file share its bytes but are different slices.
                     var item = ManifestItem(file: e.rel, className: classNames[e.cls], classIndex: e.cls, split: .train,
-                                            width: img.width, height: img.height, hash: ContentHash.fnv1a64(bytes))
+                                            width: img.width, height: img.height,
+                                            hash: ContentHash.fnv1a64(bytes) + (frame.map { "#frame=\($0)" } ?? ""))
+                    if case .dicom(let slice) = img { item.extra = Manifest.dicomColumnValues(slice) }
                     if let mf = maskFolder, let mp = findMask(folder: mf, rel: e.rel, classFolder: e.folder) {
                         let m = try ImageFile.read(mp, maxPixels: maxPixels)
                         guard m.width == img.width, m.height == img.height else {
@@ -172,7 +183,17 @@ public enum DatasetScanner {
         }
         let groups = try duplicates(items, base: base)
         for (g, members) in groups.enumerated() { for i in members { items[i].duplicateGroup = g } }
-        return ScannedDataset(root: base, layout: layout, classes: classNames, items: items, badFiles: bad, duplicateGroups: groups)
+        return ScannedDataset(root: base, layout: layout, classes: classNames, items: items, badFiles: bad, duplicateGroups: groups,
+                              seriesGroups: series(items))
+    }
+
+    /// Items with one non-empty SeriesInstanceUID, in groups of two or more, in item order.
+    static func series(_ items: [ManifestItem]) -> [[Int]] {
+        var byUID: [String: [Int]] = [:]
+        for (i, it) in items.enumerated() {
+            if let uid = it.extra[Manifest.seriesColumn], !uid.isEmpty { byUID[uid, default: []].append(i) }
+        }
+        return byUID.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] }
     }
 
     // MARK: - helpers
@@ -264,10 +285,14 @@ public enum DatasetScanner {
         for (_, idx) in byHash where idx.count > 1 {
             var remaining = idx
             while let first = remaining.first {
-                let a = try ImageFile.readBytes((base as NSString).appendingPathComponent(items[first].file))
+                // Equal hashes include equal frame numbers: compare the files' bytes.
+                func bytes(_ i: Int) throws -> [UInt8] {
+                    try ImageFile.readBytes(ImageFile.frameAddress((base as NSString).appendingPathComponent(items[i].file)).file)
+                }
+                let a = try bytes(first)
                 var same = [first], rest: [Int] = []
                 for j in remaining.dropFirst() {
-                    let b = try ImageFile.readBytes((base as NSString).appendingPathComponent(items[j].file))
+                    let b = try bytes(j)
                     if a == b { same.append(j) } else { rest.append(j) }
                 }
                 if same.count > 1 { groups.append(same) }

@@ -53,6 +53,25 @@ public struct Manifest: Sendable {
     public static let columns = ["file", "class", "class_index", "split", "mask", "lesion_x0", "lesion_y0", "lesion_x1",
                                  "lesion_y1", "lesion_area", "boxes", "width", "height", "hash", "duplicate_group"]
 
+    /// Columns a scan adds when it finds DICOM slices (extra columns, so manifests without them
+    /// still read): where the slice came from, its size in mm, and the values that made its HU.
+    /// `pixel_spacing` is row\column spacing in mm as the file writes it; empty cells: not in the file.
+    public static let dicomColumns = ["sop_instance_uid", "series_instance_uid", "frame", "pixel_spacing",
+                                      "rescale_slope", "rescale_intercept", "pixel_padding_value", "photometric",
+                                      "window_center", "window_width"]
+    public static let seriesColumn = "series_instance_uid"
+
+    /// A DICOM slice's values for `dicomColumns`.
+    public static func dicomColumnValues(_ s: DicomSlice) -> [String: String] {
+        func num(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+        let i = s.info
+        return ["sop_instance_uid": i.sopInstanceUID, "series_instance_uid": i.seriesInstanceUID,
+                "frame": i.frames > 1 ? String(s.frame) : "", "pixel_spacing": i.pixelSpacing,
+                "rescale_slope": num(i.rescaleSlope), "rescale_intercept": num(i.rescaleIntercept),
+                "pixel_padding_value": i.paddingValue.map(String.init) ?? "", "photometric": i.photometric,
+                "window_center": i.window.map { num($0.center) } ?? "", "window_width": i.window.map { num($0.width) } ?? ""]
+    }
+
     public var items: [ManifestItem]
     /// Extra column names in order.
     public var extraColumns: [String]

@@ -19,15 +19,29 @@ public enum Splitter {
     /// ties go train, val, test.
     /// - Parameters:
     ///   - classes: class index of each item.
-    ///   - groups: sets of item indices that must share a split (duplicates); a group counts
-    ///     towards the class of its first item.
+    ///   - groups: sets of item indices that must share a split (duplicates, slices of one series);
+    ///     groups that share an item are one unit, which counts towards the class of its first item.
     public static func assign(classes: [Int], groups: [[Int]] = [], seed: UInt64, fractions: SplitFractions = .study) -> [Split] {
         let n = classes.count
-        var unitOf = Array(0..<n)
-        for g in groups {
-            guard let first = g.min() else { continue }
-            for i in g where i >= 0 && i < n { unitOf[i] = first }
+        // Union-find with the smallest index as each unit's root: overlapping groups (a duplicate
+        // pair that spans two series) become one unit instead of the later group winning.
+        var parent = Array(0..<n)
+        func root(_ i: Int) -> Int {
+            var r = i
+            while parent[r] != r { r = parent[r] }
+            var j = i
+            while parent[j] != r { (parent[j], j) = (r, parent[j]) }
+            return r
         }
+        for g in groups {
+            let valid = g.filter { $0 >= 0 && $0 < n }
+            guard let first = valid.first else { continue }
+            for i in valid.dropFirst() {
+                let (a, b) = (root(first), root(i))
+                if a != b { parent[max(a, b)] = min(a, b) }
+            }
+        }
+        let unitOf = (0..<n).map(root)
         var members: [Int: [Int]] = [:]
         for i in 0..<n { members[unitOf[i], default: []].append(i) }
         var unitsByClass: [Int: [Int]] = [:]

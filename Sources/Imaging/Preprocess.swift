@@ -13,12 +13,15 @@ public struct HUWindow: Sendable, Equatable {
     /// The bone window, 400/1800 (−500 … 1300 HU).
     public static let bone = HUWindow(center: 400, width: 1800)
     public static let presets: [(name: String, window: HUWindow)] = [("lung", .lung), ("mediastinum", .mediastinum), ("bone", .bone)]
+    /// The `--window` value that takes each DICOM file's own WindowCenter/WindowWidth; `named` turns
+    /// it into the lung window, which files without one (and 16-bit PNG) get.
+    public static let fromFile = "file"
 
     /// Parses `"center,width"` (e.g. `-600,1500`).
     public init(parsing text: String) throws {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 2, let c = parts[0], let w = parts[1], w > 0, c.isFinite, w.isFinite, abs(c) <= 1e6, w <= 1e6 else {
-            throw ImagingError(.invalidArgument, path: "--window", "expected lung, mediastinum, bone, none or center,width (|center| ≤ 1e6, 0 < width ≤ 1e6), got '\(text)'")
+            throw ImagingError(.invalidArgument, path: "--window", "expected lung, mediastinum, bone, file, none or center,width (|center| ≤ 1e6, 0 < width ≤ 1e6), got '\(text)'")
         }
         self.init(center: c, width: w)
     }
@@ -27,9 +30,13 @@ public struct HUWindow: Sendable, Equatable {
     public static func named(_ text: String) throws -> HUWindow? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         if t == "none" { return nil }
+        if t == fromFile { return .lung }
         if let p = presets.first(where: { $0.name == t }) { return p.window }
         return try HUWindow(parsing: text)
     }
+
+    /// Whether a `--window` value asks for each DICOM file's own window.
+    public static func isFromFile(_ text: String) -> Bool { text.trimmingCharacters(in: .whitespaces).lowercased() == fromFile }
 
     /// "lung window −600/1500 (−1350 … 150 HU)" or "window 35/350 (…)".
     public var label: String {
@@ -69,6 +76,9 @@ public struct Preprocessing: Sendable, Equatable {
     public var window: HUWindow? = .lung
     public var rescaleSlope: Double = 1
     public var rescaleIntercept: Double = -1024
+    /// DICOM slices take their file's WindowCenter/WindowWidth (`--window file`); `window` is then
+    /// the window of files without one and of 16-bit PNG.
+    public var windowFromFile: Bool = false
     /// Decompression-bomb cap on width × height; nil = none.
     public var maxPixels: Int? = ImageFile.defaultMaxPixels
 
@@ -117,6 +127,31 @@ public struct Preprocessing: Sendable, Equatable {
         return out
     }
 
+    /// One DICOM frame → Tensor [3, height, width]: `inputHounsfield` (the file's rescale, padding
+    /// as air), the window (the file's own with `windowFromFile`), inverted for MONOCHROME1, then
+    /// resized and replicated as a HU slice. With no window the HU are used as they are.
+    public func tensor(_ slice: DicomSlice) -> Tensor {
+        let out = Tensor(uninitialized: [3, height, width])
+        let hu = slice.inputHounsfield
+        let plane: [Float]
+        if let win = windowFromFile ? (slice.info.window ?? window) : window {
+            plane = slice.info.invertsGrey ? hu.map { 1 - win.apply($0) } : hu.map { win.apply($0) }
+        } else {
+            plane = hu.map { Float($0) }
+        }
+        fill(out, resizedFrom: plane, width: slice.width, height: slice.height)
+        normalize(out)
+        return out
+    }
+
+    /// A decoded file → Tensor [3, height, width].
+    public func tensor(_ file: DecodedFile) -> Tensor {
+        switch file {
+        case .image(let img): return tensor(img)
+        case .dicom(let slice): return tensor(slice)
+        }
+    }
+
     /// A float slice in Hounsfield units, row-major [height, width] → Tensor [3, self.height, self.width]:
     /// windowed (or left as it is with no window), resized with PIL's float weights, replicated to 3 channels.
     public func tensor(hu plane: [Float], width w: Int, height h: Int) -> Tensor {
@@ -142,9 +177,22 @@ public struct Preprocessing: Sendable, Equatable {
         return "\(offset), \(window.label) → [0, 1]"
     }
 
+    /// How DICOM slices become [0, 1], for the one line a run prints about it.
+    public var dicomMapping: String {
+        let win: String
+        if windowFromFile {
+            win = "each file's WindowCenter/WindowWidth (\(window?.label ?? "no window") where a file has none)"
+        } else {
+            win = window?.label ?? "no window (HU used as they are)"
+        }
+        return "HU = stored · RescaleSlope + RescaleIntercept (each file's), PixelPaddingValue → \(numberText(DICOM.airHU)) HU, \(win)"
+            + (window != nil || windowFromFile ? " → [0, 1], MONOCHROME1 inverted" : "")
+    }
+
     /// Every setting that changes the tensor an image becomes, as one stable string (for result keys).
     public var key: String {
-        let win = window.map { "\(numberText($0.center)),\(numberText($0.width))" } ?? "none"
+        var win = window.map { "\(numberText($0.center)),\(numberText($0.width))" } ?? "none"
+        if windowFromFile { win = "file(else \(win))" }
         return "size=\(height)x\(width);imagenet_norm=\(imagenetNormalize ? 1 : 0);window=\(win);hu_slope=\(numberText(rescaleSlope));hu_intercept=\(numberText(rescaleIntercept))"
     }
 
@@ -163,7 +211,7 @@ public struct Preprocessing: Sendable, Equatable {
     /// Reads and preprocesses one file → Tensor [3, height, width].
     public func load(_ path: String) throws -> Tensor {
         try checkSize(path)
-        return tensor(try ImageFile.read(path, maxPixels: maxPixels))
+        return tensor(try ImageFile.readAny(path, maxPixels: maxPixels))
     }
 
     /// A zero or negative target size would divide by zero in the resize taps.
@@ -182,22 +230,25 @@ public struct Preprocessing: Sendable, Equatable {
         public var failures: [ImagingError]
         /// How many loaded files were 16-bit (so went through the HU window).
         public var sixteenBit: Int
+        /// How many loaded files were DICOM slices (`dicomMapping`).
+        public var dicom: Int = 0
     }
 
     /// Reads files (in parallel), keeping the readable ones in input order and listing the rest.
     public func load(files paths: [String]) -> Loaded {
         let per = 3 * height * width
         let staging = Tensor(uninitialized: [paths.count, 3, height, width])
+        // Success: the bit depth of an image, 0 for a DICOM slice.
         var results = [Result<Int, ImagingError>](repeating: .success(8), count: paths.count)
         results.withUnsafeMutableBufferPointer { res in
             let box = UncheckedBox(res)
             Parallel.forEach(paths.count) { i in
                 do {
                     try checkSize(paths[i])
-                    let img = try ImageFile.read(paths[i], maxPixels: maxPixels)
-                    let t = tensor(img)
+                    let file = try ImageFile.readAny(paths[i], maxPixels: maxPixels)
+                    let t = tensor(file)
                     (staging.data + i * per).update(from: t.data, count: per)
-                    box.value[i] = .success(img.bitDepth)
+                    if case .image(let img) = file { box.value[i] = .success(img.bitDepth) } else { box.value[i] = .success(0) }
                 } catch let e as ImagingError {
                     box.value[i] = .failure(e)
                 } catch {
@@ -205,18 +256,18 @@ public struct Preprocessing: Sendable, Equatable {
                 }
             }
         }
-        var keep: [Int] = [], failures: [ImagingError] = [], sixteen = 0
+        var keep: [Int] = [], failures: [ImagingError] = [], sixteen = 0, dicom = 0
         for (i, r) in results.enumerated() {
             switch r {
-            case .success(let depth): keep.append(i); if depth == 16 { sixteen += 1 }
+            case .success(let depth): keep.append(i); if depth == 16 { sixteen += 1 } else if depth == 0 { dicom += 1 }
             case .failure(let e): failures.append(e)
             }
         }
         guard !keep.isEmpty else { return Loaded(tensor: nil, files: [], failures: failures, sixteenBit: 0) }
-        if keep.count == paths.count { return Loaded(tensor: staging, files: paths, failures: [], sixteenBit: sixteen) }
+        if keep.count == paths.count { return Loaded(tensor: staging, files: paths, failures: [], sixteenBit: sixteen, dicom: dicom) }
         let out = Tensor(uninitialized: [keep.count, 3, height, width])
         for (j, i) in keep.enumerated() { (out.data + j * per).update(from: staging.data + i * per, count: per) }
-        return Loaded(tensor: out, files: keep.map { paths[$0] }, failures: failures, sixteenBit: sixteen)
+        return Loaded(tensor: out, files: keep.map { paths[$0] }, failures: failures, sixteenBit: sixteen, dicom: dicom)
     }
 
     /// Reads files (in parallel) into a batch Tensor [N, 3, height, width], in the given order.
@@ -233,7 +284,7 @@ public struct Preprocessing: Sendable, Equatable {
     public func batch(inputs: [String]) throws -> (tensor: Tensor, files: [String]) {
         let files = try ImageFile.expandInputs(inputs)
         guard !files.isEmpty else {
-            throw ImagingError(.invalidArgument, path: inputs.joined(separator: ", "), "no PNG or JPEG files found")
+            throw ImagingError(.invalidArgument, path: inputs.joined(separator: ", "), "no PNG, JPEG or DICOM files found")
         }
         return (try batch(files), files)
     }
@@ -251,5 +302,18 @@ public struct Preprocessing: Sendable, Equatable {
     /// Reads a mask file → Tensor [height, width] of 0/1.
     public func loadMask(_ path: String) throws -> Tensor {
         mask(try ImageFile.read(path, maxPixels: maxPixels))
+    }
+}
+
+/// Sweep unit keys hash `"\(preprocessing)"`. `windowFromFile` is listed only when set, so every
+/// key made before it existed (and every run without `--window file`) stays the same and existing
+/// results folders keep resuming; with it set, the key changes, as another input mapping must.
+extension Preprocessing: CustomReflectable {
+    public var customMirror: Mirror {
+        var children: [(label: String?, value: Any)] = [("height", height), ("width", width), ("imagenetNormalize", imagenetNormalize),
+                                                        ("window", window as Any), ("rescaleSlope", rescaleSlope), ("rescaleIntercept", rescaleIntercept)]
+        if windowFromFile { children.append(("windowFromFile", windowFromFile)) }
+        children.append(("maxPixels", maxPixels as Any))
+        return Mirror(self, children: children, displayStyle: .struct)
     }
 }

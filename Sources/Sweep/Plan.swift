@@ -279,13 +279,15 @@ public struct Plan: Sendable {
 
     /// Content identity of one manifest item: its image bytes, its mask bytes or boxes, its class.
     static func identify(_ item: ManifestItem, in manifest: Manifest) throws -> PlannedImage {
-        let path = manifest.resolve(item.file)
+        // A frame of a multi-frame DICOM file (`file#frame=K`) is its file's bytes and its number.
+        let (path, frame) = ImageFile.frameAddress(manifest.resolve(item.file))
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw SweepError.io(path: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot read image" : "image file not found")
         }
         var h = ContentDigest()
         h.update("image:")
         h.update(bytes)
+        if let frame { h.update("|frame=\(frame)") }
         if let m = item.mask {
             let mp = manifest.resolve(m)
             guard let mb = FileManager.default.contents(atPath: mp) else { throw SweepError.io(path: mp, detail: "mask file not found") }

@@ -83,8 +83,9 @@ public struct SweepConfig: Codable, Equatable, Sendable {
         public func preprocessing(size: Int) throws -> Preprocessing {
             var p = Preprocessing(size: size, imagenetNormalize: imagenetNormalize)
             do { p.window = try HUWindow.named(window) } catch {
-                throw SweepError.invalidConfig(field: "window", detail: "expected lung, mediastinum, bone, none or center,width in HU, got '\(window)'")
+                throw SweepError.invalidConfig(field: "window", detail: "expected lung, mediastinum, bone, file, none or center,width in HU, got '\(window)'")
             }
+            p.windowFromFile = HUWindow.isFromFile(window)
             guard (0...65535).contains(huOffset) else { throw SweepError.invalidConfig(field: "hu-offset", detail: "must be in 0...65535, got \(huOffset)") }
             p.rescaleIntercept = -Double(huOffset)
             return p

@@ -79,7 +79,7 @@ struct ModelOptions: ParsableArguments {
 /// How 16-bit CT images and float HU slices become model inputs; shared by predict, cam and
 /// evaluate, and carried in `Preprocessing` (so it enters result keys).
 struct ImageOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Display window for 16-bit CT and HU .npy slices: lung (-600,1500), mediastinum (40,400), bone (400,1800), none, or C,W in HU (default lung).",
+    @Option(help: ArgumentHelp("Display window for 16-bit CT, DICOM and HU .npy slices: lung (-600,1500), mediastinum (40,400), bone (400,1800), file (each DICOM file's own; lung for the rest), none, or C,W in HU (default lung).",
                                discussion: "none: 16-bit samples are divided by 65535 and HU slices used as they are. 8-bit images are never windowed."),
             transform: { try WindowChoice(parsing: $0) })
     var window = WindowChoice(text: "lung", window: .lung)
@@ -89,7 +89,9 @@ struct ImageOptions: ParsableArguments {
     var huOffset: Int = 1024
 
     func preprocessing(size: Int, imagenetNormalize: Bool) -> Preprocessing {
-        Preprocessing(size: size, imagenetNormalize: imagenetNormalize, window: window.window, rescaleSlope: 1, rescaleIntercept: -Double(huOffset))
+        var p = Preprocessing(size: size, imagenetNormalize: imagenetNormalize, window: window.window, rescaleSlope: 1, rescaleIntercept: -Double(huOffset))
+        p.windowFromFile = HUWindow.isFromFile(window.text)
+        return p
     }
 }
 

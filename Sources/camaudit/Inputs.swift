@@ -33,6 +33,7 @@ struct InputSet {
     /// Unreadable files skipped so far (one message each, naming the file).
     private(set) var skipped: [String] = []
     private var mappingAnnounced = false
+    private var dicomMappingAnnounced = false
 
     init(_ inputs: [String], preprocessing: Preprocessing, strict: Bool) throws {
         guard !inputs.isEmpty else { throw CLIError("no inputs given") }
@@ -42,10 +43,11 @@ struct InputSet {
         var huSlices = 0
         for input in inputs {
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else { throw CLIError("\(input): no such file or folder") }
+            // `file.dcm#frame=K` names a frame of an existing file.
+            guard FileManager.default.fileExists(atPath: ImageFile.frameAddress(input).file, isDirectory: &isDir) else { throw CLIError("\(input): no such file or folder") }
             if isDir.boolValue {
-                let files = ImageFile.listImages(in: input)
-                guard !files.isEmpty else { throw CLIError("\(input): no PNG or JPEG files in this folder") }
+                let files = ImageFile.listSlices(in: input)
+                guard !files.isEmpty else { throw CLIError("\(input): no PNG, JPEG or DICOM files in this folder") }
                 let prefix = input.hasSuffix("/") ? input : input + "/"
                 for f in files where seen.insert(f).inserted {
                     let rel = f.hasPrefix(prefix) ? String(f.dropFirst(prefix.count)) : (f as NSString).lastPathComponent
@@ -53,8 +55,10 @@ struct InputSet {
                 }
             } else if input.lowercased().hasSuffix(".npy") {
                 huSlices += try addArray(input)
-            } else if seen.insert(input).inserted {
-                items.append(Item(source: .file(input), name: input, outputName: (input as NSString).lastPathComponent))
+            } else {
+                for f in ImageFile.slices(of: input) where seen.insert(f).inserted {
+                    items.append(Item(source: .file(f), name: f, outputName: (f as NSString).lastPathComponent))
+                }
             }
         }
         makeNamesUnique()
@@ -165,6 +169,10 @@ struct InputSet {
             if let e = r.failures.first, strict { throw CLIError("\(e) (--strict)") }
             for e in r.failures { skipped.append("\(e)") }
             if r.sixteenBit > 0 { announceMapping() }
+            if r.dicom > 0, !dicomMappingAnnounced {
+                dicomMappingAnnounced = true
+                writeStderr("note: DICOM inputs: \(preprocessing.dicomMapping) (--window)")
+            }
             if let t = r.tensor {
                 let per = t.count / max(1, t.shape[0])
                 let okFiles = Set(r.files)
