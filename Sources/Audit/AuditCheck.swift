@@ -65,10 +65,10 @@ public struct AuditThresholds: Sendable, Equatable {
     public static let defaults: [String: Double] = [
         // Accuracy must exceed chance (the majority class's share) by this margin.
         "accuracy": 0.10,
-        // Share of map mass outside the body.
-        "outside_body": 0.5,
+        // Excess of map mass outside the body over that region's share of the image.
+        "outside_body": 0.10,
         // Share of predictions that change when the outside of the body is blanked.
-        "outside_body_flip": 0.10,
+        "outside_body_flip": 0.30,
         // Spearman ρ between the trained map and the map once every cascade block is randomised.
         "randomization": 0.5,
         // Spearman ρ between the predicted class's map and a random other class's map.

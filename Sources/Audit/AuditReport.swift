@@ -121,7 +121,7 @@ public enum AuditReport {
         }
 
         r.heading("Evidence")
-        r.paragraph("Each check's value beside its chance level: RandomCAM for localisation and faithfulness, a uniform map (the image's share outside the body) for outside_body.")
+        r.paragraph("Each check's value beside its chance level: RandomCAM for localisation and faithfulness, a uniform map for outside_body (no excess of mass outside the body over that region's share of the image).")
         r.figure(name: "chance", caption: "Checks against chance, means with 95% CIs.", svg: chanceFigure(doc))
         let curve = evaluation.cascadeCurve()
         if !curve.isEmpty {
@@ -136,7 +136,7 @@ public enum AuditReport {
         }
         r.figure(name: "per-class", caption: "Each check per true class (value; see the per-class table for CIs).", svg: perClassFigure(doc))
         if let gallery = try galleryFigure(evaluation: evaluation, executor: executor, plan: plan) {
-            r.figure(name: "gallery", caption: "The slices whose map puts most mass outside the body: input with the body outline, and the map (0.5·image + 0.5·JET) with the body outline.",
+            r.figure(name: "gallery", caption: "The slices whose map most favours the outside of the body (mass outside minus area outside): input with the body outline, and the map (0.5·image + 0.5·JET) with the body outline.",
                      svg: gallery)
         }
         r.table(caption: "Per class", header: ["check", "class", "status", "value [95% CI]", "n", "note"], rows: perClassRows(doc), csvName: "per_class")
@@ -179,8 +179,9 @@ public enum AuditReport {
 
     /// The worst slices for outside_body, with the body outline on the input and on the map.
     static func galleryFigure(evaluation: AuditEvaluation, executor: Executor, plan: Plan) throws -> String? {
-        let energy = evaluation.values("outside_energy")
-        let worst = energy.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(galleryCount).map(\.key)
+        let energy = evaluation.values("outside_energy"), area = evaluation.values("outside_area")
+        let excess = energy.compactMapValues { $0 }.filter { area[$0.key] != nil }.map { ($0.key, $0.value - area[$0.key]!) }
+        let worst = Dictionary(excess, uniquingKeysWith: { a, _ in a }).sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(galleryCount).map(\.key)
         let index = Dictionary(plan.images.enumerated().map { ($1.file, $0) }, uniquingKeysWith: { a, _ in a })
         guard let m = plan.config.methods.firstIndex(of: evaluation.method) else { return nil }
         let shown = try executor.imagesAndMaps(worst.compactMap { index[$0] }, weights: 0, method: m)
@@ -192,9 +193,10 @@ public enum AuditReport {
             let grey = try Overlay.render(image: img, map: s.map, imageWeight: 1)
             let overlay = try Overlay.render(image: img, map: s.map)
             let name = (plan.images[s.index].file as NSString).lastPathComponent
-            let e = energy[plan.images[s.index].file].map { pct($0) } ?? "n/a"
+            let file = plan.images[s.index].file
+            let e = "\(energy[file].map { pct($0) } ?? "n/a") of the mass, \(area[file].map { pct($0) } ?? "n/a") of the image"
             rows.append((label: plan.images[s.index].className, cells: [GridCell(image: grey, outline: body, caption: name),
-                                                                       GridCell(image: overlay, outline: body, caption: "\(e) outside")]))
+                                                                       GridCell(image: overlay, outline: body, caption: "outside: \(e)")]))
         }
         return try CAMGrid.svg(columnTitles: ["Input, body outlined", "\(evaluation.method)"], rows: rows, tileWidth: 200,
                                colorbarLabel: "CAM value (each map scaled to 0–1), overlaid as 0.5·image + 0.5·JET; white line: the body")
