@@ -288,8 +288,8 @@ public struct AuditEvaluation {
         evidence.append(AuditValue(name: "Wilcoxon p vs RandomCAM", value: p, ci: nil, n: common.count))
         let reason: String
         switch status {
-        case .pass: reason = "\(label) beats RandomCAM (\(fmt(m ?? 0)) vs \(fmt(c ?? 0)), p = \(fmtP(p)))"
-        case .warn: reason = "\(label) is above RandomCAM (\(fmt(m ?? 0)) vs \(fmt(c ?? 0))) but not significantly (p = \(fmtP(p)))"
+        case .pass: reason = "\(label) beats RandomCAM (\(fmt(m ?? 0)) vs \(fmt(c ?? 0)), \(fmtP(p)))"
+        case .warn: reason = "\(label) is above RandomCAM (\(fmt(m ?? 0)) vs \(fmt(c ?? 0))) but not significantly (\(fmtP(p)))"
         case .fail: reason = "\(label) is no better than RandomCAM (\(fmt(m ?? 0)) vs \(fmt(c ?? 0)))"
         case .undefined: reason = undefinedWhenMissing
         }
@@ -298,7 +298,7 @@ public struct AuditEvaluation {
             let inClass = common.filter { ids.contains($0) }
             let (s, cm, cci, cc, cp) = judge(inClass)
             return AuditClassResult(className: cls, status: s, value: cm, ci: cci, n: inClass.count,
-                                    reason: cm == nil ? (rows.reason(metric) ?? "no defined row") : "RandomCAM \(fmt(cc ?? 0)), p = \(fmtP(cp))")
+                                    reason: cm == nil ? (rows.reason(metric) ?? "no defined row") : "RandomCAM \(fmt(cc ?? 0)), \(fmtP(cp))")
         }
         return AuditCheck(id: id, status: status, value: m, ci: ci, threshold: "> RandomCAM, Wilcoxon p < \(fmt(alpha))", thresholdValue: alpha,
                           reason: reason, meaning: meaning, chance: c, evidence: evidence, modelNotLearned: false, perClass: per)
@@ -346,4 +346,5 @@ public struct AuditEvaluation {
 func fmt(_ v: Double) -> String { String(format: "%.3g", v) }
 func fmt(_ v: Double?) -> String { v.map { fmt($0) } ?? "n/a" }
 func pct(_ v: Double?) -> String { v.map { String(format: "%.0f%%", 100 * $0) } ?? "n/a" }
-func fmtP(_ p: Double?) -> String { p.map { $0 < 0.001 ? "< 0.001" : String(format: "%.3f", $0) } ?? "n/a" }
+/// "p = 0.034", "p < 0.001" or "p n/a".
+func fmtP(_ p: Double?) -> String { p.map { $0 < 0.001 ? "p < 0.001" : String(format: "p = %.3f", $0) } ?? "p n/a" }

@@ -124,7 +124,7 @@ final class CLIFuzzAllOptionsTests: CLITestCase {
     func testTheArchitectureOptionHasOneName() throws {
         let all = try commands()
         let named = all.filter { c in c.options.contains { $0.contains("model") || $0.contains("architecture") } }
-        XCTAssertEqual(Set(named.map(\.name)), ["predict", "cam", "train", "evaluate", "bench", "paper"])
+        XCTAssertEqual(Set(named.map(\.name)), ["predict", "cam", "train", "evaluate", "bench", "paper", "audit"])
         for c in named {
             XCTAssertTrue(c.options.contains("--model"), c.name)
             XCTAssertEqual(c.options.filter { ($0.contains("model") || $0.contains("architecture")) && $0 != "--model" }, [], c.name)
