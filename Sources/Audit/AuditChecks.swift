@@ -2,7 +2,7 @@ import Foundation
 import Evaluation
 import Sweep
 
-/// The sweep a audit runs: its metrics (each a declaration in `MetricSpecs`) and the chance
+/// The sweep an audit runs: its metrics (each a declaration in `MetricSpecs`) and the chance
 /// method every comparison is paired with.
 public enum AuditPlan {
     /// RandomCAM: a map that knows nothing, the chance level of localisation and faithfulness.
@@ -71,7 +71,7 @@ public struct AuditEvaluation {
     }
 
     public var classNames: [String] { rows.classes }
-    /// Images by true class, for galleries.
+    /// Defined values of a per-map row by image (the judged method unless another is named), for galleries.
     public func values(_ metric: String, method: String? = nil) -> [String: Double] { rows.of(metric, method ?? self.method) }
 
     static func summary(_ x: [Double]) -> (Double?, [Double]?) {
