@@ -73,8 +73,10 @@ let package = Package(
         // The study end to end (`camaudit paper`): cached stages over Training, Sweep and Report.
         .target(name: "Paper", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep"],
                 swiftSettings: cpuSettings),
+        // A user's model → checks with verdicts → the audit report (`camaudit audit`).
+        .target(name: "Audit", dependencies: ["TensorCore", "Imaging", "Evaluation", "Report", "Sweep"], swiftSettings: cpuSettings),
         .executableTarget(name: "camaudit", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep", "Paper",
+            "TensorCore", "Autograd", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Report", "Training", "Sweep", "Paper", "Audit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
@@ -94,6 +96,8 @@ let package = Package(
         .testTarget(name: "PaperTests", dependencies: ["TensorCore", "Imaging", "Datasets", "Models", "Evaluation", "Report", "Training", "Sweep", "Paper", "TestSupport"]),
         // Figures and report documents; the rendering tests need rsvg-convert and chromium (`make deps`).
         .testTarget(name: "ReportTests", dependencies: ["TensorCore", "Imaging", "Report", "TestSupport"]),
+        // `camaudit audit` end to end on phantoms (runs the built binary) and its report in Chromium.
+        .testTarget(name: "AuditTests", dependencies: ["TensorCore", "Imaging", "Evaluation", "Report", "Sweep", "Audit", "TestSupport"]),
         .testTarget(name: "SweepTests", dependencies: ["TensorCore", "NN", "Models", "Explain", "Imaging", "Datasets", "Evaluation", "Sweep", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,7 +8,7 @@ public struct ReportDocument {
     enum Block {
         case heading(String, Int)
         case paragraph(String)
-        case table(caption: String, header: [String], rows: [[String]], csvName: String?)
+        case table(caption: String, header: [String], rows: [[String]], csvName: String?, rowStyles: [RowStyle?])
         case figure(name: String, caption: String, svg: String)
     }
 
@@ -27,8 +27,13 @@ public struct ReportDocument {
 
     /// A table with a caption; numeric columns are right-aligned. With `csvName` the table is also
     /// written as `tables/csvName.csv` (".csv" added if missing).
-    public mutating func table(caption: String, header: [String], rows: [[String]], csvName: String?) {
-        blocks.append(.table(caption: caption, header: header, rows: rows, csvName: csvName))
+    public mutating func table(caption: String, header: [String], rows: [[String]], csvName: String?, rowStyles: [RowStyle?] = []) {
+        blocks.append(.table(caption: caption, header: header, rows: rows, csvName: csvName, rowStyles: rowStyles))
+    }
+
+    /// A row's background in HTML, by what it reports (a verdict table colours each check by its status).
+    public enum RowStyle: String, Sendable {
+        case pass, warn, fail, undefined
     }
 
     /// A figure written as `figures/NAME.svg` and `figures/NAME.png` (rendered by rsvg-convert).
@@ -54,7 +59,7 @@ public struct ReportDocument {
             case let .figure(name, _, svg):
                 try save(svg, root.appendingPathComponent("figures/\(name).svg"))
                 try Rasterize.png(svg: svg, to: root.appendingPathComponent("figures/\(name).png").path, scale: pngScale)
-            case let .table(_, header, rows, csvName?):
+            case let .table(_, header, rows, csvName?, _):
                 try save((header.isEmpty ? "" : CSV.record(header)) + rows.map(CSV.record).joined(),
                          root.appendingPathComponent("tables/\(Self.csvFile(csvName))"))
             default: break
@@ -78,7 +83,7 @@ public struct ReportDocument {
         }
         for block in blocks {
             if case let .figure(name, _, _) = block { try check(name, "figure", &figures) }
-            if case let .table(_, _, _, csv?) = block { try check(Self.csvFile(csv), "table", &tables) }
+            if case let .table(_, _, _, csv?, _) = block { try check(Self.csvFile(csv), "table", &tables) }
         }
     }
 
@@ -100,6 +105,7 @@ public struct ReportDocument {
     caption{caption-side:top;padding-bottom:.4em}th,td{padding:.3em .5em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
     thead th{border-bottom:2px solid #777;vertical-align:bottom}thead th.num{white-space:normal}tbody tr:nth-child(even){background:#f7f7f7}
     .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.csv{font-size:.85em;color:#555;margin-left:.5em}
+    tbody tr.status-pass{background:#d9f2e1}tbody tr.status-warn{background:#fff1c7}tbody tr.status-fail{background:#f9d3cf}tbody tr.status-undefined{background:#e6e6e6}
     """
 
     /// The HTML page. Figures are `<img>` with an SVG data: URI: the page stays one file, and ids
@@ -116,7 +122,7 @@ public struct ReportDocument {
                 out += "<h\(level)>\(xmlEscape(text))</h\(level)>\n"
             case let .paragraph(text):
                 out += "<p>\(Markup.inlineHTML(text))</p>\n"
-            case let .table(caption, header, rows, csvName):
+            case let .table(caption, header, rows, csvName, rowStyles):
                 tableNo += 1
                 let numeric = Markup.numericColumns(header: header, rows: rows)
                 func cls(_ c: Int) -> String { c < numeric.count && numeric[c] ? " class=\"num\"" : "" }
@@ -128,8 +134,9 @@ public struct ReportDocument {
                     out += "<thead><tr>" + header.enumerated().map { "<th\(cls($0))>\(xmlEscape($1))</th>" }.joined() + "</tr></thead>\n"
                 }
                 out += "<tbody>\n"
-                for row in rows {
-                    out += "<tr>" + row.enumerated().map { "<td\(cls($0))>\(xmlEscape($1))</td>" }.joined() + "</tr>\n"
+                for (r, row) in rows.enumerated() {
+                    let style = r < rowStyles.count ? rowStyles[r].map { " class=\"status-\($0.rawValue)\"" } ?? "" : ""
+                    out += "<tr\(style)>" + row.enumerated().map { "<td\(cls($0))>\(xmlEscape($1))</td>" }.joined() + "</tr>\n"
                 }
                 out += "</tbody></table></div>\n"
             case let .figure(name, caption, svg):
@@ -156,7 +163,7 @@ public struct ReportDocument {
                 out += String(repeating: "#", count: level) + " \(Markup.markdownText(text))\n\n"
             case let .paragraph(text):
                 out += Markup.markdownText(text) + "\n\n"
-            case let .table(caption, header, rows, csvName):
+            case let .table(caption, header, rows, csvName, _):
                 tableNo += 1
                 let (label, text) = Markup.numbered("Table", tableNo, caption)
                 out += (label.isEmpty ? "" : "**\(label)** ") + Markup.markdownText(text)

@@ -15,6 +15,7 @@ public struct ExecutionReport: Sendable, Equatable {
     public var unitsReused = 0
     /// Rows appended in this run.
     public var rowsWritten = 0
+    public init() {}
 }
 
 /// Runs work units and appends their rows to a store.
@@ -210,6 +211,18 @@ public final class Executor {
             let p = try plane(all, k)
             out[i] = p
             keep(MapKey(image: i, weights: j, method: m), p, position: position)
+        }
+        return out
+    }
+
+    /// Plan images `indices` (the readable ones) preprocessed `[1, C, H, W]`, with weights `j`'s map
+    /// `[H, W]` by method `m` for the class it predicts: the maps a report's gallery shows.
+    public func imagesAndMaps(_ indices: [Int], weights j: Int, method m: Int) throws -> [(index: Int, image: Tensor, map: Tensor)] {
+        guard let d = try decode(indices) else { return [] }
+        let maps = try mapsOf(d.indices, weights: j, method: m, position: -1)
+        var out: [(index: Int, image: Tensor, map: Tensor)] = []
+        for (k, i) in d.indices.enumerated() {
+            if let map = maps[i] { out.append((i, try d.images.slice0(k..<(k + 1)), map)) }
         }
         return out
     }

@@ -44,6 +44,11 @@ public enum MetricName: String, CaseIterable, Sendable, Codable {
     /// Agreement between architectures on the same image and method: IoU of [L ≥ τ] for every pair
     /// (model column "a~b", each architecture's first weights).
     case cross_arch
+    /// Does the model look outside the patient? With the body = the largest foreground region of the
+    /// slice, holes filled (`BodyMask`): the share of map mass outside the body, that region's share
+    /// of the image (a uniform map's value), and 1 when the prediction changes once everything
+    /// outside the body is set to the background value.
+    case outside_body
 
     /// The default set: the study's three measures and the cheap standard ones.
     public static let defaults: [MetricName] = [.locacc, .pointing, .energy, .iou, .auc, .faith, .deletion, .insertion, .drop,
@@ -381,6 +386,22 @@ public enum MetricSpecs {
             return MetricSpec(n, convention: "mean IoU of [L≥0.5] across seeds, reference = first seed", unitInterval: true, parameters: [.threshold],
                               rows: [MetricRow(n.rawValue, "Consist") { $0.field(.threshold) }], .acrossWeights { maps, pv in
                 [.of(try Consistency.consist(maps: maps, threshold: pv.threshold), else: Undefined.noDefinedPair)]
+            })
+        case .outside_body:
+            return MetricSpec(n, convention: "share of the map's mass outside the body (largest foreground region, holes filled), beside that region's "
+                              + "share of the image; and whether the prediction changes once the outside is set to background", unitInterval: true,
+                              rows: [MetricRow("outside_energy", "Map mass outside the body") { _ in "body=otsu-largest-filled" },
+                                     MetricRow("outside_area", "Image area outside the body") { _ in "body=otsu-largest-filled" },
+                                     MetricRow("outside_flip", "Prediction changed, outside blanked") { _ in "body=otsu-largest-filled;fill=median" }],
+                              .perMap(cost: { _ in 1 }) { b, _ in
+                let bodies = try (0..<b.count).map { try BodyMask.find(image: b.image($0)) }
+                let blanked = try Tensor.concat0((0..<b.count).map { try BodyMask.blankOutside(image: b.image($0), body: bodies[$0]) })
+                let changed = try rowArgmax(b.model(blanked))
+                return try (0..<b.count).map { i in
+                    [.of(try BodyMask.outsideEnergy(map: b.map(i), body: bodies[i]), else: Undefined.zeroMapMass),
+                     Outcome(value: BodyMask.outsideArea(body: bodies[i]), reason: ""),
+                     Outcome(value: changed[i] == b.predicted[i] ? 0 : 1, reason: "")]
+                }
             })
         case .cross_arch:
             return MetricSpec(n, convention: "IoU of [L≥τ] between two architectures' maps (first weights of each)", unitInterval: true,

@@ -156,13 +156,6 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
         return config
     }
 
-    /// Runs `body`, turning a configuration refusal into a usage error (exit 64) naming the option.
-    func configValue<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as SweepError {
-            if case let .invalidConfig(field, detail) = e { throw ValidationError("--\(field): \(detail)") }
-            throw e
-        }
-    }
 
     var runSettings: RunSettings { RunSettings(threads: threads) }
     var checkpointDefaults: CheckpointDefaults { checkpoint.defaults(numClasses: numClasses) }
@@ -176,16 +169,79 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
             try OutputFolder.checkNotInput(saveConfig, option: "--save-config",
                                            inputs: [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")])
         }
+        var runner = SweepRunner(config: config, out: out, scale: scale, threads: threads, wait: wait, dryRun: dryRun)
+        runner.inputs = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
+        runner.checkOutputs = { inputs in
+            if let overlayDir { try OutputFolder.check(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
+        }
+        runner.afterLoad = {
+            if let saveConfig {
+                try atomicWrite(try config.json(), to: saveConfig)
+                writeStderr("wrote the sweep configuration to \(saveConfig)")
+            }
+        }
+        var incomplete: [String: String] = [:]
+        try runner.run { r in
+            let doc = try Summary.write(rows: r.rows, directory: out, incomplete: r.incomplete)
+            print("wrote \(r.report.rowsWritten) new rows to \(out)/results.csv; summaries in \(out)/summary.md, summary.json, classification.json")
+            print(Summary.brief(doc), terminator: "")
+            incomplete = r.incomplete
+        }
+        if !incomplete.isEmpty { throw ExitCode(Evaluate.incompleteExitCode) }
+    }
+}
+
+/// The part of a run `evaluate` and `audit` share: refuse an OUT that cannot be written, read the
+/// data (a scanned folder's manifest kept in OUT), expand the plan and run it — here, in workers,
+/// as one shard or on Slurm — into OUT's locked, resumable store.
+struct SweepRunner {
+    var config: SweepConfig
+    var out: String
+    var scale: ScaleArguments
+    var threads: Int?
+    var wait: Bool
+    var dryRun: Bool
+    /// Input files OUT must not be, with their options (the weights are added from the configuration).
+    var inputs: [(path: String, option: String)] = []
+    /// Files the command writes into OUT besides the run's own.
+    var extraWrites: [String] = []
+    /// Further output checks, before anything is read or written.
+    var checkOutputs: ([(path: String, option: String)]) throws -> Void = { _ in }
+    /// Runs once the data is read, before OUT is created.
+    var afterLoad: () throws -> Void = {}
+    /// After workers on this machine finish, run `finish` on the merged rows too (evaluate's
+    /// workers write their summaries themselves).
+    var finishAfterWorkers = false
+
+    /// A finished run, as `finish` sees it while OUT is still locked.
+    struct Finished {
+        var report: ExecutionReport
+        /// Every row in OUT's store.
+        var rows: [ResultRow]
+        /// Images without results, with the reason (named on stderr).
+        var incomplete: [String: String]
+        var plan: Plan
+        /// The run's executor (it can recompute maps for a report).
+        var executor: Executor
+    }
+
+    init(config: SweepConfig, out: String, scale: ScaleArguments, threads: Int?, wait: Bool, dryRun: Bool) {
+        self.config = config; self.out = out; self.scale = scale; self.threads = threads; self.wait = wait; self.dryRun = dryRun
+    }
+
+    /// Runs the plan, then `finish` while OUT is locked; `finish` is not called when the units ran
+    /// elsewhere (a shard, Slurm) or only the plan was printed.
+    func run(finish: (Finished) throws -> Void) throws {
+        let data = config.data.path
         var isDir: ObjCBool = false
         let scanned = FileManager.default.fileExists(atPath: data, isDirectory: &isDir) && isDir.boolValue
         let manifestPath = (out as NSString).appendingPathComponent("manifest.csv")
         if !dryRun {
             // Refused before any compute: an output that cannot be written, that is one of the
             // inputs, or that would replace a file no camaudit run wrote.
-            let inputs: [(path: String, option: String)] = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
-                + config.models.flatMap(\.weights).map { (path: $0, option: "--weights") }
-            try OutputFolder.check(out, option: "--out", inputs: inputs, writes: OutputFolder.runFiles + (scanned ? ["manifest.csv"] : []))
-            if let overlayDir { try OutputFolder.check(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
+            let inputs = self.inputs + config.models.flatMap(\.weights).map { (path: $0, option: "--weights") }
+            try OutputFolder.check(out, option: "--out", inputs: inputs, writes: OutputFolder.runFiles + extraWrites + (scanned ? ["manifest.csv"] : []))
+            try checkOutputs(inputs)
             // OUT/manifest.csv is replaced only when an earlier run wrote it: from a scanned folder.
             if scanned, FileManager.default.fileExists(atPath: manifestPath), let earlier = RunRecord.read(directory: out),
                !(FileManager.default.fileExists(atPath: earlier.data.path, isDirectory: &isDir) && isDir.boolValue) {
@@ -194,10 +250,7 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
         }
         // A scanned folder is split once and its manifest kept beside the results.
         var manifest = try Plan.loadManifest(config.data, log: { writeStderr($0) })
-        if let saveConfig {
-            try atomicWrite(try config.json(), to: saveConfig)
-            writeStderr("wrote the sweep configuration to \(saveConfig)")
-        }
+        try afterLoad()
         // Created once the data is read: a run refused on its data leaves no folder behind.
         if !dryRun { try OutputFolder.create(out, option: "--out") }
         if scanned, !dryRun {
@@ -208,7 +261,14 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
         if config.models.contains(where: { $0.weights.isEmpty }) {
             writeStderr("note: random weights for \(config.models.filter { $0.weights.isEmpty }.map(\.architecture).joined(separator: ", ")) (seeds \(config.seeds.map(String.init).joined(separator: ",")), \(plan.numClasses) classes) — the numbers show the pipeline, not a trained model")
         }
-        if scale.isSet && (!dryRun || scale.slurm) { return try scale.launch(plan: plan, out: out, threads: threads, dryRun: dryRun) }
+        if scale.isSet && (!dryRun || scale.slurm) {
+            try scale.launch(plan: plan, out: out, threads: threads, dryRun: dryRun)
+            // Workers on this machine leave the merged store in OUT; a shard or Slurm leaves parts.
+            guard finishAfterWorkers, scale.workers != nil, scale.shard == nil, !scale.slurm, scale.worker == nil, !dryRun else { return }
+            let store = try Store(directory: out, wait: wait)
+            defer { store.close() }
+            return try finish(Finished(report: ExecutionReport(), rows: store.rows, incomplete: plan.missing, plan: plan, executor: Executor(plan: plan)))
+        }
         if dryRun {
             print(plan.describe(), terminator: "")
             if let done = try? Store.read(path: out + "/" + Store.fileName) {
@@ -239,13 +299,19 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
         let report = try executor.run(plan.units, store: store)
         if tty { writeStderr("") }
         let incomplete = plan.missing.merging(executor.unreadable) { a, _ in a }
-        let doc = try Summary.write(rows: store.rows, directory: out, incomplete: incomplete)
-        print("wrote \(report.rowsWritten) new rows to \(out)/results.csv; summaries in \(out)/summary.md, summary.json, classification.json")
-        print(Summary.brief(doc), terminator: "")
         if !incomplete.isEmpty {
             writeStderr("incomplete: \(incomplete.count) image(s) have no results:")
             for (file, why) in incomplete.sorted(by: { $0.key < $1.key }) { writeStderr("  \(file): \(why)") }
-            throw ExitCode(Evaluate.incompleteExitCode)
         }
+        try finish(Finished(report: report, rows: store.rows, incomplete: incomplete, plan: plan, executor: executor))
+    }
+
+}
+
+/// Runs `body`, turning a configuration refusal into a usage error (exit 64) naming the option.
+func configValue<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as SweepError {
+        if case let .invalidConfig(field, detail) = e { throw ValidationError("--\(field): \(detail)") }
+        throw e
     }
 }

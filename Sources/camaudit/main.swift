@@ -9,7 +9,7 @@ struct CamAudit: ParsableCommand {
         commandName: "camaudit",
         abstract: "Can this Grad-CAM be trusted? Models, CAM methods and their evaluation for CT-slice classifiers.",
         version: version,
-        subcommands: [Predict.self, Cam.self, Synth.self, Evaluate.self, Metrics.self, Train.self, SweepCommand.self, MergeCommand.self, Bench.self, PaperCommand.self]
+        subcommands: [Predict.self, Cam.self, Synth.self, Evaluate.self, Metrics.self, Train.self, SweepCommand.self, MergeCommand.self, Bench.self, PaperCommand.self, AuditCommand.self]
     )
 }
 

@@ -36,6 +36,7 @@ final class CLIFuzzAllOptionsTests: CLITestCase {
         case "synth": return [command, "--out", path("never")]                       // no --count: refused
         case "metrics": return [command, "--maps", missing + ".npy", "--masks", missing + ".npy"]
         case "evaluate": return [command, "--data", missing, "--model", "resnet50", "--out", path("never")]
+        case "audit": return [command, "--data", missing, "--model", "resnet50", "--out", path("never")]
         case "train": return [command, "--model", "resnet50", "--data", missing, "--out", path("never.safetensors")]
         case "paper": return [command, "--data", missing, "--out", path("never")]
         case "sweep": return [command, "--config", missing + ".json", "--out", path("never")]
@@ -123,7 +124,7 @@ final class CLIFuzzAllOptionsTests: CLITestCase {
     func testTheArchitectureOptionHasOneName() throws {
         let all = try commands()
         let named = all.filter { c in c.options.contains { $0.contains("model") || $0.contains("architecture") } }
-        XCTAssertEqual(Set(named.map(\.name)), ["predict", "cam", "train", "evaluate", "bench", "paper"])
+        XCTAssertEqual(Set(named.map(\.name)), ["predict", "cam", "train", "evaluate", "bench", "paper", "audit"])
         for c in named {
             XCTAssertTrue(c.options.contains("--model"), c.name)
             XCTAssertEqual(c.options.filter { ($0.contains("model") || $0.contains("architecture")) && $0 != "--model" }, [], c.name)

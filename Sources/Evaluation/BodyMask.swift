@@ -1,0 +1,141 @@
+import Foundation
+import TensorCore
+
+/// The patient's body in a CT slice, and what a model sees outside it.
+///
+/// Burned-in annotations, text, rulers and the scanner table sit outside the body; a model whose
+/// explanation lands there, or whose prediction changes when that region is blanked, has learned
+/// something that is not the patient (the "outside_body" audit check).
+public enum BodyMask {
+    /// The body of a preprocessed slice `[C, H, W]` (or `[1, C, H, W]`), row-major `[H·W]`: the
+    /// channel mean above the midpoint between the air level (the median of the image's border)
+    /// and Otsu's level, its largest 4-connected region, holes filled (lungs, airways).
+    ///
+    /// Otsu's level alone separates soft tissue from air and lung, but the body wall of a small or
+    /// thin slice (a 2-px ring of fat at 64 px, blurred by partial volume) falls below it, the ring
+    /// breaks and the "body" shrinks to the mediastinum; halfway down to air keeps the ring and
+    /// still leaves the lungs below (they become holes, filled). An image with one grey level
+    /// has no body: every pixel is outside.
+    public static func find(image: Tensor) throws -> [Bool] {
+        let s = image.shape
+        guard s.count >= 3, s.dropLast(3).allSatisfy({ $0 == 1 }) else {
+            throw EvaluationError.shapeMismatch(op: "BodyMask.find", detail: "image must be [C, H, W] (or [1, C, H, W]), got \(s)")
+        }
+        let (c, h, w) = (s[s.count - 3], s[s.count - 2], s[s.count - 1])
+        let n = h * w
+        var grey = [Float](repeating: 0, count: n)
+        for ch in 0..<c { for i in 0..<n { grey[i] += image.data[ch * n + i] / Float(c) } }
+        guard let otsuLevel = otsu(grey) else { return [Bool](repeating: false, count: n) }
+        var border: [Float] = []
+        for x in 0..<w { border.append(grey[x]); border.append(grey[(h - 1) * w + x]) }
+        for y in 1..<max(1, h - 1) { border.append(grey[y * w]); border.append(grey[y * w + w - 1]) }
+        border.sort()
+        let air = min(border[border.count / 2], otsuLevel)
+        let t = (air + otsuLevel) / 2
+        let fg = grey.map { $0 > t }
+        let largest = largestComponent(fg, width: w, height: h)
+        return fillHoles(largest, width: w, height: h)
+    }
+
+    /// Otsu's threshold over 256 bins between the image's minimum and maximum; nil for a flat image.
+    static func otsu(_ v: [Float]) -> Float? {
+        guard let lo = v.min(), let hi = v.max(), hi > lo else { return nil }
+        let bins = 256
+        var hist = [Double](repeating: 0, count: bins)
+        let scale = Float(bins - 1) / (hi - lo)
+        for x in v { hist[min(bins - 1, max(0, Int((x - lo) * scale)))] += 1 }
+        let total = Double(v.count)
+        let sumAll = hist.enumerated().reduce(0.0) { $0 + Double($1.offset) * $1.element }
+        var wB = 0.0, sumB = 0.0, best = -1.0, bestBin = 0
+        for k in 0..<(bins - 1) {
+            wB += hist[k]; sumB += Double(k) * hist[k]
+            let wF = total - wB
+            guard wB > 0, wF > 0 else { continue }
+            let mB = sumB / wB, mF = (sumAll - sumB) / wF
+            let between = wB * wF * (mB - mF) * (mB - mF)
+            if between > best { best = between; bestBin = k }
+        }
+        return lo + (Float(bestBin) + 0.5) / scale
+    }
+
+    /// The largest 4-connected region of `mask` (first in row-major order on ties).
+    static func largestComponent(_ mask: [Bool], width w: Int, height h: Int) -> [Bool] {
+        var label = [Int](repeating: -1, count: mask.count)
+        var bestLabel = -1, bestSize = 0, next = 0
+        var stack: [Int] = []
+        for start in 0..<mask.count where mask[start] && label[start] < 0 {
+            var size = 0
+            label[start] = next; stack.append(start)
+            while let p = stack.popLast() {
+                size += 1
+                let x = p % w, y = p / w
+                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < w && ny < h {
+                    let q = ny * w + nx
+                    if mask[q] && label[q] < 0 { label[q] = next; stack.append(q) }
+                }
+            }
+            if size > bestSize { bestSize = size; bestLabel = next }
+            next += 1
+        }
+        return label.map { $0 == bestLabel && bestLabel >= 0 }
+    }
+
+    /// `mask` with every background region that does not reach the border filled.
+    static func fillHoles(_ mask: [Bool], width w: Int, height h: Int) -> [Bool] {
+        var outside = [Bool](repeating: false, count: mask.count)
+        var stack: [Int] = []
+        for x in 0..<w { stack.append(x); stack.append((h - 1) * w + x) }
+        for y in 0..<h { stack.append(y * w); stack.append(y * w + w - 1) }
+        while let p = stack.popLast() {
+            guard !mask[p], !outside[p] else { continue }
+            outside[p] = true
+            let x = p % w, y = p / w
+            if x > 0 { stack.append(p - 1) }
+            if x < w - 1 { stack.append(p + 1) }
+            if y > 0 { stack.append(p - w) }
+            if y < h - 1 { stack.append(p + w) }
+        }
+        return outside.map { !$0 }
+    }
+
+    /// Share of the map's mass outside the body, in [0, 1]; nil when the map has no mass.
+    public static func outsideEnergy(map: Tensor, body: [Bool]) throws -> Double? {
+        let (h, w) = try planeSize(map, "BodyMask.outsideEnergy", "map")
+        guard body.count == h * w else {
+            throw EvaluationError.shapeMismatch(op: "BodyMask.outsideEnergy", detail: "map is \(h)×\(w) but the body mask has \(body.count) pixels")
+        }
+        var total = 0.0, outside = 0.0
+        for i in 0..<(h * w) {
+            let v = Double(max(map.data[i], 0))
+            total += v
+            if !body[i] { outside += v }
+        }
+        return total > 0 ? outside / total : nil
+    }
+
+    /// Share of the image outside the body: the outside energy of a uniform map (its chance level).
+    public static func outsideArea(body: [Bool]) -> Double {
+        body.isEmpty ? 0 : Double(body.lazy.filter { !$0 }.count) / Double(body.count)
+    }
+
+    /// The image `[1, C, H, W]` with every pixel outside the body set to the background value: per
+    /// channel, the median of the outside pixels (air, whatever the window and normalisation).
+    public static func blankOutside(image: Tensor, body: [Bool]) throws -> Tensor {
+        let s = image.shape
+        let (c, h, w) = (s[s.count - 3], s[s.count - 2], s[s.count - 1])
+        let n = h * w
+        guard body.count == n else {
+            throw EvaluationError.shapeMismatch(op: "BodyMask.blankOutside", detail: "image is \(h)×\(w) but the body mask has \(body.count) pixels")
+        }
+        let out = image.copy()
+        for ch in 0..<c {
+            var values: [Float] = []
+            for i in 0..<n where !body[i] { values.append(image.data[ch * n + i]) }
+            guard !values.isEmpty else { continue }
+            values.sort()
+            let background = values[values.count / 2]
+            for i in 0..<n where !body[i] { out.data[ch * n + i] = background }
+        }
+        return out
+    }
+}
