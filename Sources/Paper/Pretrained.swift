@@ -20,9 +20,10 @@ public struct InitialCheckpoint: Codable, Equatable, Sendable {
 
     public var fileName: String { (path as NSString).lastPathComponent }
 
-    /// "ImageNet IMAGENET1K_V2 (resnet50-11ad3fa6.pth)", for tables and captions.
+    /// "ImageNet IMAGENET1K_V2 (resnet50-11ad3fa6.pth)", for tables and captions; a file torchvision
+    /// does not publish (a stand-in) says so.
     public var origin: String {
-        weights.map { "ImageNet \($0) (\(fileName))" } ?? "\(fileName) (named like torchvision's files; not one it publishes)"
+        weights.map { "ImageNet \($0) (\(fileName))" } ?? "\(fileName) (unpublished)"
     }
 }
 
