@@ -72,8 +72,9 @@ public struct ArchitectureSpec: Sendable {
     /// Renames the keys of older checkpoints as torchvision's own loader does, with a note for each
     /// kind of renaming (DenseNet's `norm.1` keys): (state dict, file, notes) → state dict.
     public var legacyKeys: (@Sendable (StateDict, String, inout [String]) -> StateDict)? = nil
-    /// torchvision's published ImageNet checkpoints of this architecture, the study's choice first
-    /// (`paper --pretrained DIR` looks for these names; docs/PAPER.md says how to get the files).
+    /// torchvision's published ImageNet checkpoints of this architecture, its `DEFAULT` weights first
+    /// (for ResNet-50 also the study's); `paper --pretrained DIR` looks for these names, and
+    /// docs/PAPER.md says how to get the files.
     public var imagenetWeights: [PublishedWeights] = []
 }
 

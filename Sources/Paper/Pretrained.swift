@@ -69,7 +69,7 @@ public enum Pretrained {
             throw PaperError.invalid("--pretrained \(dir): no \(arch.rawValue) checkpoint; expected a file named as torchvision names it, \(expected).\(get)")
         }
         throw PaperError.invalid("--pretrained \(dir): \(found.count) \(arch.rawValue) checkpoints (\(found.joined(separator: ", "))); "
-                                 + "keep one in the folder (the study's is \(published.first?.fileName ?? "?"))")
+                                 + "keep one in the folder (torchvision's default: \(published.first?.fileName ?? "?"))")
     }
 
     /// The file's digest against its name, then the file against the architecture.
