@@ -6,8 +6,8 @@ import Sweep
 /// `camaudit paper --profile tiny --pretrained DIR` end to end on stand-ins written in torchvision's
 /// format and names by scripts/write_pretrained_standins.py (the real files cannot be downloaded
 /// here). DenseNet-161 (the old `norm.1` keys of its published file, no BatchNorm counters) and
-/// EfficientNet-B0 (torchvision's `efficientnet_b0_rwightman` stem) keep it to about a minute; the
-/// other three architectures take the same path with bigger files.
+/// EfficientNet-B0 (torchvision's `efficientnet_b0_rwightman` stem) keep it to two or three minutes
+/// on 2 cores; the other three architectures take the same path with bigger files.
 final class PretrainedPaperTests: XCTestCase {
     func testTinyProfileStartsFromStandInsAndRecordsTheirDigests() throws {
         let root = NSTemporaryDirectory() + "paper-pretrained-\(UUID().uuidString)"
