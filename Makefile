@@ -2,7 +2,7 @@
 # `make test` installs the system libraries it needs when run as root (apt), then builds and runs
 # the whole suite in release mode (numeric code is too slow in debug builds).
 
-APT_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev libdcmtk-dev pkg-config librsvg2-bin fonts-dejavu-core chromium
+APT_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev libdcmtk-dev pkg-config librsvg2-bin fonts-dejavu-core chromium python3
 SWIFT        ?= swift
 RELEASE      := -c release
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
@@ -80,7 +80,8 @@ demo: deps
 	  --methods gradcam,random --metrics locacc,pointing,energy,iou,auc,faith,drop,increase,deletion,insertion,consist,cross_arch \
 	  --steps 10 --image-size 128 --out $(DEMO_OUT)/results --overlay-dir $(DEMO_OUT)/overlays --threads $(THREADS)
 
-# The study end to end (docs/PAPER.md): PROFILE=tiny|quick|full, DATA=IQ-OTH/NCCD folder, MASKS=lesion masks,
+# The study end to end (docs/PAPER.md): PROFILE=tiny|quick|full|study, DATA=IQ-OTH/NCCD folder, MASKS=lesion masks,
+# PRETRAINED=folder of torchvision's ImageNet checkpoints (study needs it),
 # SLURM=1 (training runs and sweeps as Slurm jobs), OUT=report folder. Stages are cached under $(OUT)/cache.
 .PHONY: paper
 PROFILE ?= quick
@@ -88,7 +89,8 @@ OUT     ?= reports/$(PROFILE)
 paper: deps
 	$(SWIFT) build $(RELEASE)
 	.build/release/camaudit paper --profile $(PROFILE) --out "$(OUT)" --threads $(THREADS) \
-	  $(if $(DATA),--data "$(DATA)") $(if $(MASKS),--masks "$(MASKS)") $(if $(filter 1 yes true,$(SLURM)),--slurm)
+	  $(if $(DATA),--data "$(DATA)") $(if $(MASKS),--masks "$(MASKS)") $(if $(filter 1 yes true,$(SLURM)),--slurm) \
+	  $(if $(PRETRAINED),--pretrained "$(PRETRAINED)")
 
 # A single-node Slurm on this machine (root; Debian packages, no systemd): the sweep tests submit to it.
 slurm:

@@ -72,6 +72,42 @@ public struct ArchitectureSpec: Sendable {
     /// Renames the keys of older checkpoints as torchvision's own loader does, with a note for each
     /// kind of renaming (DenseNet's `norm.1` keys): (state dict, file, notes) → state dict.
     public var legacyKeys: (@Sendable (StateDict, String, inout [String]) -> StateDict)? = nil
+    /// torchvision's published ImageNet checkpoints of this architecture, its `DEFAULT` weights first
+    /// (for ResNet-50 also the study's); `paper --pretrained DIR` looks for these names, and
+    /// docs/PAPER.md says how to get the files.
+    public var imagenetWeights: [PublishedWeights] = []
+}
+
+/// One of torchvision's published ImageNet checkpoints: its weights enum and the file name
+/// `torch.hub` saves it under, `STEM-HASH.pth`, HASH being the start of the file's SHA-256.
+public struct PublishedWeights: Sendable, Equatable {
+    /// The weights enum member, e.g. `IMAGENET1K_V2` of `ResNet50_Weights`.
+    public let enumName: String
+    /// The file name in `~/.cache/torch/hub/checkpoints/`, e.g. `resnet50-11ad3fa6.pth`.
+    public let fileName: String
+    /// Where the name comes from, when not torchvision's current weights enum (an older `model_urls`).
+    public var source: String? = nil
+
+    public init(_ enumName: String, _ fileName: String, source: String? = nil) {
+        self.enumName = enumName; self.fileName = fileName; self.source = source
+    }
+
+    /// The part of the name before the hash (`resnet50`, `efficientnet_b0_rwightman`).
+    public var stem: String { PublishedWeights.parse(fileName)?.stem ?? fileName }
+    /// The hex digits of the name: the first digits of the file's SHA-256.
+    public var hashPrefix: String { PublishedWeights.parse(fileName)?.hash ?? "" }
+
+    /// Splits a file name into stem and hash as torch.hub's `HASH_REGEX` (`-([a-f0-9]*)\.`) reads
+    /// it, keeping names with at least 8 hex digits (torch.hub's "first eight or more digits"):
+    /// nil for any other name.
+    public static func parse(_ name: String) -> (stem: String, hash: String)? {
+        guard let dash = name.firstIndex(of: "-") else { return nil }
+        let stem = String(name[..<dash])
+        let rest = name[name.index(after: dash)...]
+        let hex = rest.prefix { ("0"..."9").contains($0) || ("a"..."f").contains($0) }
+        guard !stem.isEmpty, hex.count >= 8, rest.dropFirst(hex.count) == ".pth" else { return nil }
+        return (stem, String(hex))
+    }
 }
 
 /// A classification network: images [N,3,H,W] → raw logits [N,K].

@@ -136,7 +136,9 @@ extension DenseNet {
         // The 3×3 convolution of every dense layer (192 → 48).
         benchConvolutions: { $0.kernel == 3 },
         cost: ArchitectureCost(parameters: 28_681_000, features: 2208, gmacs224: 7.73, activationBytesPerPixel: 5000, attention: nil),
-        legacyKeys: renameOldDenseNetKeys)
+        legacyKeys: renameOldDenseNetKeys,
+        // A legacy torch.save with the old `norm.1` keys (`legacyKeys` renames them).
+        imagenetWeights: [PublishedWeights("IMAGENET1K_V1", "densenet161-8d451a50.pth")])
 }
 
 // MARK: - Older checkpoints

@@ -131,5 +131,8 @@ extension EfficientNet {
             return p.uniform(1 / Float(p.shape[0]).squareRoot())
         },
         benchConvolutions: { $0.isDepthwise },
-        cost: ArchitectureCost(parameters: 5_288_548, features: 1280, gmacs224: 0.39, activationBytesPerPixel: 3000, attention: nil))
+        cost: ArchitectureCost(parameters: 5_288_548, features: 1280, gmacs224: 0.39, activationBytesPerPixel: 3000, attention: nil),
+        // Ported from timm (hence the stem); torchvision ≤ 0.12 published the same weights as 3dd342df.
+        imagenetWeights: [PublishedWeights("IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth"),
+                          PublishedWeights("IMAGENET1K_V1", "efficientnet_b0_rwightman-3dd342df.pth", source: "model_urls of torchvision 0.11–0.12")])
 }

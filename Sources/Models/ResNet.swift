@@ -99,12 +99,15 @@ public func resnet101(numClasses: Int = 1000) -> ResNet { ResNet(architecture: .
 extension ResNet {
     /// torchvision `resnet50(num_classes:)`.
     public static let spec50 = spec(.resnet50, blocks: [3, 4, 6, 3],
-                                    cost: ArchitectureCost(parameters: 25_557_032, features: 2048, gmacs224: 4.09, activationBytesPerPixel: 2500, attention: nil))
+                                    cost: ArchitectureCost(parameters: 25_557_032, features: 2048, gmacs224: 4.09, activationBytesPerPixel: 2500, attention: nil),
+                                    // The study's code: `resnet50(weights="IMAGENET1K_V2")`.
+                                    weights: [PublishedWeights("IMAGENET1K_V2", "resnet50-11ad3fa6.pth"), PublishedWeights("IMAGENET1K_V1", "resnet50-0676ba61.pth")])
     /// torchvision `resnet101(num_classes:)`.
     public static let spec101 = spec(.resnet101, blocks: [3, 4, 23, 3],
-                                     cost: ArchitectureCost(parameters: 44_549_160, features: 2048, gmacs224: 7.80, activationBytesPerPixel: 3800, attention: nil))
+                                     cost: ArchitectureCost(parameters: 44_549_160, features: 2048, gmacs224: 7.80, activationBytesPerPixel: 3800, attention: nil),
+                                     weights: [PublishedWeights("IMAGENET1K_V2", "resnet101-cd907fc2.pth"), PublishedWeights("IMAGENET1K_V1", "resnet101-63fe2227.pth")])
 
-    static func spec(_ arch: Architecture, blocks: [Int], cost: ArchitectureCost) -> ArchitectureSpec {
+    static func spec(_ arch: Architecture, blocks: [Int], cost: ArchitectureCost, weights: [PublishedWeights]) -> ArchitectureSpec {
         ArchitectureSpec(
             build: { n, _ in ResNet(architecture: arch, blocks: blocks, numClasses: n) },
             // The last bottleneck: pytorch-grad-cam's README example (`model.layer4[-1]`).
@@ -118,6 +121,7 @@ extension ResNet {
                 return p.uniform(1 / Float(p.shape.count == 2 ? p.fanIn : (p.weightFanIn ?? 1)).squareRoot())
             },
             benchConvolutions: { _ in true },
-            cost: cost)
+            cost: cost,
+            imagenetWeights: weights)
     }
 }

@@ -197,5 +197,6 @@ extension VisionTransformer {
             guard let pos = sd["encoder.pos_embedding"], pos.rank == 3 else { return nil }
             let grid = Int(Double(pos.shape[1] - 1).squareRoot().rounded())
             return grid * grid + 1 == pos.shape[1] ? grid * 16 : nil
-        })
+        },
+        imagenetWeights: [PublishedWeights("IMAGENET1K_V1", "vit_b_16-c867db91.pth")])
 }

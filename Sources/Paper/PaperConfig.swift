@@ -51,6 +51,9 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     public var headInit: HeadInit?
     /// Exceptions by architecture name (nil or absent: the shared recipe).
     public var perArchitecture: [String: ArchitectureRecipe]?
+    /// The checkpoint each architecture starts from (absent: from scratch, torchvision's seeded
+    /// initialisation); `Pipeline` fills it from `PaperConfig.pretrained`.
+    public var initialCheckpoints: [String: InitialCheckpoint]?
     public init(imageSize: Int, epochs: Int, batchSize: Int, lr: Double) {
         self.imageSize = imageSize; self.epochs = epochs; self.batchSize = batchSize; self.lr = lr
     }
@@ -65,6 +68,7 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
             if let e = x.epochs { o.epochs = e }
             if let lr = x.lr { o.lr = lr }
         }
+        o.initFrom = initialCheckpoints?[architecture]?.path
         if o.headInit == .torchvision { o.headInit = nil }
         return o
     }
@@ -115,12 +119,17 @@ public struct PaperConfig: Codable, Equatable, Sendable {
     /// Independent work (trainings, sweep units) as this many concurrent processes on this machine,
     /// sharing the run's threads. Not part of any key: where work runs does not change it.
     public var workers: Int? = nil
+    /// A folder of torchvision's ImageNet checkpoints to start every architecture from (`Pretrained.find`).
+    public var pretrained: String? = nil
     public init(profile: PaperProfile) { self.profile = profile }
 
     /// Refuses a configuration that cannot run, naming the field.
     public func validate() throws {
         func bad(_ s: String) -> PaperError { .invalid(s) }
         guard !architectures.isEmpty else { throw bad("--model: give at least one architecture") }
+        if profile.needsPretrained, pretrained == nil {
+            throw bad("--profile \(profile.rawValue) starts from torchvision's ImageNet weights: give --pretrained DIR (docs/PAPER.md says how to get the files)")
+        }
         for a in architectures where Architecture(rawValue: a) == nil {
             throw bad("--model: unknown '\(a)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -4,6 +4,7 @@ import Datasets
 import Evaluation
 import Sweep
 import Report
+import Models
 
 /// Writes OUT/report.html, report.md, figures/, tables/*.csv and run.json (the run manifest).
 public enum PaperReport {
@@ -22,7 +23,8 @@ public enum PaperReport {
                       + "The run manifest `run.json` records the software version, seeds, thread count, data and weights digests and every configuration.")
 
         doc.heading("Classification (Table I)")
-        let (t1, acc) = try Tables.tableI(archs, models: run.models, floor: c.analysis.accuracyFloor)
+        let (t1, acc) = try Tables.tableI(archs, models: run.models, floor: c.analysis.accuracyFloor,
+                                          origins: Dictionary(uniqueKeysWithValues: archs.map { ($0, origin($0, c.training)) }))
         doc.table(caption: t1.caption, header: t1.header, rows: t1.rows, csvName: t1.csvName)
         let fa = Figures.accuracy(acc, chance: chance, floor: c.analysis.accuracyFloor)
         doc.figure(name: fa.name, caption: fa.caption, svg: fa.svg)
@@ -38,7 +40,8 @@ public enum PaperReport {
                           + "consistency and agreement need no mask and are computed.")
         }
         if let note = coarseMapNote(run.grid) { doc.paragraph(note) }
-        let (et, groups) = Tables.explanation(archs, rows: run.main.rows, accuracy: acc, resamples: c.analysis.bootstrapResamples)
+        let (et, groups) = Tables.explanation(archs, rows: run.main.rows, accuracy: acc, resamples: c.analysis.bootstrapResamples,
+                                              maps: mapBasis(run))
         doc.table(caption: et.caption, header: et.header, rows: et.rows, csvName: et.csvName)
         let ct = Tables.comparisons(run.main.rows)
         if !ct.rows.isEmpty { doc.table(caption: ct.caption, header: ct.header, rows: ct.rows, csvName: ct.csvName) }
@@ -103,9 +106,33 @@ public enum PaperReport {
             + (run.config.data.masks.map { " Lesion masks from `\($0)`." } ?? " No lesion masks.")
     }
 
+    /// How an architecture's models started: "from scratch" or the pretrained checkpoint.
+    static func origin(_ arch: String, _ t: TrainingRecipe) -> String {
+        t.initialCheckpoints?[arch]?.origin ?? "from scratch"
+    }
+
+    /// Each architecture's input side and Grad-CAM grid, as the grid stage measured them on its maps.
+    static func mapBasis(_ run: PaperRun) -> [String: (input: String, grid: String)] {
+        let size = run.config.training.imageSize
+        var out: [String: (input: String, grid: String)] = [:]
+        for a in run.config.architectures {
+            var grid = "–"
+            if let g = run.grid, let k = g.columns.firstIndex(of: a), let cells = g.mapSize(k) {
+                grid = cells + (Architecture(rawValue: a)?.spec.patchSize != nil ? " tokens" : "")
+            }
+            out[a] = ("\(size)×\(size)", grid)
+        }
+        return out
+    }
+
     static func recipeSentence(_ c: PaperConfig) -> String {
         let t = c.training
-        return "Models: \(c.architectures.joined(separator: ", ")), each trained from scratch with seeds \(c.seeds.map(String.init).joined(separator: ", ")) "
+        let origins = Set(c.architectures.map { t.initialCheckpoints?[$0] == nil })
+        let each = " with its 1000-class head replaced (" + c.architectures.map { "\($0): \(origin($0, t))" }.joined(separator: "; ") + ")"
+        let start = origins == [true] ? "each trained from scratch"
+            : origins == [false] ? "each fine-tuned from a pretrained checkpoint" + each
+            : "each trained from scratch (torchvision's initialisation, seeded) or fine-tuned from a pretrained checkpoint" + each
+        return "Models: \(c.architectures.joined(separator: ", ")), \(start) with seeds \(c.seeds.map(String.init).joined(separator: ", ")) "
             + "(\(t.optimizer.rawValue), lr \(t.lr), weight decay \(t.weightDecay), batch \(t.batchSize), \(t.epochs) epoch\(t.epochs == 1 ? "" : "s"), "
             + (t.augment == .none ? "" : "augmentation \(t.augment.rawValue), ")
             + (t.schedule == .none ? "" : "\(t.schedule.rawValue) schedule with \(t.warmupEpochs) warmup epoch\(t.warmupEpochs == 1 ? "" : "s"), ")
@@ -129,7 +156,8 @@ public enum PaperReport {
     static func writeManifest(_ run: PaperRun, to path: String, version: String, seconds: Double) throws {
         func weights(_ models: [TrainedModel]) throws -> [[String: Any]] {
             try models.map { m in ["architecture": m.architecture, "seed": m.seed, "file": m.checkpoint, "sha256": try ContentDigest.hex(file: m.checkpoint),
-                                   "stage_key": m.key, "parameters": m.parameters] }
+                                   "stage_key": m.key, "parameters": m.parameters,
+                                   "initial_sha256": run.config.training.initialCheckpoints?[m.architecture]?.sha256 ?? NSNull()] }
         }
         func object(_ d: Data) -> Any { (try? JSONSerialization.jsonObject(with: d)) ?? NSNull() }
         var sweeps: [String: Any] = ["main": object(try run.main.config.json())]
@@ -145,6 +173,11 @@ public enum PaperReport {
                      "marked_manifest": run.data.marked?.manifestPath ?? NSNull(),
                      "marked_manifest_sha256": try run.data.marked.map { try ContentDigest.hex(file: $0.manifestPath) } ?? NSNull()] as [String: Any],
             "weights": try weights(run.models),
+            // What each architecture's training started from; the train stage's key holds the same digest.
+            "initial_checkpoints": run.config.architectures.compactMap { a -> [String: Any]? in
+                guard let i = run.config.training.initialCheckpoints?[a] else { return nil }
+                return ["architecture": a, "file": i.path, "sha256": i.sha256, "torchvision_weights": i.weights ?? NSNull()]
+            },
             "shortcut_weights": try weights(run.shortcutModels),
             "sweeps": sweeps,
             "stages": run.events.map { ["stage": $0.stage, "item": $0.item, "key": $0.key, "cached": $0.cached, "seconds": $0.seconds] as [String: Any] },

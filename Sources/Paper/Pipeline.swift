@@ -33,7 +33,12 @@ public struct Pipeline {
     }
 
     public func run() throws -> PaperRun {
-        try config.validate()
+        try self.config.validate()
+        // Found and checked before any stage runs: a missing or altered file stops nothing half-done.
+        var config = self.config
+        if let dir = config.pretrained {
+            config.training.initialCheckpoints = try Pretrained.find(in: dir, architectures: config.architectures, imageSize: config.training.imageSize)
+        }
         if config.slurm != nil {
             // Paths that go into the batch scripts, refused before any stage runs.
             try Slurm.checkPath(out, "--out")

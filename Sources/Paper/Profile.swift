@@ -11,15 +11,22 @@ import Training
 /// - `quick`: a real result (every CNN above 85% test accuracy) in about 2.5 h on 2 cores: 1200
 ///   64-px phantoms, two seeds, fifteen models trained (docs/PAPER.md has the measured stages).
 /// - `full`: the study's recipe (224 px, 60/20/20, AdamW 1e-4, batch 16, 20 epochs, R = 3 seeds).
+/// - `study`: `full` with the study's initialisation, torchvision's ImageNet weights (`--pretrained
+///   DIR`), and its head: a new `nn.Linear` as torchvision initialises it. The study's code has no
+///   other per-architecture exception (every model: AdamW 1e-4, batch 16, 20 epochs); which weights
+///   enum each architecture starts from is the file found, and the report names it.
 public enum PaperProfile: String, CaseIterable, Sendable, Codable {
-    case tiny, quick, full
+    case tiny, quick, full, study
+
+    /// Whether the profile's models start from pretrained weights, so it cannot run without them.
+    public var needsPretrained: Bool { self == .study }
 
     /// The phantom set and training recipe measured for this profile (docs/PHANTOMS.md).
     public var phantom: PhantomProfile {
         switch self {
         case .tiny: return .tiny
         case .quick: return .quick
-        case .full: return .full
+        case .full, .study: return .full
         }
     }
 
@@ -49,10 +56,12 @@ public enum PaperProfile: String, CaseIterable, Sendable, Codable {
         case .quick:
             c.analysis.deletionSteps = 20
             c.analysis.curveImages = 40
-        case .full:
+        case .full, .study:
             c.analysis.deletionSteps = 50
             c.analysis.curveImages = 100
         }
+        // The study replaces the ImageNet head with a fresh nn.Linear (torchvision's initialisation).
+        if self == .study { c.training.headInit = nil }
         return c
     }
 }

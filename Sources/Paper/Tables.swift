@@ -62,14 +62,15 @@ public enum Tables {
     }
 
     /// Table I: per architecture, mean ± sd over seeds.
-    public static func tableI(_ archs: [String], models: [TrainedModel], floor: Double) throws -> (table: PaperTable, accuracy: [ArchitectureAccuracy]) {
+    /// - Parameter origins: how each architecture's models started ("from scratch …", "ImageNet IMAGENET1K_V2 (file)").
+    public static func tableI(_ archs: [String], models: [TrainedModel], floor: Double, origins: [String: String]) throws -> (table: PaperTable, accuracy: [ArchitectureAccuracy]) {
         var rows: [[String]] = [], acc: [ArchitectureAccuracy] = []
         var classes: [String] = []
         for a in archs {
             let ms = models.filter { $0.architecture == a }
             let scores = try ms.map { try readTest($0.testJSON) }
             classes = scores.first?.classes ?? classes
-            var row = [a, ms.first.map { String($0.parameters) } ?? "–", String(ms.count),
+            var row = [a, origins[a] ?? "–", ms.first.map { String($0.parameters) } ?? "–", String(ms.count),
                        meanSD(scores.map(\.accuracy)), meanSD(scores.map(\.macroF1))]
             for k in classes.indices {
                 row.append(meanSD(scores.compactMap { k < $0.sensitivity.count ? $0.sensitivity[k] : nil }))
@@ -81,13 +82,17 @@ public enum Tables {
             row.append(entry.mean < floor ? "below floor" : "")
             rows.append(row)
         }
-        var header = ["architecture", "parameters", "seeds", "accuracy", "macro-F1"]
+        // Where the models started stands next to their name: a reader compares like with like.
+        var header = ["architecture", "initialisation", "parameters", "seeds", "accuracy", "macro-F1"]
         for c in classes { header += ["sensitivity \(c)", "specificity \(c)"] }
         header += ["ms/image", "accuracy floor \(f(floor, 2))"]
         let caption = "Table I — test-split classification per architecture, mean ± sd over seeds (sample sd, n − 1). "
             + "Accuracy = share correct; macro-F1 = unweighted mean of per-class F1; sensitivity = recall of the class, "
             + "specificity = true-negative rate of the class (one-vs-rest); parameters = trainable parameters; "
-            + "ms/image = forward time of the best checkpoint on the test split at the training batch size (ours, this machine)."
+            + "ms/image = forward time of the best checkpoint on the test split at the training batch size (ours, this machine); "
+            + "initialisation = where training started: from scratch (torchvision's initialisation, seeded) or a pretrained checkpoint "
+            + "(its torchvision weights enum and file, \"unpublished\" for a file torchvision does not publish; its SHA-256 is in run.json), "
+            + "the 1000-class head replaced by one for these classes."
         return (PaperTable(caption: caption, header: header, rows: rows, csvName: "table1"), acc)
     }
 
@@ -107,23 +112,28 @@ public enum Tables {
 
     /// The explanation table: per architecture × metric, Grad-CAM's mean with its 95% bootstrap CI,
     /// RandomCAM's beside it, the counts, and the accuracy flag.
-    public static func explanation(_ archs: [String], rows: [ResultRow], accuracy: [ArchitectureAccuracy], resamples: Int) -> (table: PaperTable, groups: [SummaryGroup]) {
+    /// - Parameter maps: each architecture's input side and Grad-CAM grid ("224×224", "7×7"), shown
+    ///   beside its metrics: a 2×2 grid cannot point where a 7×7 one can.
+    public static func explanation(_ archs: [String], rows: [ResultRow], accuracy: [ArchitectureAccuracy], resamples: Int,
+                                   maps: [String: (input: String, grid: String)]) -> (table: PaperTable, groups: [SummaryGroup]) {
         let groups = Summary.groups(rows, resamples: resamples)
         var out: [[String]] = []
         for a in archs {
             let flag = accuracy.first { $0.architecture == a }?.flagged ?? false
             for m in explanationMetrics {
                 let g = group(groups, a, "gradcam", m.primaryRow), r = group(groups, a, "random", m.primaryRow)
-                out.append([a, m.label, cell(g), r.map { $0.n > 0 ? f($0.mean) : cell($0) } ?? "–", String(g?.n ?? 0), String(g?.undefined ?? 0),
-                            flag ? "yes: accuracy below the floor" : "", m.convention])
+                out.append([a, m.label, cell(g), r.map { $0.n > 0 ? f($0.mean) : cell($0) } ?? "–", maps[a]?.input ?? "–", maps[a]?.grid ?? "–",
+                            String(g?.n ?? 0), String(g?.undefined ?? 0), flag ? "yes: accuracy below the floor" : "", m.convention])
             }
         }
         let caption = "Explanation metrics of Grad-CAM per architecture: mean over test images and seeds with a 95% seeded bootstrap "
             + "percentile CI of the mean (B = \(resamples), seed 0), and RandomCAM's mean as the chance level. n counts defined values; "
             + "undefined values (no or empty mask, constant map, two empty binarised maps) are counted apart and never averaged. "
-            + "Maps: ReLU, per-image min-max at feature resolution, bilinear upsampling (pytorch-grad-cam 1.5), explained class = predicted."
-        return (PaperTable(caption: caption, header: ["architecture", "metric", "Grad-CAM mean [95% CI]", "RandomCAM (chance)", "n", "undefined",
-                                                      "flagged", "convention"], rows: out, csvName: "explanation"), groups)
+            + "Maps: ReLU, per-image min-max at feature resolution, bilinear upsampling (pytorch-grad-cam 1.5), explained class = predicted. "
+            + "input = the side the model reads; map grid = the cells of the Grad-CAM layer before upsampling (ViT: patch tokens), "
+            + "the finest detail a map can show."
+        return (PaperTable(caption: caption, header: ["architecture", "metric", "Grad-CAM mean [95% CI]", "RandomCAM (chance)", "input", "map grid",
+                                                      "n", "undefined", "flagged", "convention"], rows: out, csvName: "explanation"), groups)
     }
 
     /// Paired two-sided Wilcoxon signed-rank tests between architectures (Grad-CAM, values paired by

@@ -4,6 +4,7 @@ import NN
 import Models
 import Datasets
 import Training
+import Sweep
 
 /// One trained model of the study.
 public struct TrainedModel: Sendable {
@@ -24,8 +25,19 @@ public enum TrainStage {
     /// The checkpoint's file name: the sweep's `weights` column, so it names the model.
     public static func checkpointName(_ arch: String, _ seed: UInt64) -> String { item(arch, seed) + ".safetensors" }
 
+    /// A model starting from a checkpoint is keyed by the checkpoint's content (its SHA-256), not its
+    /// path: a moved folder reuses the model, a replaced file retrains it. Without one the key is as
+    /// it always was.
     public static func key(data: PaperData, options: TrainingOptions, version: String) throws -> String {
-        StageCache.key(["train", data.digest, String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self), version])
+        var o = options
+        var start: [String] = []
+        if let path = options.initFrom {
+            o.initFrom = nil
+            do { start = ["init sha256=" + (try ContentDigest.hex(file: path))] } catch {
+                throw PaperError.stage("train \(item(options.architecture, options.seed))", "the initial checkpoint \(path): \(error)")
+            }
+        }
+        return StageCache.key(["train", data.digest, String(decoding: try JSONEncoder.sorted.encode(o), as: UTF8.self), version] + start)
     }
 
     public static func item(_ arch: String, _ seed: UInt64) -> String { "\(arch)-seed\(seed)" }
@@ -51,12 +63,20 @@ public enum TrainStage {
         guard let arch = Architecture(rawValue: options.architecture) else { throw PaperError.invalid("unknown architecture \(options.architecture)") }
         let model = try makeModel(arch, numClasses: data.manifest.classes.count, imageSize: options.imageSize)
         model.initialize(seed: options.seed, head: options.headInit ?? .torchvision)
+        var notes: [String] = []
+        if let path = options.initFrom {
+            do { notes = try fineTuneStart(model, from: path) } catch {
+                throw PaperError.stage("train \(item(options.architecture, options.seed))", "\(error)")
+            }
+            for n in notes { log("  \(options.architecture) seed \(options.seed): note: \(n)") }
+        }
         let outputs = TrainingOutputs(checkpoint: work + "/" + checkpointName(options.architecture, options.seed))
         let trainer: Trainer
         do { trainer = try Trainer(options: options, manifest: data.manifest, model: model, outputs: outputs, version: version) } catch {
             throw PaperError.stage("train \(item(options.architecture, options.seed))", "\(error)")
         }
         trainer.log = { log("  \(options.architecture) seed \(options.seed): \($0)") }
+        trainer.note = notes.isEmpty ? nil : notes.joined(separator: " ")
         // A partial folder holding a saved epoch is a run interrupted there: it continues (and one
         // that finished before the folder was committed is done). The folder belongs to this stage's
         // key, so whatever else an interrupted attempt left in it is replaced.

@@ -5,15 +5,20 @@ import TensorCore
 /// Loads a checkpoint into a freshly initialised model for fine-tuning.
 ///
 /// When the checkpoint's classifier has another class count (a torchvision ImageNet checkpoint has
-/// 1000), its head is left out and the model keeps the new head `initialize(seed:)` drew, which
-/// follows torchvision's initialisation of that layer. Every other key must fit (strict: unknown,
+/// 1000), its head is left out and the model keeps the new head `initialize(seed:head:)` drew
+/// (torchvision's initialisation of that layer unless the caller chose another). Every other key must fit (strict: unknown,
 /// missing and mis-shaped keys are listed in one error).
 /// The checkpoint is read as inference reads it (`loadModelCheckpoint`: wrapped training
 /// checkpoints, prefixes, old DenseNet keys, missing BatchNorm counters).
 /// - Returns: what was done, one sentence each (wrapper used, keys renamed, head replaced).
 public func fineTuneStart(_ model: ImageClassifier, from path: String,
                           selection: CheckpointSelection = CheckpointSelection()) throws -> [String] {
-    let ck = try loadModelCheckpoint(model.architecture, path: path, selection: selection)
+    try fineTuneStart(model, from: try loadModelCheckpoint(model.architecture, path: path, selection: selection))
+}
+
+/// `fineTuneStart(_:from:selection:)` for a checkpoint already read (a caller that inspects it first).
+public func fineTuneStart(_ model: ImageClassifier, from ck: ModelCheckpoint) throws -> [String] {
+    let path = ck.path
     var notes = ck.notes
     // NaN or infinite weights would only show up as a non-finite loss later, blamed on the learning rate.
     for k in ck.stateDict.keys {
@@ -29,6 +34,6 @@ public func fineTuneStart(_ model: ImageClassifier, from path: String,
     let sd = ck.withoutHead()
     try validate(sd, expected: expected.map { ($0.0, $0.1.value.shape) }, file: path)
     for (k, p) in expected { if let t = sd[k] { p.value = t.copy() } }
-    notes.append("\(path) has a \(ck.numClasses)-class head: \(ck.headKeys.map { "'\($0)'" }.joined(separator: " and ")) were replaced by a new \(model.numClasses)-class head initialised as torchvision initialises it")
+    notes.append("\(path) has a \(ck.numClasses)-class head: \(ck.headKeys.map { "'\($0)'" }.joined(separator: " and ")) were replaced by a new \(model.numClasses)-class head, initialised as --head-init says (torchvision's nn.Linear rule by default)")
     return notes
 }

@@ -11,15 +11,18 @@ struct PaperCommand: ParsableCommand, ConfiguresRun {
         commandName: "paper",
         abstract: "Reproduce the study end to end: train the five architectures, explain, measure, report (docs/PAPER.md).",
         discussion: """
-        Profiles: tiny (CI, minutes), quick (about 2.5 h on 2 cores, fewer with --model), full (the study's recipe). Stages are cached under OUT/cache by \
+        Profiles: tiny (CI, minutes), quick (about 2.5 h on 2 cores, fewer with --model), full (the study's recipe), study (full from torchvision's \
+        ImageNet weights: needs --pretrained). Stages are cached under OUT/cache by \
         the SHA-256 of their inputs and configuration: a rerun reuses what did not change. Writes OUT/report.html, report.md, \
         figures/, tables/*.csv, run.json and stages.json.
         """)
 
-    @Option(help: "tiny, quick or full.") var profile = "quick"
+    @Option(help: "tiny, quick, full or study.") var profile = "quick"
     @Option(help: "Output folder (default reports/PROFILE).") var out: String?
     @Option(help: "A dataset folder (IQ-OTH/NCCD as distributed, or one folder per class) instead of the phantoms.") var data: String?
     @Option(help: "Lesion masks of --data (PNG, non-zero = lesion, same size as the image).") var masks: String?
+    @Option(help: "A folder of torchvision's ImageNet checkpoints, named as torchvision names them (resnet50-11ad3fa6.pth, e.g. ~/.cache/torch/hub/checkpoints): every model starts from its architecture's file.")
+    var pretrained: String?
     @Option(help: "Architectures: one, a comma-separated list, or all (default).") var model: String?
     /// The option's former name, kept for a release.
     @Option(name: .customLong("architectures"), help: .hidden) var architecturesAlias: String?
@@ -44,12 +47,19 @@ struct PaperCommand: ParsableCommand, ConfiguresRun {
     var runSettings: RunSettings { RunSettings(threads: threads) }
 
     func run() throws {
-        guard let p = PaperProfile(rawValue: profile) else { throw ValidationError("--profile '\(profile)': choose tiny, quick or full") }
+        guard let p = PaperProfile(rawValue: profile) else {
+            throw ValidationError("--profile '\(profile)': choose \(PaperProfile.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         var c = p.config
         if let data {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue else { throw CLIError("--data \(data): no such folder") }
             c.data.folder = absolute(data)
+        }
+        if let pretrained {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: pretrained, isDirectory: &isDir), isDir.boolValue else { throw CLIError("--pretrained \(pretrained): no such folder") }
+            c.pretrained = absolute(pretrained)
         }
         if let masks {
             guard c.data.folder != nil else { throw ValidationError("--masks needs --data (phantoms carry their own masks)") }

@@ -45,11 +45,12 @@ final class TinyProfileTests: XCTestCase {
         for f in ["report.html", "report.md", "run.json", "stages.json"] { XCTAssertTrue(fm.fileExists(atPath: Self.out + "/" + f), f) }
 
         let t1 = try csv("table1")
-        XCTAssertEqual(Array(t1[0].prefix(5)), ["architecture", "parameters", "seeds", "accuracy", "macro-F1"])
+        XCTAssertEqual(Array(t1[0].prefix(6)), ["architecture", "initialisation", "parameters", "seeds", "accuracy", "macro-F1"])
         XCTAssertEqual(t1.count, 6)
         guard t1.count == 6 else { return }
         XCTAssertEqual(Set(t1.dropFirst().map { $0[0] }), Set(r.config.architectures))
-        XCTAssertEqual(t1[1][1], "23514179", "ResNet-50 with a 3-class head: torchvision's 25,557,032 − 2048·997 − 997")
+        XCTAssertEqual(t1[1][1], "from scratch", "Table I says where each model started")
+        XCTAssertEqual(t1[1][2], "23514179", "ResNet-50 with a 3-class head: torchvision's 25,557,032 − 2048·997 − 997")
         let ex = try String(contentsOfFile: Self.out + "/tables/explanation.csv", encoding: .utf8)
         XCTAssertTrue(ex.hasPrefix("architecture,metric,"))
         for label in ["LocAcc", "Faith", "Consist", "Pointing", "Energy", "Deletion AUC", "Insertion AUC"] { XCTAssertTrue(ex.contains(label), label) }
