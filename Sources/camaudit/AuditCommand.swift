@@ -54,17 +54,6 @@ struct AuditCommand: ParsableCommand, ConfiguresRun {
     @Option(help: "Output folder (created; resumable).")
     var out: String
 
-    @Option(help: "At most this many images (\(OptionRange.images)); default all.", transform: intOption(OptionRange.images))
-    var limit: Int?
-
-    @Option(name: .customLong("image-size"), help: "Side images are resized to (\(OptionRange.imageSize); ViT: a multiple of 16).",
-            transform: intOption(OptionRange.imageSize))
-    var imageSize: Int = 224
-
-    @Option(name: .customLong("batch-size"), help: "Images per forward and per work unit (\(OptionRange.batchSize)).",
-            transform: intOption(OptionRange.batchSize))
-    var batchSize: Int = SweepConfig.defaultBatchSize
-
     @Option(name: .customLong("num-classes"), help: "Class count of a random model (\(OptionRange.numClasses); default: the manifest's, at least 2).",
             transform: intOption(OptionRange.numClasses))
     var numClasses: Int?
@@ -72,22 +61,9 @@ struct AuditCommand: ParsableCommand, ConfiguresRun {
     @Option(name: .customLong("cam-seed"), help: "Seed of RandomCAM, random logits and the cascade's re-initialisation (0...2^64-1).", transform: seedOption)
     var camSeed: UInt64 = 0
 
-    @Flag(name: .customLong("imagenet-norm"), help: "Apply ImageNet mean/std to the inputs (off by default, as in the study).")
-    var imagenetNorm = false
-
-    @Option(help: "Threads for BLAS and our loops (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads))
-    var threads: Int?
-
-    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder (0...2^64-1).", transform: seedOption)
-    var splitSeed: UInt64 = 42
-
-    @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.")
-    var strict = false
-
-    @Flag(help: "If another run holds OUT, wait for it instead of refusing.")
-    var wait = false
-
     @OptionGroup var input: DatasetOptions
+
+    @OptionGroup var sweep: SweepRunArguments
 
     @OptionGroup(title: "Shards, workers and Slurm") var scale: ScaleArguments
 
@@ -96,7 +72,7 @@ struct AuditCommand: ParsableCommand, ConfiguresRun {
         var status: AuditStatus { self == .fail ? .fail : .warn }
     }
 
-    var runSettings: RunSettings { RunSettings(threads: threads) }
+    var runSettings: RunSettings { RunSettings(threads: sweep.threads) }
     var checkpointDefaults: CheckpointDefaults { checkpoint.defaults(numClasses: numClasses) }
 
     /// The methods run: the user's, then RandomCAM (the chance level), each once.
@@ -112,8 +88,8 @@ struct AuditCommand: ParsableCommand, ConfiguresRun {
         guard Architecture(rawValue: model) != nil else {
             throw ValidationError("--model: unknown architecture '\(model)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        _ = try input.scanOptions(strict: strict)  // --masks and --boxes must exist
-        var config = SweepConfig(data: .init(path: data, split: split == "all" ? nil : split, limit: limit, splitSeed: splitSeed, strict: strict,
+        _ = try input.scanOptions(strict: sweep.strict)  // --masks and --boxes must exist
+        var config = SweepConfig(data: .init(path: data, split: split == "all" ? nil : split, limit: sweep.limit, splitSeed: sweep.splitSeed, strict: sweep.strict,
                                              masks: input.masks, boxes: input.boxes),
                                  models: [.init(architecture: model, weights: weights.map { [$0] } ?? [],
                                                 checkpointKey: checkpoint.checkpointKey, stripPrefix: checkpoint.stripPrefix)])
@@ -122,20 +98,18 @@ struct AuditCommand: ParsableCommand, ConfiguresRun {
         config.seeds = [camSeed]
         config.numClasses = numClasses
         config.grid = .init(steps: [AuditPlan.steps], threshold: [0.5])
-        config.imageSize = imageSize
-        config.batchSize = batchSize
         config.camSeed = camSeed
-        config.preprocessing = .init(imagenetNormalize: imagenetNorm, window: input.image.window.text, huOffset: input.image.huOffset)
+        sweep.apply(to: &config, input: input)
         _ = try configValue { try config.resolve() }
         return config
     }
 
     func run() throws {
-        if scale.isSet { _ = try scale.options(threads: threads, dryRun: false) }
+        if scale.isSet { _ = try scale.options(threads: sweep.threads, dryRun: false) }
         let limits: AuditThresholds
         do { limits = try AuditThresholds(overrides: thresholds) } catch { throw ValidationError("\(error)") }
         let config = try sweepConfig()
-        var runner = SweepRunner(config: config, out: out, scale: scale, threads: threads, wait: wait, dryRun: false)
+        var runner = SweepRunner(config: config, out: out, scale: scale, threads: sweep.threads, wait: sweep.wait, dryRun: false)
         runner.inputs = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
         runner.extraWrites = AuditReport.files
         runner.finishAfterWorkers = true

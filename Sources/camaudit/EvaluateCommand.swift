@@ -66,17 +66,6 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
     @Option(help: "Only this split (train, val, test); default all.")
     var split: String?
 
-    @Option(help: "At most this many images (\(OptionRange.images)); default all.", transform: intOption(OptionRange.images))
-    var limit: Int?
-
-    @Option(name: .customLong("image-size"), help: "Side images are resized to (\(OptionRange.imageSize); ViT: a multiple of 16).",
-            transform: intOption(OptionRange.imageSize))
-    var imageSize: Int = 224
-
-    @Option(name: .customLong("batch-size"), help: "Images per forward and per work unit (\(OptionRange.batchSize)).",
-            transform: intOption(OptionRange.batchSize))
-    var batchSize: Int = SweepConfig.defaultBatchSize
-
     @Option(help: "Deletion/insertion steps (1…10000); a comma-separated list runs each.")
     var steps: String = "50"
 
@@ -87,9 +76,6 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
             transform: seedOption)
     var camSeed: UInt64 = 0
 
-    @Flag(name: .customLong("imagenet-norm"), help: "Apply ImageNet mean/std to the inputs (off by default, as in the study).")
-    var imagenetNorm = false
-
     @Option(name: .customLong("overlay-dir"), help: "Write overlays of the first images per model, weights and method here (named by the image's relative path).")
     var overlayDir: String?
 
@@ -97,25 +83,15 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
             transform: intOption(0...OptionRange.images.upperBound))
     var overlaysPerModel: Int = 6
 
-    @Option(help: "Threads for BLAS and our loops (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads))
-    var threads: Int?
-
-    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder (0...2^64-1).", transform: seedOption)
-    var splitSeed: UInt64 = 42
-
-    @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.")
-    var strict = false
-
     @Option(name: .customLong("save-config"), help: "Write the equivalent sweep configuration (SWEEP.json) to this file.")
     var saveConfig: String?
 
     @Flag(name: .customLong("dry-run"), help: "Print the plan (work units, cost estimates, what is already done) without computing.")
     var dryRun = false
 
-    @Flag(help: "If another run holds OUT, wait for it instead of refusing.")
-    var wait = false
-
     @OptionGroup var input: DatasetOptions
+
+    @OptionGroup var sweep: SweepRunArguments
 
     @OptionGroup(title: "Shards, workers and Slurm") var scale: ScaleArguments
 
@@ -136,8 +112,8 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
             }
         }
         let perArch = try configValue { try SweepConfig.parseWeights(weights, architectures: archNames) }
-        _ = try input.scanOptions(strict: strict)  // --masks and --boxes must exist
-        var config = SweepConfig(data: .init(path: data, split: split, limit: limit, splitSeed: splitSeed, strict: strict,
+        _ = try input.scanOptions(strict: sweep.strict)  // --masks and --boxes must exist
+        var config = SweepConfig(data: .init(path: data, split: split, limit: sweep.limit, splitSeed: sweep.splitSeed, strict: sweep.strict,
                                              masks: input.masks, boxes: input.boxes),
                                  models: zip(archNames, perArch).map {
                                      .init(architecture: $0, weights: $1, checkpointKey: checkpoint.checkpointKey, stripPrefix: checkpoint.stripPrefix)
@@ -147,29 +123,27 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
         if config.models.contains(where: { $0.weights.isEmpty }) { config.seeds = try numbers(seeds, "seeds") { UInt64($0) } }
         config.numClasses = numClasses
         config.grid = .init(steps: try numbers(steps, "steps") { Int($0) }, threshold: try numbers(threshold, "threshold") { Float($0) })
-        config.imageSize = imageSize
-        config.batchSize = batchSize
         config.camSeed = camSeed
-        config.preprocessing = .init(imagenetNormalize: imagenetNorm, window: input.image.window.text, huOffset: input.image.huOffset)
+        sweep.apply(to: &config, input: input)
         if let overlayDir { config.overlays = .init(directory: overlayDir, perModel: overlaysPerModel) }
         _ = try configValue { try config.resolve() }
         return config
     }
 
 
-    var runSettings: RunSettings { RunSettings(threads: threads) }
+    var runSettings: RunSettings { RunSettings(threads: sweep.threads) }
     var checkpointDefaults: CheckpointDefaults { checkpoint.defaults(numClasses: numClasses) }
 
     func run() throws {
         // A bad --shard or --workers is a bad option: refused (exit 64) before anything is read or written.
-        if scale.isSet { _ = try scale.options(threads: threads, dryRun: dryRun && scale.slurm) }
+        if scale.isSet { _ = try scale.options(threads: sweep.threads, dryRun: dryRun && scale.slurm) }
         let config = try sweepConfig()
         if let saveConfig { try checkWritableFile(saveConfig, option: "--save-config") }
         if let saveConfig {
             try OutputFolder.checkNotInput(saveConfig, option: "--save-config",
                                            inputs: [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")])
         }
-        var runner = SweepRunner(config: config, out: out, scale: scale, threads: threads, wait: wait, dryRun: dryRun)
+        var runner = SweepRunner(config: config, out: out, scale: scale, threads: sweep.threads, wait: sweep.wait, dryRun: dryRun)
         runner.inputs = [(data, "--data"), (input.masks ?? "", "--masks"), (input.boxes ?? "", "--boxes")]
         runner.checkOutputs = { inputs in
             if let overlayDir { try OutputFolder.check(overlayDir, option: "--overlay-dir", inputs: inputs, writes: []) }
@@ -188,6 +162,43 @@ struct Evaluate: ParsableCommand, ConfiguresRun {
             incomplete = r.incomplete
         }
         if !incomplete.isEmpty { throw ExitCode(Evaluate.incompleteExitCode) }
+    }
+}
+
+/// The options of a sweep run that `evaluate` and `audit` share: which images, at what size and
+/// batch, with how many threads, and how a run meets another one holding OUT.
+struct SweepRunArguments: ParsableArguments {
+    @Option(help: "At most this many images (\(OptionRange.images)); default all.", transform: intOption(OptionRange.images))
+    var limit: Int?
+
+    @Option(name: .customLong("image-size"), help: "Side images are resized to (\(OptionRange.imageSize); ViT: a multiple of 16).",
+            transform: intOption(OptionRange.imageSize))
+    var imageSize: Int = 224
+
+    @Option(name: .customLong("batch-size"), help: "Images per forward and per work unit (\(OptionRange.batchSize)).",
+            transform: intOption(OptionRange.batchSize))
+    var batchSize: Int = SweepConfig.defaultBatchSize
+
+    @Flag(name: .customLong("imagenet-norm"), help: "Apply ImageNet mean/std to the inputs (off by default, as in the study).")
+    var imagenetNorm = false
+
+    @Option(help: "Threads for BLAS and our loops (\(OptionRange.threads); default: all cores).", transform: intOption(OptionRange.threads))
+    var threads: Int?
+
+    @Option(name: .customLong("split-seed"), help: "Seed for splitting a scanned folder (0...2^64-1).", transform: seedOption)
+    var splitSeed: UInt64 = 42
+
+    @Flag(help: "Refuse bad files in a scanned folder instead of skipping them.")
+    var strict = false
+
+    @Flag(help: "If another run holds OUT, wait for it instead of refusing.")
+    var wait = false
+
+    /// Image size, batch and preprocessing (with the input options' window and HU offset).
+    func apply(to config: inout SweepConfig, input: DatasetOptions) {
+        config.imageSize = imageSize
+        config.batchSize = batchSize
+        config.preprocessing = .init(imagenetNormalize: imagenetNorm, window: input.image.window.text, huOffset: input.image.huOffset)
     }
 }
 
