@@ -86,6 +86,9 @@ public struct PhantomSlice: Sendable {
     public var lesionBox: LesionBox?
     public var lesionArea: Int
     public var shortcutBox: LesionBox?
+    /// The patient's body (the outer outline, lungs included, table excluded), 0/255 [size, size]:
+    /// the ground truth of the body finder behind the outside_body audit check.
+    public var bodyMask: [UInt8]
     /// Generator parameters, recorded in the manifest.
     public var parameters: [String: String]
 }
@@ -201,6 +204,8 @@ struct PhantomDrawer {
             for x in Int(s * 0.08)..<Int(s * 0.92) { hu[y * n + x] = 150 }
         }
         fill(cx: cx, cy: cy, rx: bodyRx, ry: bodyRy, lobes: bodyLobes, -100)                // fat
+        var body = [UInt8](repeating: 0, count: n * n)
+        forEachInShape(cx: cx, cy: cy, rx: bodyRx, ry: bodyRy, lobes: bodyLobes) { body[$0] = 1 }
         fill(cx: cx, cy: cy, rx: bodyRx - fat, ry: bodyRy - fat, lobes: bodyLobes, 45)      // muscle
         // Thoracic cavity (inside ribs): extrapleural fat.
         let tRx = bodyRx - fat - 14 * k, tRy = bodyRy - fat - 12 * k
@@ -291,6 +296,7 @@ struct PhantomDrawer {
         default: params["lesion_kind"] = "none"
         }
         let lesionMask = downsample(lesion: lesion)
+        let bodyMask = downsample(lesion: body)
         hu = downsampleHU()
         var bx0 = out, by0 = out, bx1 = -1, by1 = -1
         for y in 0..<out { for x in 0..<out where lesionMask[y * out + x] != 0 {
@@ -314,10 +320,10 @@ struct PhantomDrawer {
         }
         return PhantomSlice(size: out, classIndex: classIndex, pixels: marked, unmarkedPixels: pixels, lesionMask: lesionMask,
                             shortcutMask: shortcutMask, lesionBox: lesionBox, lesionArea: lesionArea, shortcutBox: shortcutBox,
-                            parameters: params)
+                            bodyMask: bodyMask, parameters: params)
     }
 
-    /// The output-resolution mask: pixels at least half covered by lesion on the drawing grid; if
+    /// The output-resolution mask: pixels at least half covered by lesion (or body) on the drawing grid; if
     /// a lesion covers no pixel by half, its most covered pixel (first in row-major order).
     func downsample(lesion: [UInt8]) -> [UInt8] {
         guard ss > 1 else { return lesion }

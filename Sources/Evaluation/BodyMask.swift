@@ -7,15 +7,24 @@ import TensorCore
 /// explanation lands there, or whose prediction changes when that region is blanked, has learned
 /// something that is not the patient (the "outside_body" audit check).
 public enum BodyMask {
-    /// The body of a preprocessed slice `[C, H, W]` (or `[1, C, H, W]`), row-major `[H·W]`: the
-    /// channel mean above the midpoint between the air level (the median of the image's border)
-    /// and Otsu's level, its largest 4-connected region, holes filled (lungs, airways).
+    /// The body of a preprocessed slice `[C, H, W]` (or `[1, C, H, W]`), row-major `[H·W]`.
     ///
-    /// Otsu's level alone separates soft tissue from air and lung, but the body wall of a small or
-    /// thin slice (a 2-px ring of fat at 64 px, blurred by partial volume) falls below it, the ring
-    /// breaks and the "body" shrinks to the mediastinum; halfway down to air keeps the ring and
-    /// still leaves the lungs below (they become holes, filled). An image with one grey level
-    /// has no body: every pixel is outside.
+    /// On the channel mean, with the air level the median of the image's border and Otsu's level
+    /// between air/lung and tissue:
+    /// 1. foreground: above air + 0.2 × (Otsu − air). Low enough that lung (−850 HU against air's
+    ///    −1000 in a lung window) and partial-volume wall pixels count, so a wall thinned by
+    ///    partial volume, or a lung touching it, cannot open the lungs to the outside air; high
+    ///    enough to stay above the noise of air;
+    /// 2. an opening by a disc of radius r = max(1, round(size / 64)) cuts thin bridges (the
+    ///    table under the patient, a line of text touching the skin), the largest 4-connected
+    ///    region is kept and grown back by r within the foreground;
+    /// 3. holes filled (lungs, airways);
+    /// 4. the outline peeled once: a pixel on the body's edge below Otsu's level is more air than
+    ///    tissue.
+    ///
+    /// Measured against the phantoms' drawn body (BodyMaskPhantomTests): IoU ≥ 0.97 at 128 and
+    /// 224 px; ≥ 0.9 at 64 px, where the table lies within a pixel of the back and a strip of it
+    /// stays attached. An image with one grey level has no body: every pixel is outside.
     public static func find(image: Tensor) throws -> [Bool] {
         let s = image.shape
         guard s.count >= 3, s.dropLast(3).allSatisfy({ $0 == 1 }) else {
@@ -31,10 +40,40 @@ public enum BodyMask {
         for y in 1..<max(1, h - 1) { border.append(grey[y * w]); border.append(grey[y * w + w - 1]) }
         border.sort()
         let air = min(border[border.count / 2], otsuLevel)
-        let t = (air + otsuLevel) / 2
+        let t = air + 0.2 * (otsuLevel - air)
         let fg = grey.map { $0 > t }
-        let largest = largestComponent(fg, width: w, height: h)
-        return fillHoles(largest, width: w, height: h)
+        let r = max(1, Int((Double(min(h, w)) / 64).rounded()))
+        let disc = Self.disc(radius: r)
+        let opened = morph(morph(fg, width: w, height: h, offsets: disc, erode: true), width: w, height: h, offsets: disc, erode: false)
+        let grown = zip(morph(largestComponent(opened, width: w, height: h), width: w, height: h, offsets: disc, erode: false), fg).map { $0 && $1 }
+        var body = fillHoles(grown, width: w, height: h)
+        let edge = morph(body.map { !$0 }, width: w, height: h, offsets: Self.disc(radius: 1), erode: false)
+        for i in 0..<n where body[i] && edge[i] && grey[i] < otsuLevel { body[i] = false }
+        return body
+    }
+
+    /// Offsets (dx, dy) of a digital disc: dx² + dy² ≤ r² + r/2 (radius 1 is the 4-neighbourhood cross).
+    static func disc(radius r: Int) -> [(Int, Int)] {
+        var o: [(Int, Int)] = []
+        for dy in -r...r { for dx in -r...r where Double(dx * dx + dy * dy) <= Double(r * r) + Double(r) / 2 { o.append((dx, dy)) } }
+        return o
+    }
+
+    /// Binary erosion or dilation by `offsets`; pixels beyond the image are background.
+    static func morph(_ m: [Bool], width w: Int, height h: Int, offsets: [(Int, Int)], erode: Bool) -> [Bool] {
+        var out = [Bool](repeating: false, count: m.count)
+        for y in 0..<h {
+            for x in 0..<w {
+                var hit = erode
+                for (dx, dy) in offsets {
+                    let nx = x + dx, ny = y + dy
+                    let v = nx >= 0 && ny >= 0 && nx < w && ny < h && m[ny * w + nx]
+                    if erode ? !v : v { hit = !erode; break }
+                }
+                out[y * w + x] = hit
+            }
+        }
+        return out
     }
 
     /// Otsu's threshold over 256 bins between the image's minimum and maximum; nil for a flat image.
