@@ -25,6 +25,10 @@ public enum Architecture: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether a model's weights are built for one input size (ViT's positional embedding), so it
+    /// cannot change size between epochs (progressive resizing).
+    public var inputSizeIsFixed: Bool { spec.imageSizeOfWeights != nil }
+
     /// Parameters of the model with a `numClasses`-way head.
     public func parameterCount(numClasses: Int) -> Int {
         spec.cost.parameters + (numClasses - 1000) * (spec.cost.features + 1)

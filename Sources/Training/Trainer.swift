@@ -213,7 +213,9 @@ public final class Trainer {
                 var rng = SeededRNG(seed: options.seed, stream: UInt64(epoch))
                 rng.shuffle(&order)
             }
-            let loader = BatchLoader(items: train, order: order, batchSize: options.batchSize, manifest: manifest, preprocessing: preprocessing,
+            let size = options.imageSize(epoch: epoch)
+            let epochPreprocessing = size == options.imageSize ? preprocessing : Preprocessing(size: size)
+            let loader = BatchLoader(items: train, order: order, batchSize: options.batchSize, manifest: manifest, preprocessing: epochPreprocessing,
                                      augmentation: options.augment, seed: options.seed, epoch: epoch)
             var lossSum: Double = 0, correct = 0, seen = 0, stepRows: [String] = []
             var batchIndex = 0
@@ -238,12 +240,13 @@ public final class Trainer {
                                       eta: elapsed / Double(batchIndex) * Double(loader.count - batchIndex)))
                 if let m = options.maxSteps, progress.steps >= m { stop = true; loader.cancel(); break }
             }
-            let v = try evaluate(val)
+            let v = try evaluate(val, preprocessing: epochPreprocessing)
             let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                      valLoss: v.loss, valAccuracy: v.report.accuracy, valMacroF1: v.report.macroF1, lr: lr,
                                      seconds: Date().timeIntervalSince(started))
             progress.history.append(record)
-            let best = progress.bestValAccuracy.map({ record.valAccuracy > $0 }) ?? true
+            // A lower-resolution epoch is never the best: the checkpoint is used at --image-size.
+            let best = size == options.imageSize && (progress.bestValAccuracy.map({ record.valAccuracy > $0 }) ?? true)
             if best {
                 progress.bestValAccuracy = record.valAccuracy
                 progress.bestEpoch = epoch + 1
@@ -257,9 +260,10 @@ public final class Trainer {
             try save(progress, optimizer)
             if best { try saveModel(model, to: outputs.checkpoint) }
             try writeEpochsCSV(progress.history)
-            log?(String(format: "epoch %ld/%ld  train loss %.4f acc %.3f  val loss %.4f acc %.3f F1 %.3f  lr %.3g  %.1fs%@",
+            log?(String(format: "epoch %ld/%ld  train loss %.4f acc %.3f  val loss %.4f acc %.3f F1 %.3f  lr %.3g  %.1fs%@%@",
                         record.epoch, options.epochs, record.trainLoss, record.trainAccuracy, record.valLoss, record.valAccuracy,
-                        record.valMacroF1, record.lr, record.seconds, progress.bestEpoch == record.epoch ? "  (best)" : ""))
+                        record.valMacroF1, record.lr, record.seconds, options.progressive == nil ? "" : "  \(size) px",
+                        progress.bestEpoch == record.epoch ? "  (best)" : ""))
         }
         let record = TrainingRecord(version: version, options: options, seed: options.seed, threads: Parallel.threads,
                                     manifestDigest: manifestDigest, classNames: classNames,
@@ -278,9 +282,9 @@ public final class Trainer {
     // MARK: - Evaluation
 
     /// Mean loss and classification report of a split in eval mode (running statistics).
-    func evaluate(_ items: [ManifestItem]) throws -> (loss: Double, report: ClassificationReport, predicted: [Int], seconds: Double) {
+    func evaluate(_ items: [ManifestItem], preprocessing: Preprocessing? = nil) throws -> (loss: Double, report: ClassificationReport, predicted: [Int], seconds: Double) {
         let loader = BatchLoader(items: items, order: Array(items.indices), batchSize: options.batchSize, manifest: manifest,
-                                 preprocessing: preprocessing)
+                                 preprocessing: preprocessing ?? self.preprocessing)
         var lossSum: Double = 0, predicted: [Int] = [], truth: [Int] = [], seconds: Double = 0
         while let batch = try loader.next() {
             let t0 = Date()

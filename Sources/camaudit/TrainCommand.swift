@@ -38,6 +38,7 @@ struct Train: ParsableCommand, ConfiguresRun {
     @Option(name: .customLong("class-weights"), help: "none or balanced (N / (K·n_c) from the train split; default \(Self.study.classWeights.rawValue)).") var classWeights: String?
     @Option(help: "none or basic (random resized crop, flip, small rotation, intensity jitter; default \(Self.study.augment.rawValue)).") var augment: String?
     @Option(name: .customLong("image-size"), help: "Images are resized to this square size (\(OptionRange.imageSize); ViT: a multiple of 16; default \(Self.study.imageSize)).", transform: intOption(OptionRange.imageSize)) var imageSize: Int?
+    @Option(help: "Progressive resizing of a CNN: the first EPOCHS epochs at SIZE px, the rest at --image-size (only those can be the best checkpoint; default: every epoch at --image-size).") var progressive: String?
     @Option(help: "Seed of the initial weights, shuffling, augmentation and dropout (0...2^64-1; default \(Self.study.seed)).", transform: seedOption) var seed: UInt64?
     @Option(help: "Threads (\(OptionRange.threads); default: OPENBLAS_NUM_THREADS or all cores); the same seed and threads give the same bytes.", transform: intOption(OptionRange.threads)) var threads: Int?
     @Flag(help: "Continue from the last completed epoch saved beside --out.") var resume = false
@@ -97,6 +98,10 @@ struct Train: ParsableCommand, ConfiguresRun {
         if let classWeights { o.classWeights = try parse(classWeights, "--class-weights", ClassWeighting.self) }
         if let augment { o.augment = try parse(augment, "--augment", Augmentation.self) }
         if let imageSize { o.imageSize = imageSize }
+        if let progressive {
+            guard let p = ProgressiveResize(progressive) else { throw ValidationError("--progressive must be SIZE:EPOCHS (e.g. 64:8), got '\(progressive)'") }
+            o.progressive = p
+        }
         if let seed { o.seed = seed }
         if let shuffle {
             guard shuffle == "true" || shuffle == "false" else { throw ValidationError("--shuffle must be true or false, got '\(shuffle)'") }

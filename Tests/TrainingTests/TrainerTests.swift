@@ -112,4 +112,38 @@ final class TrainerTests: XCTestCase {
         let after = model.namedParameters().map { $0.1.value.values }
         XCTAssertEqual(before, after, "weights and running statistics are untouched")
     }
+
+    /// `--progressive 32:2` over 3 epochs at 64 px: its first two epochs are exactly a 2-epoch
+    /// training at 32 px (same weights, bytes), its third runs at 64 px, and only that one can
+    /// be the best checkpoint (the one used at --image-size afterwards).
+    func testProgressiveResizingTrainsTheFirstEpochsAtTheLowerSize() throws {
+        let m = try phantoms(count: 12)
+        var low = TrainingOptions(architecture: "resnet50")
+        low.imageSize = 32; low.batchSize = 4; low.epochs = 2; low.lr = 1e-3; low.dropout = false
+        try trainer(m, low, out: tmp + "/low/w.safetensors").run()
+        var o = low
+        o.imageSize = 64; o.epochs = 3; o.progressive = ProgressiveResize(size: 32, epochs: 2)
+        XCTAssertEqual((0..<3).map { o.imageSize(epoch: $0) }, [32, 32, 64])
+        let p = try trainer(m, o, out: tmp + "/p/w.safetensors")
+        p.interruptAfterEpochs = 2
+        XCTAssertNil(try p.run())
+        func modelTensors(_ path: String) throws -> [String: [Float]] {
+            let sd = try loadCheckpoint(path: path)
+            return Dictionary(uniqueKeysWithValues: sd.keys.filter { $0.hasPrefix("model/") }.map { ($0, sd[$0]!.values) })
+        }
+        XCTAssertEqual(try modelTensors(tmp + "/p/w.resume.safetensors"), try modelTensors(tmp + "/low/w.resume.safetensors"),
+                       "two epochs at 32 px inside a progressive run differ from a 2-epoch run at 32 px")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/p/w.safetensors"), "a 32-px epoch became the best checkpoint")
+        let record = try XCTUnwrap(try trainer(m, o, out: tmp + "/p/w.safetensors").run(resume: true))
+        XCTAssertEqual(record.bestEpoch, 3)
+        XCTAssertEqual(record.history.count, 3)
+        // The options that refuse it: a size not below --image-size, no epoch left at --image-size, ViT.
+        for (size, epochs, arch) in [(64, 1, "resnet50"), (32, 3, "resnet50"), (8, 1, "resnet50"), (32, 1, "vit_b_16")] {
+            var bad = o; bad.progressive = ProgressiveResize(size: size, epochs: epochs); bad.architecture = arch
+            XCTAssertThrowsError(try bad.validate(), "\(size):\(epochs) \(arch)") { XCTAssertTrue("\($0)".contains("--progressive"), "\($0)") }
+        }
+        XCTAssertNil(ProgressiveResize("64"))
+        XCTAssertNil(ProgressiveResize("64:x"))
+        XCTAssertEqual(ProgressiveResize("64:8"), ProgressiveResize(size: 64, epochs: 8))
+    }
 }
