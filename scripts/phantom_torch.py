@@ -59,6 +59,7 @@ def run_ours(binary, manifest, arch, recipe, seed, threads, out):
            "--batch-size", str(recipe["batch_size"]), "--lr", str(recipe["lr"]), "--weight-decay", str(recipe["weight_decay"]),
            "--schedule", recipe["schedule"], "--warmup-epochs", str(recipe["warmup_epochs"]),
            "--image-size", str(recipe["image_size"]), "--head-init", recipe["head_init"],
+           *(["--progressive", recipe["progressive"]] if recipe.get("progressive") else []),
            "--overwrite"]  # a rerun retrains (its time is measured) rather than being refused
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -93,9 +94,10 @@ def main():
     ap.add_argument("--out", default="phantom-torch-out")
     for key, value in RECIPES["quick"].items():
         ap.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
+    ap.add_argument("--progressive", default=None, help="SIZE:EPOCHS (camaudit train --progressive)")
     a = ap.parse_args()
     recipe = dict(RECIPES[a.profile])
-    for key in recipe:
+    for key in list(recipe) + ["progressive"]:
         if getattr(a, key) is not None:
             recipe[key] = getattr(a, key)
     archs = ARCHS if a.models == "all" else a.models.split(",")

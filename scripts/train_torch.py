@@ -154,6 +154,9 @@ def parser():
     ap.add_argument("--augment", default="none", choices=["none", "basic"])
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--head-init", default="torchvision", choices=["torchvision", "zeros"])
+    ap.add_argument("--progressive", default=None,
+                    help="SIZE:EPOCHS, camaudit train --progressive: the first EPOCHS epochs at SIZE px (train and val), "
+                         "the rest at --image-size; only those can be the best checkpoint")
     ap.add_argument("--check-load", default=None, help="a camaudit checkpoint to load strictly and score")
     return ap
 
@@ -186,26 +189,32 @@ def run(a):
     opt = (torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=wd) if a.optimizer == "adamw"
            else torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=wd))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
+    low_size, low_epochs = (int(v) for v in a.progressive.split(":")) if a.progressive else (a.image_size, 0)
+    low_train = Rows(items["train"], low_size, augment=a.augment == "basic", seed=a.seed)
+    low_val = torch.utils.data.DataLoader(Rows(items["val"], low_size), batch_size=a.batch_size)
     best, best_state, history = -1.0, None, []
     for epoch in range(a.epochs):
+        low = epoch < low_epochs
+        rows = low_train if low else train_rows
         lr = learning_rate(a.lr, a.schedule, epoch, a.epochs, a.warmup_epochs)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
         t0, seen, correct, total = time.time(), 0, 0, 0.0
-        train_rows.epoch = epoch
-        for x, y in torch.utils.data.DataLoader(train_rows, batch_size=a.batch_size, shuffle=a.shuffle == "true"):
+        rows.epoch = epoch
+        for x, y in torch.utils.data.DataLoader(rows, batch_size=a.batch_size, shuffle=a.shuffle == "true"):
             opt.zero_grad(set_to_none=True)
             out = model(x)
             loss = loss_fn(out, y)
             loss.backward()
             opt.step()
             total += loss.item() * len(y); seen += len(y); correct += (out.argmax(1) == y).sum().item()
-        v = score(model, mk("val"), k)
+        v = score(model, low_val if low else mk("val"), k)
         history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_accuracy": correct / seen,
-                        "val_accuracy": v["accuracy"], "lr": lr, "seconds": time.time() - t0})
+                        "val_accuracy": v["accuracy"], "lr": lr, "seconds": time.time() - t0,
+                        "image_size": low_size if low else a.image_size})
         print(json.dumps(history[-1]), file=sys.stderr)
-        if v["accuracy"] > best:
+        if not low and v["accuracy"] > best:
             best, best_state = v["accuracy"], {kk: vv.clone() for kk, vv in model.state_dict().items()}
     model.load_state_dict(best_state)
     return {"model": a.model, "best_val_accuracy": best, "test": score(model, mk("test"), k), "history": history,

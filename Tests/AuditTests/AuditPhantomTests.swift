@@ -12,9 +12,12 @@ import TestSupport
 ///
 /// One set of phantoms and models serves every test (built once per process, fixed seeds).
 final class AuditPhantomTests: XCTestCase {
-    /// Slices, size and training recipe: the smallest found where the verdicts hold with these
-    /// seeds (docs/AUDIT.md gives the numbers).
-    static let count = 300, size = 64, epochs = 6
+    /// Slices, size and training recipe: the quick profile's recipe (AdamW 1e-3, cosine after one
+    /// warmup epoch) on 600 phantoms, 8 epochs: the clean twin learns the task (0.84 test accuracy
+    /// measured; at 300 phantoms and 6 epochs it stayed at 0.40). docs/AUDIT.md gives the numbers.
+    static let count = 600, size = 64, epochs = 8
+    /// Test slices audited (of 120): the first 60, twenty per class, as many as before the twin learned.
+    static let auditLimit = ["--limit", "60"]
     static let root = ProcessInfo.processInfo.environment["CAMAUDIT_AUDIT_DIR"] ?? NSTemporaryDirectory() + "audit-phantoms-\(getpid())"
     /// The random model needs few images to show it is at chance.
     static let randomLimit = ["--limit", "12"]
@@ -47,11 +50,12 @@ final class AuditPhantomTests: XCTestCase {
         _ = try must(["synth", "--out", root + "/data", "--count", "\(count)", "--size", "\(size)", "--seed", "0", "--shortcut", "0.9", "--also-clean"])
         for (name, manifest) in [("shortcut", "manifest.csv"), ("clean", "manifest_clean.csv")] {
             _ = try must(["train", "--model", "resnet50", "--data", root + "/data/" + manifest, "--out", root + "/\(name).safetensors",
-                          "--epochs", "\(epochs)", "--lr", "1e-3", "--head-init", "zeros", "--image-size", "\(size)", "--seed", "42",
+                          "--epochs", "\(epochs)", "--lr", "1e-3", "--schedule", "cosine", "--warmup-epochs", "1", "--head-init", "zeros",
+                          "--image-size", "\(size)", "--seed", "42",
                           "--threads", "2", "--quiet"])
         }
-        let r = Runs(shortcut: try audit("audit-shortcut", weights: root + "/shortcut.safetensors", data: root + "/data/manifest.csv"),
-                     clean: try audit("audit-clean", weights: root + "/clean.safetensors", data: root + "/data/manifest_clean.csv"),
+        let r = Runs(shortcut: try audit("audit-shortcut", weights: root + "/shortcut.safetensors", data: root + "/data/manifest.csv", extra: auditLimit),
+                     clean: try audit("audit-clean", weights: root + "/clean.safetensors", data: root + "/data/manifest_clean.csv", extra: auditLimit),
                      random: try audit("audit-random", weights: nil, data: root + "/data/manifest_clean.csv", extra: randomLimit))
         runs = r
         return r
@@ -69,10 +73,9 @@ final class AuditPhantomTests: XCTestCase {
     }
 
     /// The shortcut model learned the marker and fails outside_body: most of its predictions change
-    /// once the outside of the body is blanked. Its clean twin, trained in the same CI budget, has
-    /// not learned the task (accuracy at chance), so it cannot show a pass here; what holds is
-    /// that its maps favour the outside less than the shortcut model's (docs/AUDIT.md, numbers).
-    func testShortcutModelFailsOutsideBody() throws {
+    /// once the outside of the body is blanked. Its clean twin, the same architecture and recipe on
+    /// the unmarked slices, learned the task and passes it.
+    func testShortcutModelFailsOutsideBodyAndItsCleanTwinPasses() throws {
         _ = try Self.prepare()
         let shortcut = try checks("audit-shortcut"), clean = try checks("audit-clean")
         XCTAssertEqual(shortcut["accuracy"]?["status"] as? String, "pass", "the shortcut model learned (the marker): \(shortcut["accuracy"] ?? [:])")
@@ -84,7 +87,9 @@ final class AuditPhantomTests: XCTestCase {
         XCTAssertTrue((outside["reason"] as? String ?? "").contains("predictions change when the outside is blanked"), "\(outside)")
         let excessShortcut = try XCTUnwrap(outside["value"] as? Double), excessClean = try XCTUnwrap(clean["outside_body"]?["value"] as? Double)
         XCTAssertLessThan(excessClean, excessShortcut, "the clean twin's maps favour the outside less")
-        XCTAssertEqual(clean["outside_body"]?["modelNotLearned"] as? Bool, clean["accuracy"]?["status"] as? String == "fail")
+        XCTAssertEqual(clean["accuracy"]?["status"] as? String, "pass", "the clean twin learned the task: \(clean["accuracy"] ?? [:])")
+        XCTAssertEqual(clean["outside_body"]?["status"] as? String, "pass", "the clean twin does not use the outside: \(clean["outside_body"] ?? [:])")
+        XCTAssertEqual(clean["outside_body"]?["modelNotLearned"] as? Bool, false)
         // Every check has the fields audit.json promises, and per-class results for the three classes.
         for (id, c) in shortcut {
             for field in ["id", "status", "value", "ci", "threshold", "reason"] { XCTAssertNotNil(c[field], "\(id) has no \(field)") }
