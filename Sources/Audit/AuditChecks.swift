@@ -323,6 +323,13 @@ public struct AuditEvaluation {
         let t = thresholds["stability"]
         let status = Self.atLeast(m, ci, t)
         var evidence: [AuditValue] = []
+        // Each perturbation's own IoU (its row in `Augmentation.defaults`' order), so a verdict
+        // carried by one perturbation shows which.
+        for a in Augmentation.defaults {
+            let x = Array(rows.of("augment_iou_\(a.family)", method).values)
+            let (pm, pci) = Self.summary(x)
+            evidence.append(AuditValue(name: "IoU under \(a.description)", value: pm, ci: pci, n: x.count))
+        }
         if let pairs = rows.values["method_iou"] {
             for (pair, byParams) in pairs.sorted(by: { $0.key < $1.key }) where !pair.contains(AuditPlan.chanceMethod) {
                 let x = (byParams.values.first ?? [:]).compactMap { $0.value }
@@ -334,10 +341,10 @@ public struct AuditEvaluation {
         switch status {
         case .pass: reason = "maps stay the same under perturbations that should not change them"
         case .undefined: reason = rows.reason("augment_iou") ?? "no stability rows"
-        default: reason = "maps change under flip, shift and rotation (mean IoU \(fmt(m ?? 0)))"
+        default: reason = "maps change under flip, shift, rotation and small noise (mean IoU \(fmt(m ?? 0)))"
         }
         return AuditCheck(id: "stability", status: status, value: m, ci: ci, threshold: "IoU ≥ \(fmt(t))", thresholdValue: t, reason: reason,
-                          meaning: "Mean IoU of [L≥0.5] between the map and the map of the flipped, 16-px shifted and 10°-rotated image mapped back; beside it, IoU between CAM methods when several are given.",
+                          meaning: "Mean IoU of [L≥0.5] between the map and the map of the perturbed image mapped back (\(Augmentation.defaults.map(\.description).joined(separator: ", "))); each perturbation's IoU, and IoU between CAM methods when several are given, in the evidence.",
                           chance: nil, evidence: evidence, modelNotLearned: false,
                           perClass: perClass(v, undefinedReason: "no defined row") { Self.atLeast($0, $1, t) })
     }
