@@ -15,6 +15,10 @@ public struct AuditSubject: Codable, Sendable, Equatable {
         public var digest: String
         public var method: String
         public var imageSize: Int
+        /// The CAM target layer (PyTorch module path): `--layer`, or the architecture's default.
+        public var layer: String
+        /// The layer is the architecture's usual one.
+        public var defaultLayer: Bool
     }
     public struct Data: Codable, Sendable, Equatable {
         public var path: String
@@ -31,7 +35,7 @@ public struct AuditSubject: Codable, Sendable, Equatable {
     public init(plan: Plan, method: String) {
         let w = plan.weights[0]
         model = Model(architecture: w.architecture, weights: w.path ?? "random (seed \(w.seed ?? 0))", digest: w.digest, method: method,
-                      imageSize: plan.config.imageSize)
+                      imageSize: plan.config.imageSize, layer: plan.camLayer(weights: 0), defaultLayer: plan.resolved.layer == nil)
         var d = ContentDigest()
         for i in plan.images { d.update(i.id + "\n") }
         data = Data(path: plan.config.data.path, split: plan.config.data.split, images: plan.images.count, digest: d.finalizeHex(),
@@ -104,7 +108,8 @@ public enum AuditReport {
     }
 
     static func subjectText(_ doc: AuditDocument) -> String {
-        "Model `\(doc.model.architecture)`, weights `\(doc.model.weights)` (SHA-256 `\(doc.model.digest.prefix(16))…`), method `\(doc.model.method)`, "
+        "Model `\(doc.model.architecture)`, weights `\(doc.model.weights)` (SHA-256 `\(doc.model.digest.prefix(16))…`), method `\(doc.model.method)` "
+            + "at layer `\(doc.model.layer)`\(doc.model.defaultLayer ? " (the architecture's default)" : " (`--layer`)"), "
             + "input \(doc.model.imageSize) px. Data `\(doc.data.path)`\(doc.data.split.map { ", split \($0)" } ?? ""): \(doc.data.images) images of "
             + "\(doc.data.classes.joined(separator: ", ")) (content digest `\(doc.data.digest.prefix(16))…`)"
             + (doc.data.lesionTruth ? ", with lesion masks or boxes." : ", without lesion masks or boxes.")

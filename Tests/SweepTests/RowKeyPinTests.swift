@@ -65,4 +65,35 @@ final class RowKeyPinTests: TemporaryFolderTestCase {
         XCTAssertEqual(kept, 2790)
         XCTAssertEqual(before.finalizeHex(), "19c50d4acabd52e4b3e7e43fc93909181743f0c2f2269e9280aa2612decf3ec8")
     }
+
+    /// A CAM layer other than the default moves every key (its rows are other numbers); the default
+    /// layer named explicitly is the default and keeps today's keys.
+    func testCAMLayerIsPartOfTheKeyUnlessItIsTheDefault() throws {
+        func keys(_ layer: String?) throws -> (units: [String], rows: [String]) {
+            var c = SweepConfig(data: .init(path: try manifest()), models: [.init(architecture: "resnet50")])
+            c.metrics = ["energy", "faith", "cascade"]
+            c.imageSize = 32
+            c.seeds = [0]
+            c.layer = layer
+            let plan = try Plan.expand(c)
+            return (plan.units.map(\.key), plan.units.flatMap { plan.expectedRows($0).map(\.id) })
+        }
+        let standard = try keys(nil), named = try keys("layer4.2"), layer3 = try keys("layer3")
+        XCTAssertEqual(named.units, standard.units)
+        XCTAssertEqual(named.rows, standard.rows)
+        XCTAssertEqual(layer3.rows.count, standard.rows.count)
+        XCTAssertTrue(Set(layer3.rows).isDisjoint(with: standard.rows), "no row of layer3 may be taken for a default-layer row")
+        XCTAssertTrue(Set(layer3.units).isDisjoint(with: standard.units))
+        // A path that is not a module, or not a spatial map, is refused naming the field and the path.
+        for (bad, says) in [("layer9", "Layers near it"), ("fc", "spatial map"), ("", "unknown layer")] {
+            var c = SweepConfig(data: .init(path: try manifest()), models: [.init(architecture: "resnet50")])
+            c.imageSize = 32
+            c.layer = bad
+            XCTAssertThrowsError(try c.resolve(), bad) { e in
+                guard case let SweepError.invalidConfig(field, detail)? = e as? SweepError else { return XCTFail("\(e)") }
+                XCTAssertEqual(field, "layer")
+                XCTAssertTrue(detail.contains("'\(bad)'") && detail.contains(says), detail)
+            }
+        }
+    }
 }
