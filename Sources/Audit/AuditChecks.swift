@@ -285,6 +285,7 @@ public struct AuditEvaluation {
             return ((p ?? 1) < alpha ? .pass : .warn, m, ci, c, p)
         }
         let (status, m, ci, c, p) = judge(common)
+        evidence.append(pairedMeans(metric, of: nil).chance)
         evidence.append(AuditValue(name: "Wilcoxon p vs RandomCAM", value: p, ci: nil, n: common.count))
         let reason: String
         switch status {
@@ -302,6 +303,31 @@ public struct AuditEvaluation {
         }
         return AuditCheck(id: id, status: status, value: m, ci: ci, threshold: "> RandomCAM, Wilcoxon p < \(fmt(alpha))", thresholdValue: alpha,
                           reason: reason, meaning: meaning, chance: c, evidence: evidence, modelNotLearned: false, perClass: per)
+    }
+
+    /// The judged method's mean of `metric` beside RandomCAM's on the images both have (of class
+    /// `cls`, or all), each with its 95% CI.
+    func pairedMeans(_ metric: String, of cls: String?) -> (mine: AuditValue, chance: AuditValue) {
+        let mine = rows.of(metric, method), chance = rows.of(metric, AuditPlan.chanceMethod), imgs = rows.images(of: cls)
+        let common = mine.keys.filter { chance[$0] != nil && (cls == nil || imgs.contains($0)) }.sorted()
+        let (a, aci) = Self.summary(common.map { mine[$0]! }), (b, bci) = Self.summary(common.map { chance[$0]! })
+        return (AuditValue(name: metric, value: a, ci: aci, n: common.count), AuditValue(name: "\(metric) (RandomCAM)", value: b, ci: bci, n: common.count))
+    }
+
+    /// What the faithfulness figure shows, the judged method beside RandomCAM on the same images:
+    /// Faith over all images and per true class, and the deletion and insertion AUCs.
+    public func faithComparison() -> (faith: [(name: String, mine: AuditValue, chance: AuditValue)], auc: [(name: String, mine: AuditValue, chance: AuditValue)]) {
+        let groups: [String?] = [nil] + rows.classes.map { Optional($0) }
+        let faith = groups.map { cls -> (name: String, mine: AuditValue, chance: AuditValue) in
+            let p = pairedMeans("faith", of: cls)
+            return (name: cls ?? "all images", mine: p.mine, chance: p.chance)
+        }
+        let metrics = [("deletion", "deletion AUC"), ("insertion", "insertion AUC")]
+        let auc = metrics.map { m -> (name: String, mine: AuditValue, chance: AuditValue) in
+            let p = pairedMeans(m.0, of: nil)
+            return (name: m.1, mine: p.mine, chance: p.chance)
+        }
+        return (faith, auc)
     }
 
     func localization() -> AuditCheck {

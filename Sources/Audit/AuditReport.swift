@@ -128,6 +128,9 @@ public enum AuditReport {
         r.heading("Evidence")
         r.paragraph("Each check's value beside its chance level: RandomCAM for localisation and faithfulness, a uniform map for outside_body (no excess of mass outside the body over that region's share of the image).")
         r.figure(name: "chance", caption: "Checks against chance, means with 95% CIs.", svg: chanceFigure(doc))
+        let faithNumber = r.figureCount + 1
+        r.figure(name: "faith", caption: "Faithfulness: the study's Faith, f(x)_y − f(x⊙(1−L))_y in raw logits (the drop of the explained class's logit once the map's region is removed), of \(doc.model.method) beside RandomCAM on the same images, over all images and per true class; right, RISE deletion (lower = more faithful) and insertion (higher) AUCs. Means with 95% bootstrap CIs.",
+                 svg: faithFigure(evaluation, method: doc.model.method))
         let curve = evaluation.cascadeCurve()
         if !curve.isEmpty {
             let x = curve.map { Double($0.stage) }
@@ -147,9 +150,12 @@ public enum AuditReport {
         r.table(caption: "Per class", header: ["check", "class", "status", "value [95% CI]", "n", "note"], rows: perClassRows(doc), csvName: "per_class")
 
         r.heading("Conventions")
+        // Checks whose evidence is drawn name their figure.
+        let figures = ["faithfulness": faithNumber]
         for c in doc.checks {
             r.paragraph("**\(c.id)** — \(c.meaning) Threshold: \(c.threshold)." + (c.evidence.isEmpty ? "" : " Evidence: "
-                + c.evidence.map { "\($0.name) \(fmt($0.value))" + ($0.ci.map { " [\(fmt($0[0])), \(fmt($0[1]))]" } ?? "") }.joined(separator: "; ") + "."))
+                + c.evidence.map { "\($0.name) \(fmt($0.value))" + ($0.ci.map { " [\(fmt($0[0])), \(fmt($0[1]))]" } ?? "") }.joined(separator: "; ") + ".")
+                + (figures[c.id].map { " Drawn in Figure \($0) (`figure-faith`)." } ?? ""))
         }
         r.paragraph("Statuses: pass; warn (the value meets the threshold but its 95% CI does not, or a comparison is not significant); fail; undefined (the check could not be made, and never counts as passed). Thresholds are overridable with `--threshold ID=VALUE`; docs/AUDIT.md gives their sources.")
         return r
@@ -170,6 +176,20 @@ public enum AuditReport {
         }
         return Plot.bars(title: "Value and chance level", yLabel: "share", categories: cats,
                          series: [(name: doc.model.method, values: mine, lo: lo, hi: hi), (name: "chance (RandomCAM / uniform / majority)", values: chance, lo: nil, hi: nil)])
+    }
+
+    /// Faith of the judged method and RandomCAM (all images, per class) beside the deletion and
+    /// insertion AUCs: two panels, as Faith is in logits and the AUCs are probabilities.
+    static func faithFigure(_ evaluation: AuditEvaluation, method: String) -> String {
+        let c = evaluation.faithComparison()
+        func panel(_ title: String, _ yLabel: String, _ rows: [(name: String, mine: AuditValue, chance: AuditValue)]) -> String {
+            Plot.bars(title: title, yLabel: yLabel, categories: rows.map { $0.name },
+                      series: [(name: method, values: rows.map { $0.mine.value }, lo: rows.map { $0.mine.ci?[0] }, hi: rows.map { $0.mine.ci?[1] }),
+                               (name: "RandomCAM (chance)", values: rows.map { $0.chance.value }, lo: rows.map { $0.chance.ci?[0] }, hi: rows.map { $0.chance.ci?[1] })])
+        }
+        return Plot.sideBySide([panel("Faith against RandomCAM", "Faith (logit drop)", c.faith),
+                                panel("Deletion (lower = more faithful) and insertion (higher)", "AUC (softmax probability)", c.auc)],
+                               title: "Faithfulness against RandomCAM")
     }
 
     static func perClassFigure(_ doc: AuditDocument) -> String {
