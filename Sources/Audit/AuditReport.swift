@@ -137,7 +137,8 @@ public enum AuditReport {
             func series(_ name: String, _ v: [AuditValue]) -> Series {
                 Series(name: name, x: x, y: v.map { $0.value ?? .nan }, lo: v.map { $0.ci?[0] ?? .nan }, hi: v.map { $0.ci?[1] ?? .nan })
             }
-            r.figure(name: "cascade", caption: "Cascading randomisation: similarity of the map to the trained model's as blocks are re-initialised from the head down (stage k: blocks 0…k), mean and 95% CI.",
+            let atLayer = doc.model.defaultLayer ? "" : " The map is taken at `\(doc.model.layer)`: stages that re-initialise blocks above it change the map only through its gradients (the channel weights); from the stage that reaches its own block on, its activations change too."
+            r.figure(name: "cascade", caption: "Cascading randomisation: similarity of the map to the trained model's as blocks are re-initialised from the head down (stage k: blocks 0…k), mean and 95% CI." + atLayer,
                      svg: Plot.lines(title: "Model-parameter randomisation", xLabel: "cascade stage (blocks randomised from the head)", yLabel: "similarity to the trained map",
                                      series: [series("Spearman ρ", curve.map(\.spearman)), series("SSIM", curve.map(\.ssim))],
                                      reference: (label: "threshold", y: evaluation.thresholds["randomization"])))

@@ -73,6 +73,8 @@ final class AuditLayerTests: XCTestCase {
         let c3 = try checks(dir + "/layer3")
         let evidence = try XCTUnwrap(c3["randomization"]?["evidence"] as? [[String: Any]])
         XCTAssertTrue(evidence.contains { ($0["name"] as? String) == "stage 0 Spearman ρ" && $0["value"] is Double }, "\(evidence)")
+        XCTAssertTrue(try String(contentsOfFile: dir + "/layer3/report.html", encoding: .utf8).contains("change the map only through its gradients"),
+                      "the cascade figure says what its stages do at a non-default layer")
 
         // Stability lists each perturbation, small noise included.
         let stability = try XCTUnwrap(c3["stability"]?["evidence"] as? [[String: Any]]).compactMap { $0["name"] as? String }
