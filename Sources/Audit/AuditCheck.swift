@@ -76,7 +76,7 @@ public struct AuditThresholds: Sendable, Equatable {
         // Significance level of the paired tests against RandomCAM.
         "localization": 0.05,
         "faithfulness": 0.05,
-        // Mean IoU of [L≥0.5] under flip, shift and rotation, mapped back.
+        // Mean IoU of [L≥0.5] under flip, shift, rotation and small noise, mapped back.
         "stability": 0.5,
     ]
 

@@ -285,6 +285,7 @@ public struct AuditEvaluation {
             return ((p ?? 1) < alpha ? .pass : .warn, m, ci, c, p)
         }
         let (status, m, ci, c, p) = judge(common)
+        evidence.append(pairedMeans(metric, of: nil).chance)
         evidence.append(AuditValue(name: "Wilcoxon p vs RandomCAM", value: p, ci: nil, n: common.count))
         let reason: String
         switch status {
@@ -302,6 +303,31 @@ public struct AuditEvaluation {
         }
         return AuditCheck(id: id, status: status, value: m, ci: ci, threshold: "> RandomCAM, Wilcoxon p < \(fmt(alpha))", thresholdValue: alpha,
                           reason: reason, meaning: meaning, chance: c, evidence: evidence, modelNotLearned: false, perClass: per)
+    }
+
+    /// The judged method's mean of `metric` beside RandomCAM's on the images both have (of class
+    /// `cls`, or all), each with its 95% CI.
+    func pairedMeans(_ metric: String, of cls: String?) -> (mine: AuditValue, chance: AuditValue) {
+        let mine = rows.of(metric, method), chance = rows.of(metric, AuditPlan.chanceMethod), imgs = rows.images(of: cls)
+        let common = mine.keys.filter { chance[$0] != nil && (cls == nil || imgs.contains($0)) }.sorted()
+        let (a, aci) = Self.summary(common.map { mine[$0]! }), (b, bci) = Self.summary(common.map { chance[$0]! })
+        return (AuditValue(name: metric, value: a, ci: aci, n: common.count), AuditValue(name: "\(metric) (RandomCAM)", value: b, ci: bci, n: common.count))
+    }
+
+    /// What the faithfulness figure shows, the judged method beside RandomCAM on the same images:
+    /// Faith over all images and per true class, and the deletion and insertion AUCs.
+    public func faithComparison() -> (faith: [(name: String, mine: AuditValue, chance: AuditValue)], auc: [(name: String, mine: AuditValue, chance: AuditValue)]) {
+        let groups: [String?] = [nil] + rows.classes.map { Optional($0) }
+        let faith = groups.map { cls -> (name: String, mine: AuditValue, chance: AuditValue) in
+            let p = pairedMeans("faith", of: cls)
+            return (name: cls ?? "all images", mine: p.mine, chance: p.chance)
+        }
+        let metrics = [("deletion", "deletion AUC"), ("insertion", "insertion AUC")]
+        let auc = metrics.map { m -> (name: String, mine: AuditValue, chance: AuditValue) in
+            let p = pairedMeans(m.0, of: nil)
+            return (name: m.1, mine: p.mine, chance: p.chance)
+        }
+        return (faith, auc)
     }
 
     func localization() -> AuditCheck {
@@ -323,6 +349,13 @@ public struct AuditEvaluation {
         let t = thresholds["stability"]
         let status = Self.atLeast(m, ci, t)
         var evidence: [AuditValue] = []
+        // Each perturbation's own IoU (its row in `Augmentation.defaults`' order), so a verdict
+        // carried by one perturbation shows which.
+        for a in Augmentation.defaults {
+            let x = Array(rows.of("augment_iou_\(a.family)", method).values)
+            let (pm, pci) = Self.summary(x)
+            evidence.append(AuditValue(name: "IoU under \(a.description)", value: pm, ci: pci, n: x.count))
+        }
         if let pairs = rows.values["method_iou"] {
             for (pair, byParams) in pairs.sorted(by: { $0.key < $1.key }) where !pair.contains(AuditPlan.chanceMethod) {
                 let x = (byParams.values.first ?? [:]).compactMap { $0.value }
@@ -334,10 +367,10 @@ public struct AuditEvaluation {
         switch status {
         case .pass: reason = "maps stay the same under perturbations that should not change them"
         case .undefined: reason = rows.reason("augment_iou") ?? "no stability rows"
-        default: reason = "maps change under flip, shift and rotation (mean IoU \(fmt(m ?? 0)))"
+        default: reason = "maps change under flip, shift, rotation and small noise (mean IoU \(fmt(m ?? 0)))"
         }
         return AuditCheck(id: "stability", status: status, value: m, ci: ci, threshold: "IoU ≥ \(fmt(t))", thresholdValue: t, reason: reason,
-                          meaning: "Mean IoU of [L≥0.5] between the map and the map of the flipped, 16-px shifted and 10°-rotated image mapped back; beside it, IoU between CAM methods when several are given.",
+                          meaning: "Mean IoU of [L≥0.5] between the map and the map of the perturbed image mapped back (\(Augmentation.defaults.map(\.description).joined(separator: ", "))); each perturbation's IoU, and IoU between CAM methods when several are given, in the evidence.",
                           chance: nil, evidence: evidence, modelNotLearned: false,
                           perClass: perClass(v, undefinedReason: "no defined row") { Self.atLeast($0, $1, t) })
     }

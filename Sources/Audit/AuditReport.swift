@@ -15,6 +15,10 @@ public struct AuditSubject: Codable, Sendable, Equatable {
         public var digest: String
         public var method: String
         public var imageSize: Int
+        /// The CAM target layer (PyTorch module path): `--layer`, or the architecture's default.
+        public var layer: String
+        /// The layer is the architecture's usual one.
+        public var defaultLayer: Bool
     }
     public struct Data: Codable, Sendable, Equatable {
         public var path: String
@@ -31,7 +35,7 @@ public struct AuditSubject: Codable, Sendable, Equatable {
     public init(plan: Plan, method: String) {
         let w = plan.weights[0]
         model = Model(architecture: w.architecture, weights: w.path ?? "random (seed \(w.seed ?? 0))", digest: w.digest, method: method,
-                      imageSize: plan.config.imageSize)
+                      imageSize: plan.config.imageSize, layer: plan.camLayer(weights: 0), defaultLayer: plan.resolved.layer == nil)
         var d = ContentDigest()
         for i in plan.images { d.update(i.id + "\n") }
         data = Data(path: plan.config.data.path, split: plan.config.data.split, images: plan.images.count, digest: d.finalizeHex(),
@@ -104,7 +108,8 @@ public enum AuditReport {
     }
 
     static func subjectText(_ doc: AuditDocument) -> String {
-        "Model `\(doc.model.architecture)`, weights `\(doc.model.weights)` (SHA-256 `\(doc.model.digest.prefix(16))…`), method `\(doc.model.method)`, "
+        "Model `\(doc.model.architecture)`, weights `\(doc.model.weights)` (SHA-256 `\(doc.model.digest.prefix(16))…`), method `\(doc.model.method)` "
+            + "at layer `\(doc.model.layer)`\(doc.model.defaultLayer ? " (the architecture's default)" : " (`--layer`)"), "
             + "input \(doc.model.imageSize) px. Data `\(doc.data.path)`\(doc.data.split.map { ", split \($0)" } ?? ""): \(doc.data.images) images of "
             + "\(doc.data.classes.joined(separator: ", ")) (content digest `\(doc.data.digest.prefix(16))…`)"
             + (doc.data.lesionTruth ? ", with lesion masks or boxes." : ", without lesion masks or boxes.")
@@ -123,13 +128,17 @@ public enum AuditReport {
         r.heading("Evidence")
         r.paragraph("Each check's value beside its chance level: RandomCAM for localisation and faithfulness, a uniform map for outside_body (no excess of mass outside the body over that region's share of the image).")
         r.figure(name: "chance", caption: "Checks against chance, means with 95% CIs.", svg: chanceFigure(doc))
+        let faithNumber = r.figureCount + 1
+        r.figure(name: "faith", caption: "Faithfulness: the study's Faith, f(x)_y − f(x⊙(1−L))_y in raw logits (the drop of the explained class's logit once the map's region is removed), of \(doc.model.method) beside RandomCAM on the same images, over all images and per true class; right, RISE deletion (lower = more faithful) and insertion (higher) AUCs. Means with 95% bootstrap CIs.",
+                 svg: faithFigure(evaluation, method: doc.model.method))
         let curve = evaluation.cascadeCurve()
         if !curve.isEmpty {
             let x = curve.map { Double($0.stage) }
             func series(_ name: String, _ v: [AuditValue]) -> Series {
                 Series(name: name, x: x, y: v.map { $0.value ?? .nan }, lo: v.map { $0.ci?[0] ?? .nan }, hi: v.map { $0.ci?[1] ?? .nan })
             }
-            r.figure(name: "cascade", caption: "Cascading randomisation: similarity of the map to the trained model's as blocks are re-initialised from the head down (stage k: blocks 0…k), mean and 95% CI.",
+            let atLayer = doc.model.defaultLayer ? "" : " The map is taken at `\(doc.model.layer)`: stages that re-initialise blocks above it change the map only through its gradients (the channel weights); from the stage that reaches its own block on, its activations change too."
+            r.figure(name: "cascade", caption: "Cascading randomisation: similarity of the map to the trained model's as blocks are re-initialised from the head down (stage k: blocks 0…k), mean and 95% CI." + atLayer,
                      svg: Plot.lines(title: "Model-parameter randomisation", xLabel: "cascade stage (blocks randomised from the head)", yLabel: "similarity to the trained map",
                                      series: [series("Spearman ρ", curve.map(\.spearman)), series("SSIM", curve.map(\.ssim))],
                                      reference: (label: "threshold", y: evaluation.thresholds["randomization"])))
@@ -142,9 +151,12 @@ public enum AuditReport {
         r.table(caption: "Per class", header: ["check", "class", "status", "value [95% CI]", "n", "note"], rows: perClassRows(doc), csvName: "per_class")
 
         r.heading("Conventions")
+        // Checks whose evidence is drawn name their figure.
+        let figures = ["faithfulness": faithNumber]
         for c in doc.checks {
             r.paragraph("**\(c.id)** — \(c.meaning) Threshold: \(c.threshold)." + (c.evidence.isEmpty ? "" : " Evidence: "
-                + c.evidence.map { "\($0.name) \(fmt($0.value))" + ($0.ci.map { " [\(fmt($0[0])), \(fmt($0[1]))]" } ?? "") }.joined(separator: "; ") + "."))
+                + c.evidence.map { "\($0.name) \(fmt($0.value))" + ($0.ci.map { " [\(fmt($0[0])), \(fmt($0[1]))]" } ?? "") }.joined(separator: "; ") + ".")
+                + (figures[c.id].map { " Drawn in Figure \($0) (`figure-faith`)." } ?? ""))
         }
         r.paragraph("Statuses: pass; warn (the value meets the threshold but its 95% CI does not, or a comparison is not significant); fail; undefined (the check could not be made, and never counts as passed). Thresholds are overridable with `--threshold ID=VALUE`; docs/AUDIT.md gives their sources.")
         return r
@@ -165,6 +177,20 @@ public enum AuditReport {
         }
         return Plot.bars(title: "Value and chance level", yLabel: "share", categories: cats,
                          series: [(name: doc.model.method, values: mine, lo: lo, hi: hi), (name: "chance (RandomCAM / uniform / majority)", values: chance, lo: nil, hi: nil)])
+    }
+
+    /// Faith of the judged method and RandomCAM (all images, per class) beside the deletion and
+    /// insertion AUCs: two panels, as Faith is in logits and the AUCs are probabilities.
+    static func faithFigure(_ evaluation: AuditEvaluation, method: String) -> String {
+        let c = evaluation.faithComparison()
+        func panel(_ title: String, _ yLabel: String, _ rows: [(name: String, mine: AuditValue, chance: AuditValue)]) -> String {
+            Plot.bars(title: title, yLabel: yLabel, categories: rows.map { $0.name },
+                      series: [(name: method, values: rows.map { $0.mine.value }, lo: rows.map { $0.mine.ci?[0] }, hi: rows.map { $0.mine.ci?[1] }),
+                               (name: "RandomCAM (chance)", values: rows.map { $0.chance.value }, lo: rows.map { $0.chance.ci?[0] }, hi: rows.map { $0.chance.ci?[1] })])
+        }
+        return Plot.sideBySide([panel("Faith against RandomCAM", "Faith (logit drop)", c.faith),
+                                panel("Deletion (lower = more faithful) and insertion (higher)", "AUC (softmax probability)", c.auc)],
+                               title: "Faithfulness against RandomCAM")
     }
 
     static func perClassFigure(_ doc: AuditDocument) -> String {

@@ -1,9 +1,10 @@
 import Foundation
 import TensorCore
 
-/// A geometric augmentation for consistency tests. Images are warped with bilinear sampling and
-/// zero fill; the map of the augmented image is warped back to the original frame, and only
-/// pixels whose content stayed inside the frame are compared.
+/// A perturbation for consistency tests that should not change the explanation. Geometric ones warp
+/// the image with bilinear sampling and zero fill; the map of the augmented image is warped back to
+/// the original frame, and only pixels whose content stayed inside the frame are compared. Noise
+/// leaves the geometry alone, so its map is compared as it is, everywhere.
 public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
     /// Mirror left–right (exactly invertible).
     case horizontalFlip
@@ -11,17 +12,49 @@ public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
     case shift(dx: Int, dy: Int)
     /// Rotation by `degrees` about the image centre ((W−1)/2, (H−1)/2), counter-clockwise as displayed.
     case rotation(degrees: Double)
+    /// Additive Gaussian noise with σ = `relativeSigma` × (max − min) of each image `[C, H, W]`,
+    /// one noise field added to every channel (the channels of a CT slice are copies of one grey
+    /// image, and scanner noise is a property of the slice, not of a colour). Its stream is seeded
+    /// by the image's own values and the caller's seed, so the same image and seed always get the
+    /// same noise, whatever batch it sits in.
+    case gaussianNoise(relativeSigma: Double)
 
-    /// hflip, a shift of 16 px right and down, a 10° rotation.
-    public static let defaults: [Augmentation] = [.horizontalFlip, .shift(dx: 16, dy: 16), .rotation(degrees: 10)]
+    /// hflip, a shift of 16 px right and down, a 10° rotation, and noise of σ = 2% of the image's
+    /// range (docs/AUDIT.md says why 2%).
+    public static let defaults: [Augmentation] = [.horizontalFlip, .shift(dx: 16, dy: 16), .rotation(degrees: 10), .gaussianNoise(relativeSigma: 0.02)]
 
     public var description: String {
         switch self {
         case .horizontalFlip: return "hflip"
         case let .shift(dx, dy): return "shift(\(dx),\(dy))"
         case let .rotation(d): return "rotate(\(d))"
+        case let .gaussianNoise(s): return "noise(σ=\(formatted(100 * s))% of range)"
         }
     }
+
+    /// The kind of perturbation (a row name's suffix): hflip, shift, rot or noise.
+    public var family: String {
+        switch self {
+        case .horizontalFlip: return "hflip"
+        case .shift: return "shift"
+        case .rotation: return "rot"
+        case .gaussianNoise: return "noise"
+        }
+    }
+
+    /// The perturbation with its parameters, as row parameters spell it: hflip, shift16 (shift16x8
+    /// when dx ≠ dy), rot10, noise0.02.
+    public var key: String {
+        switch self {
+        case .horizontalFlip: return "hflip"
+        case let .shift(dx, dy): return dx == dy ? "shift\(dx)" : "shift\(dx)x\(dy)"
+        case let .rotation(d): return "rot\(formatted(d))"
+        case let .gaussianNoise(s): return "noise\(formatted(s))"
+        }
+    }
+
+    /// 10 for 10.0, 0.02 for 0.02.
+    func formatted(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)" }
 
     /// Where output pixel (y, x) samples the input.
     func source(_ y: Double, _ x: Double, _ h: Int, _ w: Int) -> (Double, Double) {
@@ -29,6 +62,7 @@ public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
         case .horizontalFlip: return (y, Double(w - 1) - x)
         case let .shift(dx, dy): return (y - Double(dy), x - Double(dx))
         case let .rotation(deg): return Augmentation.rotate(y, x, h, w, -deg)
+        case .gaussianNoise: return (y, x)
         }
     }
 
@@ -38,6 +72,7 @@ public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
         case .horizontalFlip: return (y, Double(w - 1) - x)
         case let .shift(dx, dy): return (y + Double(dy), x + Double(dx))
         case let .rotation(deg): return Augmentation.rotate(y, x, h, w, deg)
+        case .gaussianNoise: return (y, x)
         }
     }
 
@@ -62,10 +97,13 @@ public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
         return Float(v)
     }
 
-    /// Applies the augmentation to every plane of `x` `[..., H, W]`.
-    public func apply(_ x: Tensor) throws -> Tensor {
+    /// Applies the augmentation to every plane of `x` `[..., H, W]`. Noise treats each item of the
+    /// first dimension of `[N, C, H, W]` (else the whole tensor) as one image, and draws it from
+    /// `seed` and that image's values.
+    public func apply(_ x: Tensor, seed: UInt64 = 0) throws -> Tensor {
         guard x.rank >= 2 else { throw EvaluationError.shapeMismatch(op: "Augmentation.apply", detail: "need [..., H, W], got \(x.shape)") }
         let h = x.shape[x.rank - 2], w = x.shape[x.rank - 1]
+        if case let .gaussianNoise(s) = self { return Augmentation.addNoise(x, relativeSigma: s, plane: h * w, seed: seed) }
         let out = Tensor(zeros: x.shape)
         for p in 0..<(h * w == 0 ? 0 : x.count / (h * w)) {
             let src = x.data + p * h * w, dst = out.data + p * h * w
@@ -73,6 +111,32 @@ public enum Augmentation: Sendable, Equatable, CustomStringConvertible {
                 let (sy, sx) = source(Double(y), Double(xx), h, w)
                 dst[y * w + xx] = Augmentation.sample(src, h, w, sy, sx) ?? 0
             } }
+        }
+        return out
+    }
+
+    /// `x` plus one Gaussian field per image, added to each of its channels.
+    static func addNoise(_ x: Tensor, relativeSigma: Double, plane: Int, seed: UInt64) -> Tensor {
+        let out = x.copy()
+        let items = x.rank == 4 ? x.shape[0] : 1
+        guard plane > 0, x.count > 0 else { return out }
+        let per = x.count / items, channels = per / plane
+        for i in 0..<items {
+            let p = x.data + i * per
+            var lo = Float.infinity, hi = -Float.infinity
+            // FNV-1a over the image's bits: its content, whatever batch or file it came from.
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for k in 0..<per {
+                lo = min(lo, p[k]); hi = max(hi, p[k])
+                hash = (hash ^ UInt64(p[k].bitPattern)) &* 0x100_0000_01b3
+            }
+            let sigma = Float(relativeSigma) * (hi.isFinite && lo.isFinite ? hi - lo : 0)
+            var rng = SeededRNG(seed: seed, stream: hash)
+            let o = out.data + i * per
+            for k in 0..<plane {
+                let e = sigma * rng.normal()
+                for c in 0..<channels { o[c * plane + k] += e }
+            }
         }
         return out
     }
@@ -148,7 +212,8 @@ public enum Consistency {
         return out
     }
 
-    /// Consistency under augmentations: for each augmentation the images are transformed, explained
+    /// Consistency under augmentations: for each augmentation the images are transformed (noise drawn
+    /// from `seed` and each image's values), explained
     /// for the same classes, the maps warped back, and compared with the reference maps (the maps
     /// of the unaugmented images; computed if nil) over the pixels that stayed in frame.
     /// - Parameters:
@@ -157,7 +222,7 @@ public enum Consistency {
     /// - Returns: `[image][augmentation]`.
     public static func underAugmentations(images: Tensor, classes: [Int], explain: MapFunction, referenceMaps: Tensor? = nil,
                                           augmentations: [Augmentation] = Augmentation.defaults, threshold: Float = 0.5,
-                                          batchSize: Int = 16) throws -> [[AugmentationScore]] {
+                                          batchSize: Int = 16, seed: UInt64 = 0) throws -> [[AugmentationScore]] {
         let (n, _, h, w) = try imageShape(images, "underAugmentations")
         guard classes.count == n else {
             throw EvaluationError.invalidArgument(op: "underAugmentations", detail: "\(n) images but \(classes.count) classes")
@@ -166,7 +231,7 @@ public enum Consistency {
         try Faithfulness.checkMaps(ref, n, h, w, "underAugmentations")
         var out = [[AugmentationScore]](repeating: [], count: n)
         for aug in augmentations {
-            let maps = try explainInBatches(explain, aug.apply(images), classes, batchSize)
+            let maps = try explainInBatches(explain, aug.apply(images, seed: seed), classes, batchSize)
             try Faithfulness.checkMaps(maps, n, h, w, "underAugmentations")
             for i in 0..<n {
                 let (back, valid) = try aug.mapBack(maps.slice0(i..<i + 1))

@@ -232,3 +232,30 @@ func nearestPaths(to query: String, in paths: [String], count: Int) -> [String] 
     }
     return paths.sorted { (common($0, query), -lev($0, query)) > (common($1, query), -lev($1, query)) }.prefix(count).map { $0 }
 }
+
+// MARK: - Checking layers before a run
+
+extension CAMExplainer {
+    /// Refuses target layers that `architecture` cannot explain at `imageSize` before a run reads
+    /// any data: paths that are not modules (naming the nearest ones, as `explain` does), and
+    /// modules whose output is not a spatial map or does not reach the logits. It runs what a run
+    /// runs — one Grad-CAM of a blank image by the model with zero-filled weights — so the two
+    /// cannot disagree; each architecture, size and layer list is checked once per process.
+    public static func checkLayers(_ layers: [String], architecture: Architecture, imageSize: Int) throws {
+        let key = "\(architecture.rawValue)|\(imageSize)|\(layers.joined(separator: "\n"))"
+        if CheckedLayers.shared.contains(key) { return }
+        let explainer = CAMExplainer(model: try makeModel(architecture, numClasses: 2, imageSize: imageSize))
+        try explainer.validateLayers(layers)
+        _ = try explainer.explain(Tensor(zeros: [1, 3, imageSize, imageSize]), CAMOptions(method: .gradcam, layers: layers))
+        CheckedLayers.shared.insert(key)
+    }
+}
+
+/// Layer lists `checkLayers` has accepted in this process.
+final class CheckedLayers: @unchecked Sendable {
+    static let shared = CheckedLayers()
+    private let lock = NSLock()
+    private var keys = Set<String>()
+    func contains(_ k: String) -> Bool { lock.lock(); defer { lock.unlock() }; return keys.contains(k) }
+    func insert(_ k: String) { lock.lock(); defer { lock.unlock() }; keys.insert(k) }
+}

@@ -36,6 +36,9 @@ public struct ReportDocument {
         case pass, warn, fail, undefined
     }
 
+    /// Figures added so far: the next one is numbered `figureCount + 1`, so text can cite it.
+    public var figureCount: Int { blocks.filter { if case .figure = $0 { return true } else { return false } }.count }
+
     /// A figure written as `figures/NAME.svg` and `figures/NAME.png` (rendered by rsvg-convert).
     public mutating func figure(name: String, caption: String, svg: String) {
         blocks.append(.figure(name: name, caption: caption, svg: svg))

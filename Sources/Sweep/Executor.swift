@@ -186,8 +186,13 @@ public final class Executor {
         }
     }
 
+    /// The run's CAM settings: its layer (nil: the architecture's default) and seed.
+    func camOptions(_ method: CAMMethod, _ classes: [Int]) -> CAMOptions {
+        CAMOptions(method: method, layers: plan.resolved.layer.map { [$0] } ?? [], targetClasses: classes, seed: config.camSeed)
+    }
+
     func explain(_ explainer: CAMExplainer, _ images: Tensor, _ method: CAMMethod, _ classes: [Int], arch: String) throws -> Tensor {
-        let r = try explainer.explain(images, CAMOptions(method: method, targetClasses: classes, seed: config.camSeed))
+        let r = try explainer.explain(images, camOptions(method, classes))
         for w in r.warnings where !warned.contains(w) { warned.insert(w); log("warning: \(arch): \(w)") }
         return r.maps
     }
@@ -333,9 +338,12 @@ public final class Executor {
             for (k2, i) in d.indices.enumerated() { keep(MapKey(image: i, weights: j, method: mi), planes[k2], position: position) }
             unitMaps.set(.trained(weights: j, method: mi), Dictionary(uniqueKeysWithValues: zip(d.indices, planes)))
             let cfg = config
+            let base = camOptions(method, [])
             let batch = MapBatch(images: d.images, maps: maps, masks: d.masks, predicted: predicted, logits: logits, probs: probs,
                                  model: logitsFn, explain: { x, cls in
-                                     try explainer.explain(x, CAMOptions(method: method, targetClasses: cls, seed: cfg.camSeed)).maps
+                                     var o = base
+                                     o.targetClasses = cls
+                                     return try explainer.explain(x, o).maps
                                  }, batchSize: cfg.batchSize)
             let subject = plan.subject(weights: j, method: method.rawValue)
             for (spec, compute) in perMap {

@@ -30,7 +30,8 @@ public enum MetricName: String, CaseIterable, Sendable, Codable {
     case road_morf, road_lerf
     /// The study's Consist: mean IoU of [L ≥ τ] across weights of one architecture vs the first.
     case consist
-    /// IoU of maps under horizontal flip / shift / rotation, mapped back (mean over the three).
+    /// IoU of maps under horizontal flip / shift / rotation / small noise, mapped back: the mean, and
+    /// one row per perturbation (`Augmentation.defaults`).
     case augment_iou
     /// Cascading parameter randomisation from the head (Adebayo et al. 2018): Spearman and SSIM of
     /// the map after re-initialising blocks 0…k (`Architecture.cascadeBlocks`) against the original.
@@ -339,15 +340,23 @@ public enum MetricSpecs {
         case .road_lerf:
             return road(n, "ROAD LeRF", order: .leastRelevantFirst, convention: "mean softmax change over percentiles 10…90 imputed, least relevant first")
         case .augment_iou:
-            return MetricSpec(n, convention: "mean IoU of [L≥τ] with the map of the flipped, shifted (16 px) and rotated (10°) image, mapped back",
-                              unitInterval: true, parameters: [.threshold],
-                              rows: [MetricRow(n.rawValue, "Augmentation IoU") { "hflip,shift16,rot10;\($0.field(.threshold))" }],
-                              .perMap(cost: { _ in 6 }) { b, pv in
+            // The perturbations are one list (`Augmentation.defaults`): the rows' names and
+            // parameters follow it, so changing the list changes the keys of exactly these rows.
+            let augs = Augmentation.defaults
+            let all = augs.map(\.key).joined(separator: ",")
+            return MetricSpec(n, convention: "mean IoU of [L≥τ] with the map of the perturbed image (\(augs.map(\.description).joined(separator: ", "))), mapped back; "
+                              + "one row per perturbation beside the mean", unitInterval: true, parameters: [.threshold],
+                              rows: [MetricRow(n.rawValue, "Augmentation IoU") { "\(all);\($0.field(.threshold))" }]
+                                  + augs.map { a in MetricRow("\(n.rawValue)_\(a.family)", "Augmentation IoU, \(a.description)") { "\(a.key);\($0.field(.threshold))" } },
+                              .perMap(cost: { _ in 2 * Double(augs.count) }) { b, pv in
                 try (0..<b.count).map { i in
                     let scores = try Consistency.underAugmentations(images: b.image(i), classes: [b.predicted[i]], explain: b.explain,
-                                                                    referenceMaps: try b.maps.slice0(i..<(i + 1)), threshold: pv.threshold)
-                    let ious = scores.first?.compactMap(\.iou) ?? []
-                    return [.of(ious.isEmpty ? nil : ious.reduce(0, +) / Double(ious.count), else: Undefined.emptyBinarisedMaps)]
+                                                                    referenceMaps: try b.maps.slice0(i..<(i + 1)), augmentations: augs,
+                                                                    threshold: pv.threshold, seed: pv.camSeed)
+                    let ious = scores.first?.map(\.iou) ?? []
+                    let defined = ious.compactMap { $0 }
+                    return [.of(defined.isEmpty ? nil : defined.reduce(0, +) / Double(defined.count), else: Undefined.emptyBinarisedMaps)]
+                        + augs.indices.map { k -> Outcome in .of(k < ious.count ? ious[k] : nil, else: Undefined.emptyBinarisedMaps) }
                 }
             })
         case .random_logit:

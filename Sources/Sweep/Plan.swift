@@ -192,7 +192,8 @@ public struct Plan: Sendable {
             byArch.append(idx)
         }
         let pre = try config.preprocessing.preprocessing(size: config.imageSize)
-        let context = "v1|pre=\(pre)|camSeed=\(config.camSeed)"
+        // A layer other than the default joins the context; the default adds nothing, so its keys stay.
+        let context = "v1|pre=\(pre)|camSeed=\(config.camSeed)" + (r.layer.map { "|layer=\($0)" } ?? "")
         let scopes = Set(r.metrics.map(\.spec.scope))
         // Units.
         var units: [WorkUnit] = []
@@ -327,6 +328,9 @@ public struct Plan: Sendable {
         if spec.parameters.contains(.steps) { out = out.flatMap { v in steps.map { var x = v; x.steps = $0; return x } } }
         return out
     }
+
+    /// The CAM target layer of weights `j`: the configuration's, else its architecture's default.
+    public func camLayer(weights j: Int) -> String { resolved.layer ?? weights[j].arch.defaultCAMLayer }
 
     /// Methods in order, and their pairs `a~b` for cross-method rows.
     public var methodPairs: [(Int, Int)] {

@@ -116,11 +116,15 @@ public struct SweepConfig: Codable, Equatable, Sendable {
     /// Images per forward batch and per work unit.
     public var batchSize: Int = SweepConfig.defaultBatchSize
     public var overlays: Overlays? = nil
+    /// The CAM target layer by PyTorch module path (`camaudit cam --layer`), for every architecture;
+    /// nil: each architecture's usual layer. Part of every row's content key when it differs from
+    /// that default, so rows of two layers never mix and runs at the default keep their keys.
+    public var layer: String? = nil
 
     public init(data: DataSource, models: [ModelEntry]) { self.data = data; self.models = models }
 
     enum CodingKeys: String, CodingKey {
-        case version, data, models, methods, metrics, grid, imageSize, seeds, numClasses, camSeed, preprocessing, batchSize, overlays
+        case version, data, models, methods, metrics, grid, imageSize, seeds, numClasses, camSeed, preprocessing, batchSize, overlays, layer
     }
 
     public init(from decoder: Decoder) throws {
@@ -139,6 +143,7 @@ public struct SweepConfig: Codable, Equatable, Sendable {
         preprocessing = try c.decodeIfPresent(PreprocessingSpec.self, forKey: .preprocessing) ?? d.preprocessing
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
         overlays = try c.decodeIfPresent(Overlays.self, forKey: .overlays)
+        layer = try c.decodeIfPresent(String.self, forKey: .layer)
     }
 
     // MARK: - files
@@ -178,6 +183,7 @@ public struct SweepConfig: Codable, Equatable, Sendable {
                             models: [.init(architecture: "a", weights: ["w"], checkpointKey: "k", stripPrefix: "s")])
         c.numClasses = 2
         c.overlays = .init(directory: "o")
+        c.layer = "l"
         return (try? c.json()).flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? [String: Any]()
     }
 
@@ -286,6 +292,9 @@ public struct SweepConfig: Codable, Equatable, Sendable {
         public let methods: [CAMMethod]
         public let metrics: [MetricName]
         public let split: Split?
+        /// The CAM layer when it is not every architecture's default (nil: the defaults), checked
+        /// against each architecture's modules.
+        public let layer: String?
     }
 
     public func resolve() throws -> Resolved {
@@ -345,7 +354,17 @@ public struct SweepConfig: Codable, Equatable, Sendable {
             guard let v = Split(rawValue: s) else { throw SweepError.invalidConfig(field: "split", detail: "must be train, val or test, got '\(s)'") }
             split = v
         }
-        return Resolved(architectures: archs, weights: models.map(\.weights), methods: ms, metrics: mets, split: split)
+        var camLayer: String? = nil
+        if let layer {
+            for a in archs {
+                do { try CAMExplainer.checkLayers([layer], architecture: a, imageSize: imageSize) } catch {
+                    throw SweepError.invalidConfig(field: "layer", detail: "\(error)")
+                }
+            }
+            // The default layer named explicitly is the default: its rows keep their keys.
+            if archs.contains(where: { $0.defaultCAMLayer != layer }) { camLayer = layer }
+        }
+        return Resolved(architectures: archs, weights: models.map(\.weights), methods: ms, metrics: mets, split: split, layer: camLayer)
     }
 }
 

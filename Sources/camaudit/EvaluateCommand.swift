@@ -194,10 +194,14 @@ struct SweepRunArguments: ParsableArguments {
     @Flag(help: "If another run holds OUT, wait for it instead of refusing.")
     var wait = false
 
-    /// Image size, batch and preprocessing (with the input options' window and HU offset).
+    @Option(help: "CAM target layer by PyTorch module path, as `cam --layer` (default: the architecture's usual layer: \(Architecture.allCases.map { "\($0.rawValue) \($0.defaultCAMLayer)" }.joined(separator: ", "))). Checked against the model's modules before any work.")
+    var layer: String?
+
+    /// Image size, batch, CAM layer and preprocessing (with the input options' window and HU offset).
     func apply(to config: inout SweepConfig, input: DatasetOptions) {
         config.imageSize = imageSize
         config.batchSize = batchSize
+        config.layer = layer
         config.preprocessing = .init(imagenetNormalize: imagenetNorm, window: input.image.window.text, huOffset: input.image.huOffset)
     }
 }

@@ -84,6 +84,28 @@ final class AuditEvaluationTests: XCTestCase {
         XCTAssertEqual(AuditStatus.undefined.severity, AuditStatus.pass.severity, "undefined never fails a pipeline, nor counts as passed in the table")
     }
 
+    /// The faithfulness figure's numbers: Faith of the judged method beside RandomCAM's on the same
+    /// images, over all images and per class, with CIs; the check's evidence carries RandomCAM's CI.
+    func testFaithComparisonPairsTheMethodWithRandomCAM() throws {
+        let e = AuditEvaluation(rows: rows(correct: { _ in true }, gradcam: ["faith": { i in 2 + Double(i % 3) }, "deletion": { _ in 0.2 }, "insertion": { _ in 0.7 }],
+                                           random: ["faith": { i in i == 5 ? nil : 0.1 * Double(i % 3) }, "deletion": { _ in 0.4 }, "insertion": { _ in 0.5 }]),
+                                method: "gradcam", thresholds: AuditThresholds())
+        let c = e.faithComparison()
+        XCTAssertEqual(c.faith.map(\.name), ["all images", "c0", "c1"])
+        let images = (0..<40).filter { $0 != 5 }
+        XCTAssertEqual(c.faith[0].mine.n, images.count, "only images both methods have")
+        XCTAssertEqual(c.faith[0].mine.value ?? 0, images.map { 2 + Double($0 % 3) }.reduce(0, +) / Double(images.count), accuracy: 1e-9)
+        XCTAssertEqual(c.faith[0].chance.value ?? 0, images.map { 0.1 * Double($0 % 3) }.reduce(0, +) / Double(images.count), accuracy: 1e-9)
+        XCTAssertEqual(c.faith[2].mine.n, images.filter { $0 % 2 == 1 }.count)
+        for v in [c.faith[0].mine, c.faith[0].chance] {
+            let ci = try XCTUnwrap(v.ci)
+            XCTAssertLessThanOrEqual(ci[0], v.value!); XCTAssertGreaterThanOrEqual(ci[1], v.value!)
+        }
+        for (v, want) in zip(c.auc.flatMap { [$0.mine.value, $0.chance.value] }, [0.2, 0.4, 0.7, 0.5]) { XCTAssertEqual(v ?? -1, want, accuracy: 1e-9) }
+        let faithful = try check(e.checks(), "faithfulness")
+        XCTAssertEqual(faithful.evidence.first { $0.name == "faith (RandomCAM)" }?.ci, c.faith[0].chance.ci)
+    }
+
     func testWarnWhenTheIntervalStraddlesTheThreshold() {
         XCTAssertEqual(AuditEvaluation.atMost(0.4, [0.3, 0.6], 0.5), .warn)
         XCTAssertEqual(AuditEvaluation.atMost(0.4, [0.3, 0.45], 0.5), .pass)

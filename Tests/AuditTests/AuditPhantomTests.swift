@@ -151,8 +151,8 @@ final class AuditPhantomTests: XCTestCase {
         XCTAssertGreaterThan(pixels([0xf9, 0xd3, 0xcf]), 5000, "no failed row coloured")
         XCTAssertGreaterThan(pixels([0xd9, 0xf2, 0xe1]), 5000, "no passed row coloured")
         let imgs = html.components(separatedBy: "<img").dropFirst().compactMap { $0.components(separatedBy: ">").first.map { "<img" + $0 + ">" } }
-        XCTAssertEqual(imgs.count, 4, "chance, cascade, per-class and gallery figures")
-        for name in ["chance", "cascade", "per-class", "gallery"] { XCTAssertTrue(html.contains("id=\"figure-\(name)\""), name) }
+        XCTAssertEqual(imgs.count, 5, "chance, faith, cascade, per-class and gallery figures")
+        for name in ["chance", "faith", "cascade", "per-class", "gallery"] { XCTAssertTrue(html.contains("id=\"figure-\(name)\""), name) }
         for (k, img) in imgs.enumerated() {
             let png = dir + "/fig\(k).png"
             try Browser.screenshot(html: "<html><body style=\"margin:0;background:#fff\">\(img.replacingOccurrences(of: "<img", with: "<img style=\"width:900px\""))</body></html>",

@@ -87,6 +87,53 @@ final class ConsistencyTests: XCTestCase {
         XCTAssertEqual(moved.values, [0, 1, 2])
     }
 
+    /// The stability check's small noise: σ = 2% of the image's range, zero-mean, one field for
+    /// every channel, the same bytes for the same image and seed wherever the image sits in a batch,
+    /// and compared in place (nothing to map back).
+    func testGaussianNoiseIsDeterministicZeroMeanWithItsSigma() throws {
+        let (h, w) = (64, 64)
+        // Two different images of range 2 (values in [-0.5, 1.5]), three identical channels each.
+        let x = Tensor(zeros: [2, 3, h, w])
+        for i in 0..<2 { for c in 0..<3 { for p in 0..<(h * w) {
+            x.data[(i * 3 + c) * h * w + p] = -0.5 + 2 * Float((p * (i + 7)) % (h * w)) / Float(h * w - 1)
+        } } }
+        let noise = try XCTUnwrap(Augmentation.defaults.last)
+        XCTAssertEqual(noise, .gaussianNoise(relativeSigma: 0.02))
+        XCTAssertEqual(Augmentation.defaults.map(\.key), ["hflip", "shift16", "rot10", "noise0.02"])
+        XCTAssertEqual(Augmentation.defaults.map(\.family), ["hflip", "shift", "rot", "noise"])
+        let a = try noise.apply(x, seed: 5), b = try noise.apply(x, seed: 5), other = try noise.apply(x, seed: 6)
+        XCTAssertEqual(a.values, b.values, "same image and seed: the same noise")
+        XCTAssertNotEqual(a.values, other.values, "another seed: other noise")
+        // The second image alone gets the noise it got in the batch (seeded by its content, not its position).
+        let second = try noise.apply(x.slice0(1..<2).copy(), seed: 5)
+        XCTAssertEqual(second.values, Array(a.values[(3 * h * w)...]))
+        for i in 0..<2 {
+            var diffs: [Double] = []
+            for p in 0..<(h * w) {
+                let d0 = a.data[(i * 3) * h * w + p] - x.data[(i * 3) * h * w + p]
+                for c in 1..<3 { XCTAssertEqual(a.data[(i * 3 + c) * h * w + p] - x.data[(i * 3 + c) * h * w + p], d0, accuracy: 1e-6) }
+                diffs.append(Double(d0))
+            }
+            let mean = diffs.reduce(0, +) / Double(diffs.count)
+            let sd = (diffs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(diffs.count - 1)).squareRoot()
+            // 4096 draws: the mean's standard error is σ/64, the SD's about σ/90.
+            XCTAssertEqual(mean, 0, accuracy: 4 * 0.04 / 64, "image \(i): zero-mean")
+            XCTAssertEqual(sd, 0.02 * 2, accuracy: 0.04 * 0.05, "image \(i): σ = 2% of the range 2")
+        }
+        XCTAssertNotEqual(Array(a.values[0..<(h * w)]).enumerated().map { $1 - x.data[$0] },
+                          Array(a.values[(3 * h * w)..<(4 * h * w)]).enumerated().map { $1 - x.data[3 * h * w + $0] }, "each image its own field")
+        // The map of a noisy image is compared where it is, everywhere.
+        let map = Tensor(zeros: [h, w])
+        for p in 0..<(h * w) { map.data[p] = Float(p % 13) / 13 }
+        let (back, valid) = try noise.mapBack(map)
+        XCTAssertEqual(back.values, map.values)
+        XCTAssertTrue(valid.allSatisfy { $0 })
+        // In the stability measure: an explanation that is the image itself stays almost the same.
+        let s = try Consistency.underAugmentations(images: x.slice0(0..<1).copy(), classes: [0], explain: Self.identityExplain,
+                                                   augmentations: [noise], seed: 5)
+        XCTAssertGreaterThan(try XCTUnwrap(s[0][0].spearman), 0.95)
+    }
+
     func testSanity() throws {
         var r = TestRNG(seed: 9)
         let a = r.tensor([12, 12], 0, 1)

@@ -2,6 +2,29 @@ import XCTest
 @testable import Report
 
 final class PlotTests: XCTestCase {
+    // MARK: panels
+
+    /// Two plots with their own axes in one figure: side by side, top-aligned, each whole (its
+    /// bars, titles and clip paths kept), the figure as wide as both and as tall as the taller.
+    func testSideBySideKeepsEachPanelWhole() throws {
+        let a = Plot.bars(title: "Faith", yLabel: "logits", categories: ["all", "c0"],
+                          series: [(name: "gradcam", values: [2, 1], lo: [1.5, 0.5], hi: [2.5, 1.5]), (name: "random", values: [1, 0.5], lo: nil, hi: nil)])
+        let b = Plot.bars(title: "AUC", yLabel: "probability", categories: ["deletion", "insertion"],
+                          series: [(name: "gradcam", values: [0.2, 0.7], lo: nil, hi: nil)])
+        let (wa, ha) = try XCTUnwrap(Plot.size(of: a)), (wb, hb) = try XCTUnwrap(Plot.size(of: b))
+        let both = Plot.sideBySide([a, b], title: "Faithfulness")
+        let doc = try XCTUnwrap(ParsedSVG(both), "well-formed SVG")
+        let (w, h) = try XCTUnwrap(Plot.size(of: both))
+        XCTAssertEqual(w, wa + wb, accuracy: 0.01)
+        XCTAssertEqual(h, max(ha, hb), accuracy: 0.01)
+        XCTAssertEqual(doc.count("rect", cls: "bar"), 4 + 2)
+        XCTAssertEqual(doc.count("line", cls: "errorbar"), 3 * 2)
+        for t in ["Faith", "AUC", "logits", "probability", "deletion"] { XCTAssertTrue(doc.texts.contains(t), t) }
+        let nested = doc.all("svg").dropFirst()
+        XCTAssertEqual(nested.map { $0.attributes["x"] }, ["0", svgNum(wa)])
+        XCTAssertFalse(both.dropFirst(10).contains("<?xml"), "one XML declaration")
+    }
+
     // MARK: lines
 
     func testLinesDrawOnePathPerSeriesAndOneBandPerCI() throws {
