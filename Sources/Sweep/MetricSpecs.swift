@@ -399,9 +399,9 @@ public enum MetricSpecs {
         case .outside_body:
             return MetricSpec(n, convention: "share of the map's mass outside the body (BodyMask: largest foreground region above air, opened, holes filled), beside that region's "
                               + "share of the image; and whether the prediction changes once the outside is set to background", unitInterval: true,
-                              rows: [MetricRow("outside_energy", "Map mass outside the body") { _ in "body=v2-air0.2-open-largest-filled-peel" },
-                                     MetricRow("outside_area", "Image area outside the body") { _ in "body=v2-air0.2-open-largest-filled-peel" },
-                                     MetricRow("outside_flip", "Prediction changed, outside blanked") { _ in "body=v2-air0.2-open-largest-filled-peel;fill=median" }],
+                              rows: [MetricRow("outside_energy", "Map mass outside the body") { _ in "body=v3-air0.2-open-largest-filled-peel-largest" },
+                                     MetricRow("outside_area", "Image area outside the body") { _ in "body=v3-air0.2-open-largest-filled-peel-largest" },
+                                     MetricRow("outside_flip", "Prediction changed, outside blanked") { _ in "body=v3-air0.2-open-largest-filled-peel-largest;fill=median" }],
                               .perMap(cost: { _ in 1 }) { b, _ in
                 let bodies = try (0..<b.count).map { try BodyMask.find(image: b.image($0)) }
                 let blanked = try Tensor.concat0((0..<b.count).map { try BodyMask.blankOutside(image: b.image($0), body: bodies[$0]) })
