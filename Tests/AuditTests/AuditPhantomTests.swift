@@ -16,7 +16,7 @@ final class AuditPhantomTests: XCTestCase {
     /// warmup epoch) on 600 phantoms, 8 epochs: the clean twin learns the task (0.84 test accuracy
     /// measured; at 300 phantoms and 6 epochs it stayed at 0.40). docs/AUDIT.md gives the numbers.
     static let count = 600, size = 64, epochs = 8
-    /// Test slices audited (of 120): the first 60, twenty per class, as many as before the twin learned.
+    /// Test slices audited (of 120): the first 60, as many as before the twin learned.
     static let auditLimit = ["--limit", "60"]
     static let root = ProcessInfo.processInfo.environment["CAMAUDIT_AUDIT_DIR"] ?? NSTemporaryDirectory() + "audit-phantoms-\(getpid())"
     /// The random model needs few images to show it is at chance.
